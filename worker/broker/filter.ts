@@ -1,0 +1,48 @@
+/**
+ * The one filter point every message crossing the gateway passes, in both directions.
+ *
+ * Policy (issue 4) plugs in here; today it adapts results to the client's protocol revision so a
+ * client never sees fields its revision does not define.
+ */
+import type { JsonRpcMessage } from "../protocol/jsonrpc.ts";
+import { atLeast } from "../protocol/versions.ts";
+
+export type Direction = "to-client" | "to-backend";
+
+export interface FilterContext {
+  direction: Direction;
+  /** The protocol revision of the side the message goes to. */
+  peerVersion: string;
+  /** The method of the request a response answers, when the message is a response. */
+  method?: string;
+}
+
+/** Returns the message to deliver (possibly rewritten), or null to drop it. */
+export function filterMessage(message: JsonRpcMessage, ctx: FilterContext): JsonRpcMessage | null {
+  if (ctx.direction === "to-client" && "result" in message && ctx.method !== undefined) {
+    return { ...message, result: downgradeResult(ctx.method, message.result, ctx.peerVersion) };
+  }
+  return message;
+}
+
+/**
+ * Structured tool output (`outputSchema`, `structuredContent`) and `title` arrived in 2025-06-18
+ * (changelog of that revision); older clients get results without them.
+ */
+export function downgradeResult(method: string, result: Record<string, unknown>, version: string): Record<string, unknown> {
+  if (atLeast(version, "2025-06-18")) return result;
+  if (method === "tools/call" && "structuredContent" in result) {
+    const { structuredContent: _dropped, ...rest } = result;
+    return rest;
+  }
+  if (method === "tools/list" && Array.isArray(result.tools)) {
+    return {
+      ...result,
+      tools: result.tools.map((tool: Record<string, unknown>) => {
+        const { outputSchema: _o, title: _t, ...rest } = tool;
+        return rest;
+      }),
+    };
+  }
+  return result;
+}

@@ -1,0 +1,44 @@
+/** Reading bodies with a byte cap: any read that must buffer has one (STYLE.md, principle 5). */
+
+export class BodyTooLargeError extends Error {
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(`body exceeds ${limit} bytes`);
+    this.limit = limit;
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/**
+ * Reads a body as UTF-8 text, giving up as soon as it passes `limit` bytes, so an oversized
+ * body costs at most `limit` bytes of memory however large it claims (or fails to claim) to be.
+ * Invalid UTF-8 becomes U+FFFD, which then fails JSON parsing as a parse error.
+ */
+export async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
+  if (body === null) return "";
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw new BodyTooLargeError(limit);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}

@@ -1,0 +1,56 @@
+/**
+ * Server-Sent Events, both ways (HTML Living Standard §9.2 "Server-sent events").
+ *
+ * Decoding uses `eventsource-parser`, a well-kept parser, rather than hand-written line
+ * splitting: SSE has enough corner cases (CR/LF variants, multi-line data, BOM, comments) to
+ * deserve one. Encoding is simple enough to write here.
+ */
+import { EventSourceParserStream } from "eventsource-parser/stream";
+
+export interface SseEvent {
+  id?: string;
+  event?: string;
+  data: string;
+  retry?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** One SSE event as bytes. `data` may contain newlines; each line gets its own `data:` field. */
+export function encodeEvent(event: SseEvent): Uint8Array {
+  let text = "";
+  if (event.id !== undefined) text += `id: ${event.id}\n`;
+  if (event.event !== undefined) text += `event: ${event.event}\n`;
+  if (event.retry !== undefined) text += `retry: ${event.retry}\n`;
+  for (const line of event.data.split(/\r\n|\r|\n/)) text += `data: ${line}\n`;
+  return encoder.encode(`${text}\n`);
+}
+
+/** A comment line: ignored by clients, keeps idle connections open through proxies. */
+export function encodeComment(text: string): Uint8Array {
+  return encoder.encode(`: ${text}\n\n`);
+}
+
+/** Bytes in, parsed SSE events out. Cancelling the result cancels the source. */
+export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseEvent> {
+  return body
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new EventSourceParserStream())
+    .pipeThrough(
+      new TransformStream({
+        transform(message, controller) {
+          const event: SseEvent = { data: message.data };
+          if (message.id !== undefined) event.id = message.id;
+          if (message.event !== undefined) event.event = message.event;
+          controller.enqueue(event);
+        },
+      }),
+    );
+}
+
+export const SSE_HEADERS: Record<string, string> = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  // Stops buffering proxies (nginx and friends) from holding events back.
+  "x-accel-buffering": "no",
+};
