@@ -1,0 +1,445 @@
+/**
+ * The session Durable Object: one per client session of the legacy (2025-era) protocol.
+ *
+ * Storage layout: see storage.ts. Lifecycle: created by `initialize`, touched by every request,
+ * expired by alarm after the tenant's idle time (closing its upstream sessions), ended by DELETE.
+ * Public surface: four RPC methods, one per client-facing HTTP exchange, each returning the
+ * HTTP response to send; nothing else is callable.
+ *
+ * Trade-offs: backend lists are cached in memory only (an idle session stays a few KiB; an
+ * eviction costs one re-list); SSE events are written to storage before they are sent (a resume
+ * never loses one; each event costs a row write).
+ */
+import { DurableObject } from "cloudflare:workers";
+import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
+import { filterMessage } from "../../worker/broker/filter.ts";
+import { GatewayError } from "../../worker/protocol/errors.ts";
+import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
+import {
+  isNotification,
+  isRequest,
+  isResponse,
+  notification,
+  result,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from "../../worker/protocol/jsonrpc.ts";
+import { SSE_HEADERS } from "../../worker/protocol/sse.ts";
+import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
+import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
+import { Backends } from "./backends.ts";
+import { Catalog } from "./catalog.ts";
+import { fanOut, failureReason } from "./fanout.ts";
+import { Outbox, parseEventId } from "./outbox.ts";
+import { Relay, toClientError } from "./relay.ts";
+import type { Caller, InitializeInput, ListenInput, PostInput } from "./rpc.ts";
+import { SessionStorage, type SessionMeta } from "./storage.ts";
+
+/** How long a reply stream whose client went away keeps its backend call alive for a resume. */
+export const RESUME_GRACE_MS = 60_000;
+/** lastSeenAt is written at most this often: the idle expiry does not need finer time. */
+const TOUCH_INTERVAL_MS = 5_000;
+/** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+type Produced = { routed: false; messages: JsonRpcMessage[] } | { routed: true; messages: AsyncIterable<JsonRpcMessage> };
+
+export class SessionObject extends DurableObject<Record<string, unknown>> {
+  readonly #storage: SessionStorage;
+  readonly #backends: Backends;
+  readonly #catalog: Catalog;
+  readonly #relay: Relay;
+  #meta: SessionMeta | null;
+  readonly #outboxes = new Map<string, Outbox>();
+  #standalone: Outbox | null = null;
+  #listeners: AbortController | null = null;
+
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, env);
+    this.#storage = new SessionStorage(ctx.storage);
+    this.#backends = new Backends(this.#storage, env);
+    const nextId = () => this.#storage.nextCounter();
+    this.#catalog = new Catalog(this.#storage, this.#backends, nextId);
+    this.#relay = new Relay({
+      storage: this.#storage,
+      backends: this.#backends,
+      catalog: this.#catalog,
+      nextId,
+      clientCapabilities: () => this.#meta?.clientCapabilities ?? {},
+      now: () => Date.now(),
+    });
+    this.#meta = this.#storage.readMeta();
+  }
+
+  // --- RPC surface ------------------------------------------------------------------------
+
+  /** `initialize` (2025-11-25 basic/lifecycle): negotiate, initialize every backend, merge. */
+  async initialize(input: InitializeInput): Promise<Response> {
+    const { config, request } = input;
+    if (this.#meta) return new GatewayError("invalid_request", { detail: "session id reused" }).toResponse(request.id);
+    const params = request.params ?? {};
+    const now = Date.now();
+    const meta: SessionMeta = {
+      tenant: config.id,
+      principal: input.principal,
+      clientVersion: negotiateVersion(params.protocolVersion),
+      clientCapabilities: asRecord(params.capabilities),
+      clientInfo: asRecord(params.clientInfo),
+      createdAt: now,
+      lastSeenAt: now,
+      idleMs: config.limits.sessionIdleMs,
+    };
+    this.#backends.restore(config, meta.clientCapabilities);
+    const signal = AbortSignal.timeout(maxTimeout(config));
+    const settled = await fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s));
+    for (const failure of settled.failed) {
+      console.warn(JSON.stringify({ event: "backend_initialize_failed", tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) }));
+    }
+    const refuse =
+      settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0);
+    if (refuse) {
+      await this.#backends.terminateAll(AbortSignal.timeout(5_000));
+      await this.ctx.storage.deleteAll();
+      const kind = config.failureMode === "closed" && settled.ok.length > 0 ? "backend_unavailable" : "all_backends_failed";
+      return json(new GatewayError(kind).toRpc(request.id));
+    }
+    this.#meta = meta;
+    this.#storage.writeMeta(meta);
+    await this.ctx.storage.setAlarm(now + meta.idleMs);
+    const infos = this.#backends.infos(config);
+    const initializeResult: Record<string, unknown> = {
+      protocolVersion: meta.clientVersion,
+      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
+      serverInfo: GATEWAY_INFO,
+    };
+    const instructions = mergeInstructions(infos);
+    if (instructions !== undefined) initializeResult.instructions = instructions;
+    return json(result(request.id, initializeResult), { "mcp-session-id": input.sessionId });
+  }
+
+  /** A POST inside the session: requests, notifications and responses from the client. */
+  async post(input: PostInput): Promise<Response> {
+    const meta = this.#authorize(input);
+    if (meta instanceof Response) return meta;
+    const { config } = input;
+    if (input.batch && !allowsBatches(meta.clientVersion)) {
+      return new GatewayError("batch_not_supported").toResponse();
+    }
+    // Client responses and notifications first: they may unblock a call this POST is about.
+    for (const message of input.messages) {
+      if (isResponse(message)) {
+        const delivered = await this.#relay.answer(message, config.backends).catch(() => false);
+        if (!delivered && !input.batch) return new GatewayError("invalid_request", { publicMessage: "Invalid Request: no such pending request" }).toResponse(message.id ?? null);
+      } else if (isNotification(message)) {
+        await this.#notification(message, config);
+      }
+    }
+    const requests = input.messages.filter(isRequest);
+    // 2025-11-25 basic/transports, "Sending Messages" 4: notifications and responses get 202.
+    if (requests.length === 0) return new Response(null, { status: 202 });
+
+    const produced: Produced[] = [];
+    const stream = `p${this.#storage.nextCounter()}`;
+    for (const request of requests) produced.push(await this.#request(request, config, stream));
+    const routed = produced.some((p) => p.routed);
+    const local = produced.flatMap((p) => (p.routed ? [] : p.messages));
+    const hasNotes = local.some((m) => !isResponse(m));
+
+    if (input.acceptsSse && (routed || hasNotes)) return this.#sse(stream, produced, requests, meta);
+    const responses: JsonRpcMessage[] = [];
+    for (const [i, p] of produced.entries()) {
+      for await (const message of p.messages) {
+        const filtered = this.#toClient(message, requests[i]!.method, meta);
+        if (!filtered) continue;
+        if (isResponse(filtered)) responses.push(filtered);
+        else this.#standalone?.push(filtered); // JSON replies carry responses only; the rest goes to GET
+      }
+    }
+    return json(input.batch ? responses : (responses[0] ?? null));
+  }
+
+  /** GET: the standalone stream, or the resume of any stream after `Last-Event-ID`. */
+  async listen(input: ListenInput): Promise<Response> {
+    const meta = this.#authorize(input);
+    if (meta instanceof Response) return meta;
+    const resume = input.lastEventId === null ? null : parseEventId(input.lastEventId);
+    if (resume) {
+      const live = this.#outboxes.get(resume.stream) ?? (this.#standalone?.id === resume.stream ? this.#standalone : undefined);
+      if (live) return sseResponse(live.attach(resume.seq));
+      if (this.#storage.streamState(resume.stream)) {
+        // The stream's producer is gone (finished, or lost with an eviction): replay what was logged.
+        const replay = new Outbox(this.#storage, resume.stream, { prime: false, now: Date.now(), resumeFrom: this.#storage.lastSeq(resume.stream) });
+        replay.close(Date.now());
+        return sseResponse(replay.attach(resume.seq));
+      }
+    }
+    if (!this.#standalone) {
+      this.#standalone = new Outbox(this.#storage, `g${this.#storage.nextCounter()}`, {
+        prime: atLeast(meta.clientVersion, "2025-11-25"),
+        now: Date.now(),
+      });
+    }
+    this.#startListeners(input.config, this.#standalone);
+    return sseResponse(this.#standalone.attach(null));
+  }
+
+  /** DELETE (2025-11-25 basic/transports "Session Management" 5): end the session everywhere. */
+  async terminate(input: Caller): Promise<Response> {
+    const meta = this.#authorize(input);
+    if (meta instanceof Response) return meta;
+    await this.#end();
+    return new Response(null, { status: 204 });
+  }
+
+  /** Idle expiry: a session unused for its idle time is ended like a DELETE. */
+  override async alarm(): Promise<void> {
+    const meta = this.#meta;
+    if (!meta) return;
+    const now = Date.now();
+    const due = meta.lastSeenAt + meta.idleMs;
+    if (now < due) {
+      this.#storage.prune(now);
+      await this.ctx.storage.setAlarm(due);
+      return;
+    }
+    console.log(JSON.stringify({ event: "session_expired", tenant: meta.tenant }));
+    await this.#end();
+  }
+
+  // --- dispatch ---------------------------------------------------------------------------
+
+  async #request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
+    const params = request.params ?? {};
+    const signal = AbortSignal.timeout(maxTimeout(config));
+    try {
+      switch (request.method) {
+        case "ping":
+          return local(result(request.id, {}));
+        case "initialize":
+          return local(new GatewayError("invalid_request", { publicMessage: "Invalid Request: session already initialized" }).toRpc(request.id));
+        case "logging/setLevel":
+          return local(await this.#setLevel(request, config, signal));
+        case "tools/list":
+        case "prompts/list":
+        case "resources/list":
+        case "resources/templates/list": {
+          const outcome = await this.#catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal);
+          const warnings = outcome.failed.map((f) =>
+            notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
+          );
+          return { routed: false, messages: [...this.#logFiltered(warnings), result(request.id, outcome.result)] };
+        }
+        case "tools/call":
+        case "prompts/get": {
+          const name = params.name;
+          if (typeof name !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: name must be a string" }).toRpc(request.id));
+          const kind = request.method === "tools/call" ? "tools" : "prompts";
+          const entry = await this.#catalog.resolve(kind, name, config, signal);
+          // Unknown (and, with policy, hidden) items get the same answer: 2025-11-25 server/tools "Error Handling".
+          if (!entry) return local(new GatewayError(kind === "tools" ? "unknown_tool" : "invalid_params", { publicMessage: kind === "tools" ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
+          return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream);
+        }
+        case "resources/read":
+        case "resources/subscribe":
+        case "resources/unsubscribe": {
+          const uri = params.uri;
+          if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
+          const owner = await this.#catalog.resolveUri(uri, config, signal);
+          if (!owner) return local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
+          return this.#route(request, backendOf(config, owner), params, stream);
+        }
+        case "completion/complete":
+          return this.#completion(request, config, stream, signal);
+        default:
+          return local(new GatewayError("method_not_found", { publicMessage: `Method not found: ${request.method}` }).toRpc(request.id));
+      }
+    } catch (error) {
+      return local(toClientError(request.id, error));
+    }
+  }
+
+  async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
+    const params = request.params ?? {};
+    const ref = asRecord(params.ref);
+    if (ref.type === "ref/prompt" && typeof ref.name === "string") {
+      const entry = await this.#catalog.resolve("prompts", ref.name, config, signal);
+      if (!entry) return local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
+      return this.#route(request, backendOf(config, entry.backend), { ...params, ref: { ...ref, name: entry.original } }, stream);
+    }
+    if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+      const owner = await this.#catalog.resolveUri(ref.uri, config, signal);
+      if (!owner) return local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
+      return this.#route(request, backendOf(config, owner), params, stream);
+    }
+    return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
+  }
+
+  #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string): Produced {
+    return { routed: true, messages: this.#relay.call(request, backend, params, stream) };
+  }
+
+  /** `logging/setLevel` applies to the gateway's own messages and fans out to every backend that logs. */
+  async #setLevel(request: JsonRpcRequest, config: TenantConfig, signal: AbortSignal): Promise<JsonRpcMessage> {
+    const level = request.params?.level;
+    if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+      return new GatewayError("invalid_params", { publicMessage: "Invalid params: level" }).toRpc(request.id);
+    }
+    const meta = this.#meta!;
+    meta.logLevel = level;
+    this.#storage.writeMeta(meta);
+    await fanOut(config.backends, signal, async (backend, s) => {
+      await this.#backends.withUpstream(backend, s, async (upstream) => {
+        if (typeof upstream.info?.capabilities.logging !== "object") return;
+        const id = this.#storage.nextCounter();
+        for await (const message of upstream.request({ jsonrpc: "2.0", id, method: "logging/setLevel", params: { level } }, s)) {
+          if (isResponse(message)) break;
+        }
+      });
+    });
+    return result(request.id, {});
+  }
+
+  async #notification(message: JsonRpcNotification, config: TenantConfig): Promise<void> {
+    switch (message.method) {
+      case "notifications/initialized":
+        return; // the gateway answers requests from initialize on; nothing to record
+      case "notifications/cancelled":
+        await this.#relay.cancel(message.params?.requestId, message.params?.reason);
+        return;
+      case "notifications/roots/list_changed":
+        // Every backend may have asked for roots, so every backend hears the change.
+        await fanOut(config.backends, AbortSignal.timeout(maxTimeout(config)), (backend, s) =>
+          this.#backends.withUpstream(backend, s, (u) => u.send(message, s)),
+        );
+        return;
+      default:
+        return; // other client notifications concern the gateway only, and it needs none of them
+    }
+  }
+
+  // --- streams ----------------------------------------------------------------------------
+
+  #sse(stream: string, produced: Produced[], requests: JsonRpcRequest[], meta: SessionMeta): Response {
+    const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: Date.now() });
+    this.#outboxes.set(stream, outbox);
+    const body = outbox.attach(null);
+    let graceTimer: ReturnType<typeof setTimeout> | null = null;
+    outbox.onDetach = () => {
+      // The client went away: keep the call running for a resume, then cancel it upstream.
+      graceTimer = setTimeout(() => {
+        if (!outbox.attached && !outbox.done) for (const r of requests) void this.#relay.cancel(r.id, "client disconnected");
+      }, RESUME_GRACE_MS);
+    };
+    const pump = Promise.all(
+      produced.map(async (p, i) => {
+        for await (const message of p.messages) {
+          const filtered = this.#toClient(message, requests[i]!.method, meta);
+          if (filtered) outbox.push(filtered);
+        }
+      }),
+    )
+      .catch((error) => console.error(JSON.stringify({ event: "stream_bug", error: String(error) })))
+      .finally(() => {
+        if (graceTimer) clearTimeout(graceTimer);
+        outbox.close(Date.now());
+        this.#outboxes.delete(stream);
+        this.#storage.prune(Date.now());
+      });
+    this.ctx.waitUntil(pump);
+    return sseResponse(body);
+  }
+
+  /** Opens each backend's own stream once and merges them into the standalone stream. */
+  #startListeners(config: TenantConfig, outbox: Outbox): void {
+    if (this.#listeners) return;
+    const controller = new AbortController();
+    this.#listeners = controller;
+    for (const backend of config.backends) {
+      const task = (async () => {
+        const upstream = await this.#backends.get(backend, controller.signal);
+        const messages = await upstream.listen(controller.signal);
+        if (!messages) return;
+        for await (const message of messages) {
+          const mapped = await this.#relay.inbound(backend, message, outbox.id);
+          const filtered = mapped && this.#toClient(mapped, undefined, this.#meta!);
+          if (filtered) (this.#standalone ?? outbox).push(filtered);
+        }
+      })().catch((error) => {
+        if (!controller.signal.aborted) console.warn(JSON.stringify({ event: "backend_listen_failed", backend: backend.name, reason: failureReason(error) }));
+      });
+      this.ctx.waitUntil(task);
+    }
+  }
+
+  // --- helpers ----------------------------------------------------------------------------
+
+  #toClient(message: JsonRpcMessage, method: string | undefined, meta: SessionMeta): JsonRpcMessage | null {
+    return filterMessage(message, { direction: "to-client", peerVersion: meta.clientVersion, ...(method ? { method } : {}) });
+  }
+
+  /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
+  #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
+    const min = LOG_LEVELS.indexOf(this.#meta?.logLevel ?? "debug");
+    return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
+  }
+
+  /**
+   * The session answers only the tenant and principal that created it; anyone else is told it
+   * does not exist (404), exactly as for an unknown id, so ids cannot be probed.
+   */
+  #authorize(caller: Caller): SessionMeta | Response {
+    const meta = this.#meta;
+    if (!meta || meta.tenant !== caller.config.id || meta.principal !== caller.principal) {
+      return new GatewayError("session_not_found").toResponse();
+    }
+    this.#backends.restore(caller.config, meta.clientCapabilities);
+    this.#catalog.useConfig(caller.config);
+    const now = Date.now();
+    if (now - meta.lastSeenAt > TOUCH_INTERVAL_MS) {
+      meta.lastSeenAt = now;
+      this.#storage.writeMeta(meta);
+    }
+    return meta;
+  }
+
+  async #end(): Promise<void> {
+    this.#relay.abortAll();
+    this.#listeners?.abort();
+    this.#listeners = null;
+    for (const outbox of this.#outboxes.values()) outbox.close(Date.now());
+    this.#standalone?.close(Date.now());
+    this.#standalone = null;
+    await this.#backends.terminateAll(AbortSignal.timeout(5_000));
+    this.#meta = null;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+}
+
+function local(message: JsonRpcMessage): Produced {
+  return { routed: false, messages: [message] };
+}
+
+function backendOf(config: TenantConfig, name: string): BackendConfig {
+  const backend = config.backends.find((b) => b.name === name);
+  if (!backend) throw new GatewayError("backend_unavailable", { detail: `backend ${name} is not configured` });
+  return backend;
+}
+
+function maxTimeout(config: TenantConfig): number {
+  return Math.max(1_000, ...config.backends.map((b) => b.timeoutMs));
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function json(body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });
+}
+
+function sseResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, { status: 200, headers: SSE_HEADERS });
+}
+

@@ -1,0 +1,152 @@
+/**
+ * The session's merged view of its backends' tools, prompts, resources and templates.
+ *
+ * Each backend's complete list is fetched (following its own pagination), cached in memory and
+ * dropped when that backend says the list changed or the tenant config changes. The merged list
+ * is paged to the client with opaque cursors. The name table that routes calls is persisted, so
+ * a call after an eviction still reaches the right backend without listing again.
+ */
+import { encodeCursor, decodeCursor } from "../../worker/broker/cursor.ts";
+import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../../worker/broker/merge.ts";
+import { fnv1a, resolveName, type NameEntry } from "../../worker/broker/naming.ts";
+import { isErrorResponse, isResponse, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
+import { GatewayError } from "../../worker/protocol/errors.ts";
+import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
+import { UpstreamError } from "../../worker/upstream/errors.ts";
+import type { Backends } from "./backends.ts";
+import { fanOut, failureReason } from "./fanout.ts";
+import type { SessionStorage } from "./storage.ts";
+
+/** A backend listing more pages than this is cut off: a loop guard, far above real catalogs. */
+export const MAX_PAGES_PER_BACKEND = 50;
+
+export interface ListOutcome {
+  result: Record<string, unknown>;
+  /** Backends left out of the result (fail-open), with a log-safe reason. */
+  failed: { backend: string; reason: string }[];
+}
+
+export class Catalog {
+  readonly #storage: SessionStorage;
+  readonly #backends: Backends;
+  readonly #nextId: () => number;
+  /** kind -> backend -> that backend's complete list */
+  readonly #cache = new Map<ListKind, Map<string, Item[]>>();
+  #configVersion = 0;
+
+  constructor(storage: SessionStorage, backends: Backends, nextId: () => number) {
+    this.#storage = storage;
+    this.#backends = backends;
+    this.#nextId = nextId;
+  }
+
+  /** Drops every cache built on another config version (backends or naming may have changed). */
+  useConfig(config: TenantConfig): void {
+    if (config.version !== this.#configVersion) {
+      this.#cache.clear();
+      this.#configVersion = config.version;
+    }
+  }
+
+  invalidate(backend: string, kinds: readonly ListKind[]): void {
+    for (const kind of kinds) this.#cache.get(kind)?.delete(backend);
+  }
+
+  /** Answers a list request: one page of the merged list. */
+  async list(kind: ListKind, params: Record<string, unknown> | undefined, config: TenantConfig, signal: AbortSignal): Promise<ListOutcome> {
+    const cursor = params?.cursor;
+    const position = cursor === undefined ? { offset: 0, generation: null } : decodeCursor(cursor);
+    if (position === null) throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor" });
+    const { lists, failed } = await this.#load(kind, config, signal);
+    const merged = mergeList(kind, lists, config.naming);
+    if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
+    const generation = fnv1a(JSON.stringify(merged.items.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
+    if (position.generation !== null && position.generation !== generation) {
+      // The list changed under the client's feet; it must start over (the client was told by list_changed).
+      throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor: the list changed" });
+    }
+    const pageSize = config.limits.pageSize;
+    const page = merged.items.slice(position.offset, position.offset + pageSize);
+    const result: Record<string, unknown> = { [LISTS[kind].field]: page };
+    if (position.offset + pageSize < merged.items.length) {
+      result.nextCursor = encodeCursor({ offset: position.offset + pageSize, generation });
+    }
+    return { result, failed };
+  }
+
+  /** Which backend owns an exposed tool or prompt name, listing first if the name is not known yet. */
+  async resolve(kind: "tools" | "prompts", exposed: string, config: TenantConfig, signal: AbortSignal): Promise<NameEntry | undefined> {
+    let entry = resolveName(this.#storage.readNames(kind), exposed);
+    if (entry === undefined && !this.#complete(kind, config)) {
+      await this.list(kind, undefined, config, signal);
+      entry = resolveName(this.#storage.readNames(kind), exposed);
+    }
+    return entry !== undefined && config.backends.some((b) => b.name === entry!.backend) ? entry : undefined;
+  }
+
+  /** Which backend serves a resource URI (exact listed URI, else the best matching template). */
+  async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<string | undefined> {
+    const resources = await this.#load("resources", config, signal);
+    const templates = await this.#load("resourceTemplates", config, signal);
+    return resolveResource(uri, resources.lists, templates.lists);
+  }
+
+  #complete(kind: ListKind, config: TenantConfig): boolean {
+    const cached = this.#cache.get(kind);
+    return cached !== undefined && config.backends.every((b) => cached.has(b.name));
+  }
+
+  async #load(kind: ListKind, config: TenantConfig, signal: AbortSignal): Promise<{ lists: BackendList[]; failed: ListOutcome["failed"] }> {
+    this.useConfig(config);
+    let cached = this.#cache.get(kind);
+    if (!cached) this.#cache.set(kind, (cached = new Map()));
+    const missing = config.backends.filter((b) => !cached!.has(b.name));
+    const settled = await fanOut(missing, signal, (backend, s) => this.#fetchAll(kind, backend, s));
+    for (const { backend, value } of settled.ok) cached.set(backend, value);
+    const failed = settled.failed.map((f) => ({ backend: f.backend, reason: failureReason(f.error) }));
+    for (const f of settled.failed) {
+      console.warn(JSON.stringify({ event: "backend_list_failed", backend: f.backend, kind, reason: failureReason(f.error), detail: String(f.error) }));
+    }
+    if (failed.length > 0) {
+      // Failure semantics (docs/failure-semantics.md): fail-closed refuses a partial answer;
+      // fail-open answers with what it has unless nothing at all is left.
+      if (config.failureMode === "closed") throw new GatewayError("backend_unavailable", { detail: `${kind}: ${failed.map((f) => f.backend).join(", ")}` });
+      if (failed.length === config.backends.length) throw new GatewayError("all_backends_failed", { detail: `${kind}: every backend failed` });
+    }
+    const lists = config.backends.filter((b) => cached!.has(b.name)).map((b) => ({ backend: b.name, items: cached!.get(b.name)! }));
+    return { lists, failed };
+  }
+
+  /** A backend's complete list; an empty one when it does not offer this kind. */
+  async #fetchAll(kind: ListKind, backend: BackendConfig, signal: AbortSignal): Promise<Item[]> {
+    return this.#backends.withUpstream(backend, signal, async (upstream) => {
+      if (!offers(upstream.info?.capabilities ?? {}, kind)) return [];
+      const items: Item[] = [];
+      let cursor: unknown;
+      for (let page = 0; page < MAX_PAGES_PER_BACKEND; page++) {
+        const request: JsonRpcRequest = {
+          jsonrpc: "2.0",
+          id: this.#nextId(),
+          method: LISTS[kind].method,
+          ...(cursor === undefined ? {} : { params: { cursor } }),
+        };
+        let reply: Record<string, unknown> | undefined;
+        for await (const message of upstream.request(request, signal)) {
+          if (!isResponse(message) || message.id !== request.id) continue;
+          if (isErrorResponse(message)) {
+            // Method not found: the backend has no such list after all; treat it as empty.
+            if (message.error.code === -32601) return items;
+            throw new UpstreamError("bad_response", backend.name, `${LISTS[kind].method} failed: ${message.error.code}`);
+          }
+          reply = message.result;
+        }
+        if (!reply) throw new UpstreamError("bad_response", backend.name, `${LISTS[kind].method}: no response`);
+        const pageItems = reply[LISTS[kind].field];
+        if (Array.isArray(pageItems)) items.push(...pageItems.filter((i): i is Item => typeof i === "object" && i !== null));
+        cursor = reply.nextCursor;
+        if (typeof cursor !== "string" || cursor === "") return items;
+      }
+      return items;
+    });
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * Relaying one client request to the backend that owns it, and everything that flows back.
+ *
+ * Ids: the backend sees a session-unique id the gateway minted, never the client's, so no two
+ * requests in flight can be confused however the clients number theirs. Progress tokens are
+ * minted the same way and mapped back. Server-to-client requests (sampling, elicitation, roots)
+ * reach the client under `<backend>:<n>` ids, recorded in storage until the client answers.
+ */
+import { LIST_CHANGED } from "../../worker/broker/merge.ts";
+import { GatewayError } from "../../worker/protocol/errors.ts";
+import { isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../../worker/protocol/jsonrpc.ts";
+import type { BackendConfig } from "../../worker/tenant/schema.ts";
+import { UpstreamError } from "../../worker/upstream/errors.ts";
+import type { Backends } from "./backends.ts";
+import type { Catalog } from "./catalog.ts";
+import type { SessionStorage } from "./storage.ts";
+
+/** The client capability each server-to-client request needs (2025-11-25 client/*). */
+const REQUIRED_CAPABILITY: Record<string, string> = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+};
+
+interface InFlight {
+  backend: BackendConfig;
+  upstreamId: RequestId;
+  controller: AbortController;
+  cancelled: boolean;
+}
+
+export interface RelayHost {
+  storage: SessionStorage;
+  backends: Backends;
+  catalog: Catalog;
+  nextId(): number;
+  clientCapabilities(): Record<string, unknown>;
+  now(): number;
+}
+
+export class Relay {
+  readonly #host: RelayHost;
+  readonly #inflight = new Map<string, InFlight>();
+  /** upstream progress token -> the client's token */
+  readonly #progress = new Map<string, RequestId>();
+
+  constructor(host: RelayHost) {
+    this.#host = host;
+  }
+
+  get inflightCount(): number {
+    return this.#inflight.size;
+  }
+
+  /**
+   * Sends `request` (params already rewritten to the backend's names) and yields the messages
+   * for the client: notifications and server-to-client requests as they come, the response last.
+   * Failures become a JSON-RPC error for this request; a cancelled request yields nothing more.
+   */
+  async *call(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string): AsyncIterable<JsonRpcMessage> {
+    const key = JSON.stringify(request.id);
+    const upstreamId = this.#host.nextId();
+    const controller = new AbortController();
+    const flight: InFlight = { backend, upstreamId, controller, cancelled: false };
+    this.#inflight.set(key, flight);
+
+    const meta = params._meta as Record<string, unknown> | undefined;
+    const clientToken = meta?.progressToken;
+    let upstreamParams = params;
+    let upstreamToken: string | undefined;
+    if (typeof clientToken === "string" || typeof clientToken === "number") {
+      upstreamToken = `p${upstreamId}`;
+      this.#progress.set(upstreamToken, clientToken);
+      upstreamParams = { ...params, _meta: { ...meta, progressToken: upstreamToken } };
+    }
+    const upstreamRequest: JsonRpcRequest = { jsonrpc: "2.0", id: upstreamId, method: request.method, params: upstreamParams };
+    try {
+      const response = yield* this.#run(flight, upstreamRequest, stream);
+      if (flight.cancelled) return;
+      yield { ...response, id: request.id } as JsonRpcResponse;
+    } catch (error) {
+      if (flight.cancelled) return;
+      yield toClientError(request.id, error);
+    } finally {
+      this.#inflight.delete(key);
+      if (upstreamToken) this.#progress.delete(upstreamToken);
+    }
+  }
+
+  /** The client cancelled one of its requests (2025-11-25 basic/utilities/cancellation). */
+  async cancel(clientId: unknown, reason: unknown): Promise<void> {
+    const flight = this.#inflight.get(JSON.stringify(clientId));
+    if (!flight || flight.cancelled) return;
+    flight.cancelled = true;
+    const params: Record<string, unknown> = { requestId: flight.upstreamId };
+    if (typeof reason === "string") params.reason = reason;
+    try {
+      const upstream = await this.#host.backends.get(flight.backend, AbortSignal.timeout(flight.backend.timeoutMs));
+      await upstream.send({ jsonrpc: "2.0", method: "notifications/cancelled", params }, AbortSignal.timeout(flight.backend.timeoutMs));
+    } catch {
+      // The backend may already be gone; the local abort below still frees the session.
+    }
+    flight.controller.abort();
+  }
+
+  /** Cancels every request in flight (session ending). */
+  abortAll(): void {
+    for (const flight of this.#inflight.values()) {
+      flight.cancelled = true;
+      flight.controller.abort();
+    }
+  }
+
+  /** The client answered a server-to-client request; its answer goes to the backend that asked. */
+  async answer(response: JsonRpcResponse, backends: readonly BackendConfig[]): Promise<boolean> {
+    if (response.id === null || response.id === undefined) return false;
+    const pending = this.#host.storage.takePending(String(response.id));
+    if (!pending) return false;
+    const backend = backends.find((b) => b.name === pending.backend);
+    if (!backend) return false;
+    const upstreamId = JSON.parse(pending.upstreamId) as RequestId;
+    const upstream = await this.#host.backends.get(backend, AbortSignal.timeout(backend.timeoutMs));
+    await upstream.send({ ...response, id: upstreamId } as JsonRpcResponse, AbortSignal.timeout(backend.timeoutMs));
+    return true;
+  }
+
+  /**
+   * Maps one message a backend sent (during a call or on its own stream) to what the client
+   * should get, or null when the gateway handles it itself or it must not reach the client.
+   */
+  async inbound(backend: BackendConfig, message: JsonRpcMessage, stream: string): Promise<JsonRpcMessage | null> {
+    if (isRequest(message)) return this.#serverRequest(backend, message, stream);
+    if (isResponse(message)) return null; // responses are matched by the caller; strays are dropped
+    const params = message.params ?? {};
+    switch (message.method) {
+      case "notifications/progress": {
+        const token = params.progressToken;
+        const clientToken = typeof token === "string" ? this.#progress.get(token) : undefined;
+        // Progress for a token this session did not mint (or no longer tracks) goes nowhere.
+        return clientToken === undefined ? null : { ...message, params: { ...params, progressToken: clientToken } };
+      }
+      case "notifications/cancelled": {
+        const pending = this.#host.storage.findPendingByUpstream(backend.name, JSON.stringify(params.requestId ?? null));
+        if (!pending) return null;
+        this.#host.storage.takePending(pending.gwId);
+        return { ...message, params: { ...params, requestId: pending.gwId } };
+      }
+      default: {
+        const kinds = LIST_CHANGED[message.method];
+        if (kinds) this.#host.catalog.invalidate(backend.name, kinds);
+        return message;
+      }
+    }
+  }
+
+  async *#run(flight: InFlight, request: JsonRpcRequest, stream: string): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
+    const { backend, controller } = flight;
+    const upstream = await this.#host.backends.get(backend, controller.signal);
+    const iterator = upstream.request(request, controller.signal)[Symbol.asyncIterator]();
+    // Pull the first message before yielding anything, so an expired upstream session is
+    // detected (and the request re-sent on a new one) before the client saw any of it.
+    let first: IteratorResult<JsonRpcMessage>;
+    try {
+      first = await iterator.next();
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
+      const fresh = await this.#host.backends.reinitialize(backend, controller.signal);
+      return yield* this.#drain(backend, request, fresh.request(request, controller.signal)[Symbol.asyncIterator](), null, stream);
+    }
+    return yield* this.#drain(backend, request, iterator, first, stream);
+  }
+
+  async *#drain(
+    backend: BackendConfig,
+    request: JsonRpcRequest,
+    iterator: AsyncIterator<JsonRpcMessage>,
+    first: IteratorResult<JsonRpcMessage> | null,
+    stream: string,
+  ): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
+    try {
+      let step = first ?? (await iterator.next());
+      while (!step.done) {
+        const message = step.value;
+        if (isResponse(message) && message.id === request.id) return message;
+        const mapped = await this.inbound(backend, message, stream);
+        if (mapped) yield mapped;
+        step = await iterator.next();
+      }
+    } finally {
+      await iterator.return?.();
+    }
+    throw new UpstreamError("bad_response", backend.name, "reply ended without a response");
+  }
+
+  async #serverRequest(backend: BackendConfig, request: JsonRpcRequest, stream: string): Promise<JsonRpcMessage | null> {
+    const reply = async (response: JsonRpcResponse) => {
+      const upstream = await this.#host.backends.get(backend, AbortSignal.timeout(backend.timeoutMs));
+      await upstream.send(response, AbortSignal.timeout(backend.timeoutMs)).catch(() => {});
+    };
+    // 2025-11-25 basic/utilities/ping: either side may ping; the gateway answers for its client.
+    if (request.method === "ping") {
+      await reply({ jsonrpc: "2.0", id: request.id, result: {} });
+      return null;
+    }
+    const capability = REQUIRED_CAPABILITY[request.method];
+    const declared = capability !== undefined && typeof this.#host.clientCapabilities()[capability] === "object";
+    if (!declared) {
+      // The client never said it can do this, so it must not be asked (2025-11-25 basic/lifecycle "Capability Negotiation").
+      await reply(new GatewayError("client_capability_missing").toRpc(request.id) as JsonRpcResponse);
+      return null;
+    }
+    const gwId = `${backend.name}:${this.#host.nextId()}`;
+    this.#host.storage.addPending(
+      { gwId, backend: backend.name, upstreamId: JSON.stringify(request.id), stream, method: request.method },
+      this.#host.now(),
+    );
+    return { ...request, id: gwId };
+  }
+}
+
+/** The client-facing error for a failed call: the kind of failure, never the backend's words. */
+export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
+  if (error instanceof GatewayError) return error.toRpc(id) as JsonRpcResponse;
+  if (error instanceof UpstreamError) {
+    console.warn(JSON.stringify({ event: "backend_call_failed", backend: error.backend, kind: error.kind, detail: error.message }));
+    const kind = error.kind === "timeout" ? "backend_timeout" : "backend_unavailable";
+    return new GatewayError(kind).toRpc(id) as JsonRpcResponse;
+  }
+  console.error(JSON.stringify({ event: "relay_bug", error: String(error) }));
+  return { jsonrpc: "2.0", id, error: { code: -32603, message: "Internal error" } };
+}

@@ -1,0 +1,205 @@
+/**
+ * The session Durable Object's SQLite layout. Every row here is something the session cannot
+ * rebuild after an eviction or a restart; caches that can be refetched (backend lists) stay in
+ * memory so an idle session stays small.
+ *
+ * Tables
+ *   meta(k, v)                      session facts: tenant, principal, client version/capabilities/
+ *                                   info, created/last-seen times, id counter, log level
+ *   upstreams(backend, info)        per backend: upstream session id, version, capabilities (JSON)
+ *   names(kind, exposed, backend, original)
+ *                                   the reversible name table the client's names resolve through
+ *   pending(gw_id, backend, upstream_id, stream, method, created_at)
+ *                                   server-to-client requests awaiting the client's answer
+ *   streams(stream, done, created_at)
+ *   events(stream, seq, data)       SSE events per stream for Last-Event-ID replay; (stream, seq)
+ *                                   is the key so a replay is one range read
+ */
+import type { NameEntry } from "../../worker/broker/naming.ts";
+import type { UpstreamInfo } from "../../worker/upstream/types.ts";
+
+/** Events older than this after their stream finished are pruned: long enough to reconnect. */
+export const EVENT_RETENTION_MS = 5 * 60 * 1000;
+/** At most this many events are kept per session, newest first, however busy the session. */
+export const MAX_EVENTS_PER_SESSION = 5_000;
+/** A server-to-client request unanswered this long is forgotten. */
+export const PENDING_TTL_MS = 10 * 60 * 1000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS upstreams (backend TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS names (kind TEXT NOT NULL, exposed TEXT NOT NULL, backend TEXT NOT NULL, original TEXT NOT NULL, PRIMARY KEY (kind, exposed));
+CREATE TABLE IF NOT EXISTS pending (gw_id TEXT PRIMARY KEY, backend TEXT NOT NULL, upstream_id TEXT NOT NULL, stream TEXT NOT NULL, method TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, done INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, finished_at INTEGER);
+CREATE TABLE IF NOT EXISTS events (stream TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (stream, seq));
+`;
+
+export interface SessionMeta {
+  tenant: string;
+  principal: string;
+  clientVersion: string;
+  clientCapabilities: Record<string, unknown>;
+  clientInfo: Record<string, unknown>;
+  createdAt: number;
+  lastSeenAt: number;
+  idleMs: number;
+  logLevel?: string;
+}
+
+export interface PendingRequest {
+  gwId: string;
+  backend: string;
+  /** The backend's own id, JSON-encoded so numbers and strings survive the round trip. */
+  upstreamId: string;
+  stream: string;
+  method: string;
+}
+
+export class SessionStorage {
+  readonly #sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.#sql = storage.sql;
+    this.#sql.exec(SCHEMA);
+  }
+
+  // --- meta -------------------------------------------------------------------------------
+
+  readMeta(): SessionMeta | null {
+    const rows = this.#sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray();
+    if (rows.length === 0) return null;
+    const map = new Map(rows.map((r) => [r.k, r.v]));
+    const session = map.get("session");
+    return session === undefined ? null : (JSON.parse(session) as SessionMeta);
+  }
+
+  writeMeta(meta: SessionMeta): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('session', ?)", JSON.stringify(meta));
+  }
+
+  /** A session-wide counter for upstream request ids, stream ids and server-to-client ids. */
+  nextCounter(): number {
+    const row = this.#sql
+      .exec<{ v: string }>(
+        "INSERT INTO meta (k, v) VALUES ('counter', '1') ON CONFLICT (k) DO UPDATE SET v = CAST(v AS INTEGER) + 1 RETURNING v",
+      )
+      .one();
+    return Number(row.v);
+  }
+
+  // --- upstreams --------------------------------------------------------------------------
+
+  readUpstreams(): UpstreamInfo[] {
+    return this.#sql
+      .exec<{ info: string }>("SELECT info FROM upstreams")
+      .toArray()
+      .map((r) => JSON.parse(r.info) as UpstreamInfo);
+  }
+
+  writeUpstream(info: UpstreamInfo): void {
+    this.#sql.exec("INSERT OR REPLACE INTO upstreams (backend, info) VALUES (?, ?)", info.backend, JSON.stringify(info));
+  }
+
+  deleteUpstream(backend: string): void {
+    this.#sql.exec("DELETE FROM upstreams WHERE backend = ?", backend);
+  }
+
+  // --- names ------------------------------------------------------------------------------
+
+  readNames(kind: string): NameEntry[] {
+    return this.#sql
+      .exec<{ exposed: string; backend: string; original: string }>(
+        "SELECT exposed, backend, original FROM names WHERE kind = ?",
+        kind,
+      )
+      .toArray()
+      .map((r) => ({ exposed: r.exposed, backend: r.backend, original: r.original }));
+  }
+
+  writeNames(kind: string, entries: readonly NameEntry[]): void {
+    this.#sql.exec("DELETE FROM names WHERE kind = ?", kind);
+    for (const e of entries) {
+      this.#sql.exec("INSERT INTO names (kind, exposed, backend, original) VALUES (?, ?, ?, ?)", kind, e.exposed, e.backend, e.original);
+    }
+  }
+
+  // --- pending server-to-client requests --------------------------------------------------
+
+  addPending(p: PendingRequest, now: number): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO pending (gw_id, backend, upstream_id, stream, method, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      p.gwId,
+      p.backend,
+      p.upstreamId,
+      p.stream,
+      p.method,
+      now,
+    );
+  }
+
+  takePending(gwId: string): PendingRequest | null {
+    const row = this.#sql
+      .exec<{ gw_id: string; backend: string; upstream_id: string; stream: string; method: string }>(
+        "DELETE FROM pending WHERE gw_id = ? RETURNING gw_id, backend, upstream_id, stream, method",
+        gwId,
+      )
+      .toArray()[0];
+    return row ? { gwId: row.gw_id, backend: row.backend, upstreamId: row.upstream_id, stream: row.stream, method: row.method } : null;
+  }
+
+  findPendingByUpstream(backend: string, upstreamId: string): PendingRequest | null {
+    const row = this.#sql
+      .exec<{ gw_id: string; stream: string; method: string }>(
+        "SELECT gw_id, stream, method FROM pending WHERE backend = ? AND upstream_id = ?",
+        backend,
+        upstreamId,
+      )
+      .toArray()[0];
+    return row ? { gwId: row.gw_id, backend, upstreamId, stream: row.stream, method: row.method } : null;
+  }
+
+  // --- streams and events -----------------------------------------------------------------
+
+  openStream(stream: string, now: number): void {
+    this.#sql.exec("INSERT OR IGNORE INTO streams (stream, done, created_at) VALUES (?, 0, ?)", stream, now);
+  }
+
+  finishStream(stream: string, now: number): void {
+    this.#sql.exec("UPDATE streams SET done = 1, finished_at = ? WHERE stream = ?", now, stream);
+  }
+
+  streamState(stream: string): { done: boolean } | null {
+    const row = this.#sql.exec<{ done: number }>("SELECT done FROM streams WHERE stream = ?", stream).toArray()[0];
+    return row ? { done: row.done === 1 } : null;
+  }
+
+  appendEvent(stream: string, seq: number, data: string): void {
+    this.#sql.exec("INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?, ?, ?)", stream, seq, data);
+  }
+
+  eventsAfter(stream: string, seq: number): { seq: number; data: string }[] {
+    return this.#sql
+      .exec<{ seq: number; data: string }>("SELECT seq, data FROM events WHERE stream = ? AND seq > ? ORDER BY seq", stream, seq)
+      .toArray();
+  }
+
+  lastSeq(stream: string): number {
+    const row = this.#sql.exec<{ m: number | null }>("SELECT MAX(seq) AS m FROM events WHERE stream = ?", stream).one();
+    return row.m ?? 0;
+  }
+
+  /** Drops finished streams past retention, surplus events, and stale pending requests. */
+  prune(now: number): void {
+    const cutoff = now - EVENT_RETENTION_MS;
+    this.#sql.exec("DELETE FROM events WHERE stream IN (SELECT stream FROM streams WHERE done = 1 AND finished_at < ?)", cutoff);
+    this.#sql.exec("DELETE FROM streams WHERE done = 1 AND finished_at < ?", cutoff);
+    const count = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM events").one().n;
+    if (count > MAX_EVENTS_PER_SESSION) {
+      this.#sql.exec(
+        "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events ORDER BY rowid LIMIT ?)",
+        count - MAX_EVENTS_PER_SESSION,
+      );
+    }
+    this.#sql.exec("DELETE FROM pending WHERE created_at < ?", now - PENDING_TTL_MS);
+  }
+}
