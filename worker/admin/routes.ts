@@ -1,0 +1,64 @@
+/**
+ * The admin API (`/admin/*`, bearer ADMIN_TOKEN): read, write and delete tenant configs.
+ * Every write is validated (the error names the field) and bumps the tenant's version.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import { readCapped, BodyTooLargeError } from "../protocol/body.ts";
+import { deleteTenant, loadTenant, saveTenant } from "../tenant/store.ts";
+import { parseTenant } from "../tenant/schema.ts";
+
+/** Tenant documents are small; anything bigger is a mistake or an attack. */
+export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+
+export const admin = new Hono<AppEnv>();
+
+admin.use("*", async (c, next) => {
+  const expected = c.env.ADMIN_TOKEN;
+  const header = c.req.header("authorization") ?? "";
+  const presented = header.startsWith("Bearer ") ? header.slice(7) : "";
+  // No token configured means no admin API, rather than an open one.
+  if (!expected || !(await constantTimeEqual(presented, expected))) {
+    throw new GatewayError("unauthorized", { headers: { "www-authenticate": 'Bearer realm="admin"' }, detail: "admin token mismatch" });
+  }
+  await next();
+});
+
+admin.get("/tenants/:id", async (c) => {
+  const tenant = await loadTenant(c.env.CONFIG, c.req.param("id"));
+  if (!tenant) throw new GatewayError("tenant_not_found");
+  return c.json(tenant);
+});
+
+admin.put("/tenants/:id", async (c) => {
+  let body: unknown;
+  try {
+    body = JSON.parse(await readCapped(c.req.raw.body, MAX_ADMIN_BODY_BYTES));
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large");
+    return c.json({ error: "body is not JSON" }, 400);
+  }
+  const id = c.req.param("id");
+  const previous = await loadTenant(c.env.CONFIG, id, 0);
+  const document = typeof body === "object" && body !== null ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
+  const parsed = parseTenant(document);
+  if (!parsed.ok) return c.json({ error: parsed.error }, 400);
+  await saveTenant(c.env.CONFIG, parsed.tenant);
+  return c.json(parsed.tenant, previous ? 200 : 201);
+});
+
+admin.delete("/tenants/:id", async (c) => {
+  await deleteTenant(c.env.CONFIG, c.req.param("id"));
+  return c.body(null, 204);
+});
+
+/** Compares digests so neither the length nor the content of the token leaks through timing. */
+async function constantTimeEqual(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}

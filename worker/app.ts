@@ -1,0 +1,46 @@
+/**
+ * The Worker's HTTP surface. Routes are thin: each stage of a request lives in its own folder
+ * (ingress/ → auth/ → tenant/ → dispatch/), and every expected failure is a GatewayError mapped
+ * to the wire in one place (protocol/errors.ts). Anything else is a bug: a generic 500 for the
+ * client, the precise error in the log.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "./env.ts";
+import { admin } from "./admin/routes.ts";
+import { canonicalResource } from "./auth/authenticate.ts";
+import { mcp } from "./dispatch/mcp.ts";
+import { GatewayError } from "./protocol/errors.ts";
+import { GATEWAY_INFO } from "./protocol/identity.ts";
+import { loadTenant } from "./tenant/store.ts";
+
+export const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ ok: true, ...GATEWAY_INFO }));
+
+/** RFC 9728 protected-resource metadata of a tenant's MCP endpoint (MCP 2025-11-25 basic/authorization). */
+app.get("/.well-known/oauth-protected-resource/t/:tenant/mcp", async (c) => {
+  const tenant = await loadTenant(c.env.CONFIG, c.req.param("tenant"));
+  if (!tenant) throw new GatewayError("tenant_not_found");
+  return c.json({
+    resource: canonicalResource(c.req.url, tenant.id),
+    authorization_servers: tenant.auth.jwt ? [tenant.auth.jwt.issuer] : [],
+    bearer_methods_supported: ["header"],
+  });
+});
+
+app.route("/t", mcp);
+app.route("/admin", admin);
+
+app.notFound(() => new GatewayError("tenant_not_found").toResponse());
+
+app.onError((error) => {
+  if (error instanceof GatewayError) {
+    if (error.status >= 500 || error.detail) console.log(JSON.stringify({ event: "request_refused", kind: error.kind, detail: error.detail }));
+    return error.toResponse();
+  }
+  console.error(JSON.stringify({ event: "unhandled_error", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
+  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "Internal error" } }), {
+    status: 500,
+    headers: { "content-type": "application/json" },
+  });
+});

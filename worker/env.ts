@@ -1,0 +1,29 @@
+/** The Worker's bindings (wrangler.toml) and secrets. */
+import type { SessionObject } from "../durable-objects/session/SessionObject.ts";
+
+export interface Env {
+  /** One Durable Object per client session (legacy era). */
+  SESSIONS: DurableObjectNamespace<SessionObject>;
+  /** Tenant configs and policies, key `tenant:<id>`. */
+  CONFIG: KVNamespace;
+  /** The audit trail (migrations/). */
+  AUDIT: D1Database;
+  /** Bearer token of the admin API; a Worker secret (`.dev.vars` locally). */
+  ADMIN_TOKEN?: string;
+  /** Backend credentials and service bindings, looked up by name from tenant config. */
+  [binding: string]: unknown;
+}
+
+export interface Principal {
+  /** Stable subject id: the JWT `sub`, or "anonymous". */
+  sub: string;
+  roles: string[];
+  scopes: string[];
+}
+
+export interface AppVariables {
+  tenant: import("./tenant/schema.ts").TenantConfig;
+  principal: Principal;
+}
+
+export type AppEnv = { Bindings: Env; Variables: AppVariables };
