@@ -1,0 +1,52 @@
+/**
+ * Local development state, created on first use and never committed (.gitignore):
+ *   .dev/signing-key.json  an ES256 key pair; `npm run token` signs with the private half, the
+ *                          demo tenant trusts the public half
+ *   .dev.vars              Worker secrets for `wrangler dev` (ADMIN_TOKEN)
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
+
+export const DEV_ISSUER = "urn:edge-mcp-gateway:dev";
+export const DEV_PORT = 8787;
+export const DEV_ORIGIN = `http://127.0.0.1:${DEV_PORT}`;
+
+export interface DevKeys {
+  kid: string;
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+export function repoRoot(): string {
+  return new URL("..", import.meta.url).pathname;
+}
+
+export async function ensureDevKeys(root = repoRoot()): Promise<DevKeys> {
+  const file = join(root, ".dev", "signing-key.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as DevKeys;
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const kid = `dev-${randomBytes(4).toString("hex")}`;
+  const keys: DevKeys = {
+    kid,
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: "ES256" },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" },
+  };
+  mkdirSync(join(root, ".dev"), { recursive: true });
+  writeFileSync(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  return keys;
+}
+
+/** Reads ADMIN_TOKEN from .dev.vars, creating the file with a random token when missing. */
+export function ensureDevVars(root = repoRoot()): { adminToken: string } {
+  const file = join(root, ".dev.vars");
+  if (existsSync(file)) {
+    const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?$/m.exec(readFileSync(file, "utf8"));
+    if (match) return { adminToken: match[1]! };
+  }
+  const adminToken = randomBytes(24).toString("base64url");
+  const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+  writeFileSync(file, `${previous}${previous && !previous.endsWith("\n") ? "\n" : ""}ADMIN_TOKEN="${adminToken}"\n`, { mode: 0o600 });
+  return { adminToken };
+}
