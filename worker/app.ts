@@ -8,12 +8,19 @@ import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
+import { checkHost } from "./ingress/guard.ts";
 import { mcp } from "./dispatch/mcp.ts";
 import { GatewayError } from "./protocol/errors.ts";
 import { GATEWAY_INFO } from "./protocol/identity.ts";
 import { loadTenant } from "./tenant/store.ts";
 
 export const app = new Hono<AppEnv>();
+
+// ① before anything else: a request under a host the gateway does not serve is refused.
+app.use("*", async (c, next) => {
+  checkHost(c.req.raw, typeof c.env.ALLOWED_HOSTS === "string" ? c.env.ALLOWED_HOSTS : undefined);
+  await next();
+});
 
 app.get("/healthz", (c) => c.json({ ok: true, ...GATEWAY_INFO }));
 

@@ -31,6 +31,7 @@ export type GatewayErrorKind =
   | "not_acceptable"
   | "unsupported_media_type"
   | "forbidden_origin"
+  | "forbidden_host"
   | "payload_too_large"
   | "unsupported_protocol_version"
   | "session_required"
@@ -68,6 +69,7 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
   not_acceptable: { status: 406, code: RpcCode.InvalidRequest, message: "Not Acceptable" },
   unsupported_media_type: { status: 415, code: RpcCode.InvalidRequest, message: "Unsupported Media Type" },
   forbidden_origin: { status: 403, code: RpcCode.InvalidRequest, message: "Forbidden: Origin not allowed" },
+  forbidden_host: { status: 403, code: RpcCode.InvalidRequest, message: "Forbidden: Host not allowed" },
   payload_too_large: { status: 413, code: RpcCode.InvalidRequest, message: "Payload Too Large" },
   unsupported_protocol_version: {
     status: 400,

@@ -1,0 +1,25 @@
+/**
+ * Starts the real backends the workerd tests talk to (on 127.0.0.1, stopped after) and hands
+ * their URLs to the tests through vitest's provide/inject.
+ */
+import type { TestProject } from "vitest/node";
+import { startDemoBackend, startServerEverything, type RunningServer } from "../support/processes.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    weatherUrl: string;
+    notesUrl: string;
+    everythingUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const servers: RunningServer[] = await Promise.all([startDemoBackend("weather"), startDemoBackend("notes"), startServerEverything()]);
+  const [weather, notes, everything] = servers as [RunningServer, RunningServer, RunningServer];
+  project.provide("weatherUrl", weather.url);
+  project.provide("notesUrl", notes.url);
+  project.provide("everythingUrl", everything.url);
+  return async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+  };
+}
