@@ -6,6 +6,7 @@
  * minted the same way and mapped back. Server-to-client requests (sampling, elicitation, roots)
  * reach the client under `<backend>:<n>` ids, recorded in storage until the client answers.
  */
+import { filterMessage } from "../../worker/broker/filter.ts";
 import { LIST_CHANGED } from "../../worker/broker/merge.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../../worker/protocol/jsonrpc.ts";
@@ -120,7 +121,9 @@ export class Relay {
     if (!backend) return false;
     const upstreamId = JSON.parse(pending.upstreamId) as RequestId;
     const upstream = await this.#host.backends.get(backend, AbortSignal.timeout(backend.timeoutMs));
-    await upstream.send({ ...response, id: upstreamId } as JsonRpcResponse, AbortSignal.timeout(backend.timeoutMs));
+    const outbound = toBackend({ ...response, id: upstreamId } as JsonRpcResponse, upstream.info?.protocolVersion);
+    if (!outbound) return false;
+    await upstream.send(outbound as JsonRpcResponse, AbortSignal.timeout(backend.timeoutMs));
     return true;
   }
 
@@ -156,6 +159,7 @@ export class Relay {
   async *#run(flight: InFlight, request: JsonRpcRequest, stream: string): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
     const { backend, controller } = flight;
     const upstream = await this.#host.backends.get(backend, controller.signal);
+    if (!toBackend(request, upstream.info?.protocolVersion)) throw new GatewayError("forbidden", { detail: "filtered" });
     const iterator = upstream.request(request, controller.signal)[Symbol.asyncIterator]();
     // Pull the first message before yielding anything, so an expired upstream session is
     // detected (and the request re-sent on a new one) before the client saw any of it.
@@ -216,6 +220,11 @@ export class Relay {
     );
     return { ...request, id: gwId };
   }
+}
+
+/** The filter point for what leaves towards a backend (worker/broker/filter.ts). */
+function toBackend(message: JsonRpcMessage, version: string | undefined): JsonRpcMessage | null {
+  return filterMessage(message, { direction: "to-backend", peerVersion: version ?? "2025-03-26" });
 }
 
 /** The client-facing error for a failed call: the kind of failure, never the backend's words. */

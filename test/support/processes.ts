@@ -136,22 +136,25 @@ export async function startProcess(opts: StartOptions): Promise<Running> {
   return running;
 }
 
-/** @modelcontextprotocol/server-everything in Streamable HTTP mode on a free loopback port. */
-export async function startServerEverything(): Promise<RunningServer> {
+/**
+ * @modelcontextprotocol/server-everything on a free loopback port, in Streamable HTTP mode
+ * (url `/mcp`) or in the legacy 2024-11-05 HTTP+SSE mode (url `/sse`, messages to `/message`).
+ */
+export async function startServerEverything(mode: "streamableHttp" | "sse" = "streamableHttp"): Promise<RunningServer> {
   const port = await freePort();
   const require = createRequire(import.meta.url);
   const entry = require.resolve("@modelcontextprotocol/server-everything/dist/index.js");
   const running = await startProcess({
-    name: "server-everything",
+    name: `server-everything-${mode}`,
     command: process.execPath,
     // The preload forces its `app.listen(PORT)` onto 127.0.0.1.
-    args: ["--import", loopbackPreload, entry, "streamableHttp"],
+    args: ["--import", loopbackPreload, entry, mode],
     env: { PORT: String(port) },
     cwd: repoRoot,
-    // Printed on stderr by dist/transports/streamableHttp.js once listening.
-    readyLine: /MCP Streamable HTTP Server listening on port \d+/,
+    // Printed on stderr by dist/transports/*.js once listening.
+    readyLine: mode === "sse" ? /Server is running on port \d+/ : /MCP Streamable HTTP Server listening on port \d+/,
   });
-  return { ...running, url: `http://127.0.0.1:${port}/mcp` };
+  return { ...running, url: `http://127.0.0.1:${port}/${mode === "sse" ? "sse" : "mcp"}` };
 }
 
 /** One of the demo backends in examples/ on a free loopback port. */

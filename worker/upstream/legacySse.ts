@@ -69,9 +69,10 @@ export class LegacySseUpstream implements Upstream {
     return info;
   }
 
-  request(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage> {
+  async *request(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage> {
+    // Thrown on the first read, like every other upstream failure, so callers handle one path.
     if (!this.#stream) throw new UpstreamError("session_expired", this.backend, "legacy SSE stream is not connected");
-    return this.#call(message, signal);
+    yield* this.#call(message, signal);
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse, signal: AbortSignal): Promise<void> {
