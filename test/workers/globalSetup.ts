@@ -3,13 +3,15 @@
  * their URLs to the tests through vitest's provide/inject.
  */
 import type { TestProject } from "vitest/node";
-import { startDemoBackend, startServerEverything, type RunningServer } from "../support/processes.ts";
+import { freePort, startDemoBackend, startServerEverything, type RunningServer } from "../support/processes.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     weatherUrl: string;
     notesUrl: string;
     everythingUrl: string;
+    /** An MCP URL on a loopback port nothing listens on (free when the run started): a backend that is down. */
+    closedUrl: string;
   }
 }
 
@@ -19,6 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("weatherUrl", weather.url);
   project.provide("notesUrl", notes.url);
   project.provide("everythingUrl", everything.url);
+  project.provide("closedUrl", `http://127.0.0.1:${await freePort()}/mcp`);
   return async () => {
     await Promise.allSettled(servers.map((s) => s.stop()));
   };

@@ -38,13 +38,38 @@ export function buildNameTable(lists: BackendNames[], naming: NamingConfig): Nam
   const owners = new Map<string, number>();
   for (const { names } of lists) for (const name of new Set(names)) owners.set(name, (owners.get(name) ?? 0) + 1);
 
+  // on-collision: a name two backends share is prefixed, and so is a name that equals another
+  // item's prefixed name (a backend's tool literally called "a__x" must not shadow backend a's
+  // "x", nor take its place). Prefixing one may expose another clash, hence the fixpoint.
+  const key = (backend: string, original: string) => `${backend}\u0000${original}`;
+  const prefixedKeys = new Set<string>();
+  if (naming.mode === "on-collision") {
+    for (const { backend, names } of lists) {
+      for (const name of names) if ((owners.get(name) ?? 0) > 1) prefixedKeys.add(key(backend, name));
+    }
+    for (let changed = true; changed; ) {
+      changed = false;
+      const prefixedNames = new Set<string>();
+      for (const { backend, names } of lists) {
+        for (const name of names) if (prefixedKeys.has(key(backend, name))) prefixedNames.add(prefixed(backend, name, naming.separator));
+      }
+      for (const { backend, names } of lists) {
+        for (const name of names) {
+          if (!prefixedKeys.has(key(backend, name)) && prefixedNames.has(name)) {
+            prefixedKeys.add(key(backend, name));
+            changed = true;
+          }
+        }
+      }
+    }
+  }
+
   const entries: NameEntry[] = [];
   const dropped: NameEntry[] = [];
   const taken = new Set<string>();
   for (const { backend, names } of lists) {
     for (const original of names) {
-      const prefix =
-        naming.mode === "always" || (naming.mode === "on-collision" && (owners.get(original) ?? 0) > 1);
+      const prefix = naming.mode === "always" || prefixedKeys.has(key(backend, original));
       const exposed = prefix ? prefixed(backend, original, naming.separator) : original;
       const entry = { exposed, backend, original };
       if (taken.has(exposed)) {

@@ -142,11 +142,15 @@ export class GatewayError extends Error {
     return this.publicMessage ?? MAPPING[this.kind].message;
   }
 
-  /** The JSON-RPC error object for this failure, answering `id` (or no id when unknown). */
+  /**
+   * The JSON-RPC error object for this failure, answering `id`. When the id is unknown the
+   * member is left out rather than set to null: MCP 2025-11-25 (schema `JSONRPCErrorResponse`,
+   * `id?: RequestId`; basic/index "Error Responses") has no null id, and MCP SDKs reject one.
+   */
   toRpc(id: RequestId | null = this.rpcId): JsonRpcError {
     const error: JsonRpcError["error"] = { code: this.code, message: this.clientMessage };
     if (this.data !== undefined) error.data = this.data;
-    return id === null ? { jsonrpc: "2.0", id: null, error } : { jsonrpc: "2.0", id, error };
+    return id === null ? { jsonrpc: "2.0", error } : { jsonrpc: "2.0", id, error };
   }
 
   /** The whole HTTP answer for a failure that ends the HTTP exchange. */

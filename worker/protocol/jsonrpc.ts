@@ -76,6 +76,11 @@ export function classify(value: unknown): Classified {
       ? { kind: "notification", message: parsed.data }
       : { kind: "invalid", id: null, reason: describe(parsed.error) };
   }
+  if ("result" in record && "error" in record) {
+    // JSON-RPC 2.0 §5: "Either the result member or error member MUST be included, but both
+    // members MUST NOT be included." Picking one would silently drop the other.
+    return { kind: "invalid", id, reason: "a response must not carry both result and error" };
+  }
   if ("result" in record) {
     const parsed = ResultResponseSchema.safeParse(value);
     return parsed.success

@@ -5,7 +5,7 @@
  * splitting: SSE has enough corner cases (CR/LF variants, multi-line data, BOM, comments) to
  * deserve one. Encoding is simple enough to write here.
  */
-import { EventSourceParserStream } from "eventsource-parser/stream";
+import { createParser, type EventSourceParser } from "eventsource-parser";
 
 export interface SseEvent {
   id?: string;
@@ -31,21 +31,39 @@ export function encodeComment(text: string): Uint8Array {
   return encoder.encode(`: ${text}\n\n`);
 }
 
-/** Bytes in, parsed SSE events out. Cancelling the result cancels the source. */
+/**
+ * Bytes in, parsed SSE events out. Cancelling the result cancels the source.
+ *
+ * A `retry` field (the reconnection time, which a client MUST respect: 2025-11-25
+ * basic/transports "Sending Messages" 5) is reported on the next event dispatched after it. The
+ * parser is driven directly rather than through its stream wrapper so that a retry field is
+ * seen in order with the events around it.
+ */
 export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseEvent> {
-  return body
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new EventSourceParserStream())
-    .pipeThrough(
-      new TransformStream({
-        transform(message, controller) {
-          const event: SseEvent = { data: message.data };
-          if (message.id !== undefined) event.id = message.id;
-          if (message.event !== undefined) event.event = message.event;
-          controller.enqueue(event);
-        },
-      }),
-    );
+  let parser: EventSourceParser;
+  return body.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TransformStream<string, SseEvent>({
+      start(controller) {
+        let retry: number | undefined;
+        parser = createParser({
+          onRetry(ms) {
+            retry = ms;
+          },
+          onEvent(message) {
+            const event: SseEvent = { data: message.data };
+            if (message.id !== undefined) event.id = message.id;
+            if (message.event !== undefined) event.event = message.event;
+            if (retry !== undefined) event.retry = retry;
+            retry = undefined;
+            controller.enqueue(event);
+          },
+        });
+      },
+      transform(chunk) {
+        parser.feed(chunk);
+      },
+    }),
+  );
 }
 
 export const SSE_HEADERS: Record<string, string> = {
