@@ -4,8 +4,25 @@
  *   workers  the Worker and the session Durable Object inside workerd (@cloudflare/vitest-plugin)
  *   e2e      a real gateway (`wrangler dev`) with real MCP clients and backends on 127.0.0.1
  */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
+
+/**
+ * The demo backend Worker (examples/service-backend) bundled by wrangler itself, so the workerd
+ * tests can bind it as a real auxiliary Worker behind a service binding.
+ */
+function buildServiceBackend(): string {
+  // Inside the project: workerd refuses module paths that climb out of its root with "..".
+  const outdir = join(process.cwd(), ".wrangler", "test-build", "service-backend");
+  execFileSync(
+    process.execPath,
+    ["node_modules/wrangler/bin/wrangler.js", "deploy", "--dry-run", "--outdir", outdir, "-c", "examples/service-backend/wrangler.toml"],
+    { stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  return join(outdir, "worker.js");
+}
 
 export default defineConfig({
   test: {
@@ -19,10 +36,22 @@ export default defineConfig({
       },
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(() => ({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ADMIN_TOKEN: "workers-test-admin-token" } },
-          }),
+            miniflare: {
+              bindings: { ADMIN_TOKEN: "workers-test-admin-token" },
+              serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },
+              workers: [
+                {
+                  name: "inventory-worker",
+                  modules: true,
+                  scriptPath: buildServiceBackend(),
+                  compatibilityDate: "2026-11-01",
+                  compatibilityFlags: ["nodejs_compat"],
+                },
+              ],
+            },
+          })),
         ],
         test: {
           name: "workers",

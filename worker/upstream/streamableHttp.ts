@@ -151,6 +151,7 @@ export class StreamableHttpUpstream implements Upstream {
         new Request(this.#opts.url, { method, headers, body, signal: AbortSignal.any([signal, headersTimeout.signal]) }),
       );
     } catch (error) {
+      if (error instanceof UpstreamError) throw error;
       if (signal.aborted) throw new UpstreamError("cancelled", this.backend, "cancelled by the client");
       if (headersTimeout.signal.aborted) {
         throw new UpstreamError("timeout", this.backend, `no answer within ${this.#opts.timeoutMs} ms`);
