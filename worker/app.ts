@@ -26,7 +26,7 @@ app.get("/healthz", (c) => c.json({ ok: true, ...GATEWAY_INFO }));
 
 /** RFC 9728 protected-resource metadata of a tenant's MCP endpoint (MCP 2025-11-25 basic/authorization). */
 app.get("/.well-known/oauth-protected-resource/t/:tenant/mcp", async (c) => {
-  const tenant = await loadTenant(c.env.CONFIG, c.req.param("tenant"));
+  const tenant = await loadTenant(c.env, c.req.param("tenant"));
   if (!tenant) throw new GatewayError("tenant_not_found");
   return c.json({
     resource: canonicalResource(c.req.url, tenant.id),

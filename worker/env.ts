@@ -1,9 +1,15 @@
 /** The Worker's bindings (wrangler.toml) and secrets. */
 import type { SessionObject } from "../durable-objects/session/SessionObject.ts";
+import type { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
+import type { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
 
 export interface Env {
   /** One Durable Object per client session (legacy era). */
   SESSIONS: DurableObjectNamespace<SessionObject>;
+  /** Per tenant: the current config version (strongly consistent) and pinned tool definitions. */
+  TENANTS: DurableObjectNamespace<TenantObject>;
+  /** Exact rate-limit counters. */
+  LIMITERS: DurableObjectNamespace<RateLimiter>;
   /** Tenant configs and policies, key `tenant:<id>`. */
   CONFIG: KVNamespace;
   /** The audit trail (migrations/). */

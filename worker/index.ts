@@ -2,5 +2,7 @@
 import { app } from "./app.ts";
 
 export { SessionObject } from "../durable-objects/session/SessionObject.ts";
+export { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
+export { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
 
 export default app;

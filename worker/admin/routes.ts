@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { readCapped, BodyTooLargeError } from "../protocol/body.ts";
-import { deleteTenant, loadTenant, saveTenant } from "../tenant/store.ts";
+import { currentTenant, deleteTenant, saveTenant } from "../tenant/store.ts";
 import { parseTenant } from "../tenant/schema.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
@@ -26,7 +26,7 @@ admin.use("*", async (c, next) => {
 });
 
 admin.get("/tenants/:id", async (c) => {
-  const tenant = await loadTenant(c.env.CONFIG, c.req.param("id"));
+  const tenant = await currentTenant(c.env, c.req.param("id"));
   if (!tenant) throw new GatewayError("tenant_not_found");
   return c.json(tenant);
 });
@@ -40,16 +40,17 @@ admin.put("/tenants/:id", async (c) => {
     return c.json({ error: "body is not JSON" }, 400);
   }
   const id = c.req.param("id");
-  const previous = await loadTenant(c.env.CONFIG, id, 0);
+  const previous = await currentTenant(c.env, id);
   const document = typeof body === "object" && body !== null ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
   const parsed = parseTenant(document);
   if (!parsed.ok) return c.json({ error: parsed.error }, 400);
-  await saveTenant(c.env.CONFIG, parsed.tenant);
+  // Two concurrent writes may read the same version; the object accepts only the first.
+  if (!(await saveTenant(c.env, parsed.tenant))) return c.json({ error: "version: a concurrent write won; retry" }, 409);
   return c.json(parsed.tenant, previous ? 200 : 201);
 });
 
 admin.delete("/tenants/:id", async (c) => {
-  await deleteTenant(c.env.CONFIG, c.req.param("id"));
+  await deleteTenant(c.env, c.req.param("id"));
   return c.body(null, 204);
 });
 

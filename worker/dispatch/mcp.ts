@@ -16,7 +16,7 @@ export const mcp = new Hono<AppEnv>();
 
 /** ③ then ②: the tenant's config says how to authenticate, so it is resolved first. */
 mcp.use("/:tenant/mcp", async (c, next) => {
-  const tenant = await loadTenant(c.env.CONFIG, c.req.param("tenant"));
+  const tenant = await loadTenant(c.env, c.req.param("tenant"));
   if (!tenant) throw new GatewayError("tenant_not_found");
   checkOrigin(c.req.raw, tenant);
   c.set("tenant", tenant);

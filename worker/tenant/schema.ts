@@ -3,6 +3,7 @@
  * this schema at every boundary (admin API writes, KV reads). Errors name the offending field.
  */
 import { z } from "zod";
+import { validatePolicy } from "../policy/engine.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -17,6 +18,34 @@ export const DEFAULT_PAGE_SIZE = 500;
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60 * 1000;
 
 const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name");
+
+const SecretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a Worker secret name such as CRM_CLIENT_SECRET");
+
+/**
+ * Outbound credentials from Worker secrets:
+ * - client_credentials: OAuth 2.1 client credentials grant at `tokenUrl`; token cached until expiry.
+ * - token_exchange: RFC 8693, exchanging the client's token at `tokenUrl` for one meant for this
+ *   backend (`audience`), so the backend sees the principal without ever seeing the client's token.
+ */
+export const OutboundAuthSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("client_credentials"),
+    tokenUrl: z.url({ protocol: /^https?$/ }),
+    clientId: z.string().min(1),
+    clientSecret: SecretName,
+    scope: z.string().optional(),
+    audience: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal("token_exchange"),
+    tokenUrl: z.url({ protocol: /^https?$/ }),
+    clientId: z.string().min(1),
+    clientSecret: SecretName,
+    audience: z.string().min(1),
+    scope: z.string().optional(),
+  }),
+]);
+export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 
 export const BackendSchema = z
   .object({
@@ -33,6 +62,17 @@ export const BackendSchema = z
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */
     secretHeaders: z.record(HeaderName, z.string().regex(/^[A-Z][A-Z0-9_]*$/)).default({}),
     timeoutMs: z.number().int().min(100).max(600_000).default(DEFAULT_BACKEND_TIMEOUT_MS),
+    /** How the gateway authenticates itself to this backend (never with the client's token). */
+    auth: OutboundAuthSchema.optional(),
+    /** Context the gateway adds to every request to this backend. */
+    inject: z
+      .object({
+        /** `x-mcp-tenant`, `x-mcp-principal`, `x-request-id` and W3C `traceparent` headers. */
+        headers: z.boolean().default(false),
+        /** The same facts under `_meta["io.edge-mcp-gateway/context"]` of each request. */
+        meta: z.boolean().default(false),
+      })
+      .default({ headers: false, meta: false }),
   })
   .superRefine((backend, ctx) => {
     if (backend.transport === "service" && backend.service === undefined) {
@@ -62,8 +102,84 @@ export const JwtAuthSchema = z.object({
   audience: z.string().min(1),
   /** Inline public keys (a JWKS document). */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  /** Or a JWKS URL, fetched with a size and time limit, cached, refetch throttled. */
+  jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
   algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).default(["ES256", "RS256", "EdDSA"]),
 });
+
+export const ApiKeySchema = z.object({
+  /** Public identifier shown in logs and audit rows (never the key). */
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  /** SHA-256 of the key, lowercase hex: keys are stored only as hashes. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sub: z.string().min(1),
+  roles: z.array(z.string()).default([]),
+  scopes: z.array(z.string()).default([]),
+});
+
+const Glob = z.string().min(1).max(200);
+
+/**
+ * One policy rule. A rule matches when every part it names matches (principal, item, condition).
+ * Decision: any matching deny wins; else any matching allow allows; else `defaultEffect`.
+ */
+export const PolicyRuleSchema = z.object({
+  id: z.string().min(1).max(100),
+  effect: z.enum(["allow", "deny"]),
+  /** Who: any of the subjects (globs), roles or scopes listed; omitted means everyone. */
+  principals: z
+    .object({
+      subjects: z.array(Glob).optional(),
+      roles: z.array(z.string()).optional(),
+      scopes: z.array(z.string()).optional(),
+    })
+    .optional(),
+  /** What: kinds, backends and names (globs over the backend's own names; URIs for resources). */
+  items: z
+    .object({
+      kinds: z.array(z.enum(["tool", "prompt", "resource"])).optional(),
+      backends: z.array(Glob).optional(),
+      names: z.array(Glob).optional(),
+    })
+    .optional(),
+  /**
+   * A CEL expression over `args` (the call's arguments), `principal` ({sub, roles, scopes}),
+   * `tenant`, `backend`, `name`; the rule applies only when it is true. Rules with a condition
+   * decide calls, not visibility in lists.
+   */
+  when: z.string().min(1).max(2000).optional(),
+  /** Scopes the principal must hold for a matching allow to apply; missing ones answer 403 insufficient_scope. */
+  requireScopes: z.array(z.string()).optional(),
+});
+export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
+
+export const PolicySchema = z.object({
+  defaultEffect: z.enum(["allow", "deny"]).default("allow"),
+  rules: z.array(PolicyRuleSchema).max(500).default([]),
+  /**
+   * Tool definition pinning: off; flag (a changed definition is recorded and reported); or
+   * quarantine (a changed definition is hidden until an admin approves it).
+   */
+  pinning: z.enum(["off", "flag", "quarantine"]).default("flag"),
+  /** Patterns (JavaScript regular expressions) replaced in tool results and resource contents. */
+  redact: z
+    .array(z.object({ pattern: z.string().min(1).max(500), replacement: z.string().max(100).default("[REDACTED]") }))
+    .max(50)
+    .default([]),
+  /** What the audit trail may keep beyond the decision itself. */
+  audit: z.object({ arguments: z.boolean().default(false), results: z.boolean().default(false) }).default({ arguments: false, results: false }),
+});
+export type Policy = z.infer<typeof PolicySchema>;
+
+/** Exact counters (Durable Objects); a request over any limit is answered 429 with Retry-After. */
+export const RateLimitSchema = z.object({
+  scope: z.enum(["tenant", "principal", "tool"]),
+  /** With scope "tool": the exposed tool names (globs) this limit counts; all tools when omitted. */
+  tools: z.array(Glob).optional(),
+  limit: z.number().int().min(1),
+  windowSeconds: z.number().int().min(1).max(86_400),
+});
+export type RateLimit = z.infer<typeof RateLimitSchema>;
 
 export const TenantSchema = z.object({
   id: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/),
@@ -80,8 +196,12 @@ export const TenantSchema = z.object({
       maxBodyBytes: z.number().int().min(1024).max(32 * 1024 * 1024).default(DEFAULT_MAX_BODY_BYTES),
       sessionIdleMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000).default(DEFAULT_SESSION_IDLE_MS),
       pageSize: z.number().int().min(1).max(10_000).default(DEFAULT_PAGE_SIZE),
+      rate: z.array(RateLimitSchema).max(20).default([]),
     })
-    .default({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES, sessionIdleMs: DEFAULT_SESSION_IDLE_MS, pageSize: DEFAULT_PAGE_SIZE }),
+    .default({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES, sessionIdleMs: DEFAULT_SESSION_IDLE_MS, pageSize: DEFAULT_PAGE_SIZE, rate: [] }),
+  /** Hostnames that reach this tenant at `/mcp` (besides `/t/<id>/mcp` on any gateway host). */
+  hostnames: z.array(z.string().regex(/^[a-z0-9.-]+$/, "must be a lowercase hostname")).max(20).default([]),
+  policy: PolicySchema.default({ defaultEffect: "allow", rules: [], pinning: "flag", redact: [], audit: { arguments: false, results: false } }),
   auth: z
     .object({
       jwt: JwtAuthSchema.optional(),
@@ -90,8 +210,12 @@ export const TenantSchema = z.object({
        * for public demo tenants and conformance runs, never for tenants with private backends.
        */
       anonymous: z.boolean().default(false),
+      /** API keys, presented as `X-API-Key`, stored only as SHA-256 hashes. */
+      apiKeys: z.array(ApiKeySchema).max(1000).default([]),
+      /** Scopes every request must carry (403 insufficient_scope otherwise). */
+      requiredScopes: z.array(z.string()).default([]),
     })
-    .default({ anonymous: false }),
+    .default({ anonymous: false, apiKeys: [], requiredScopes: [] }),
 });
 export type TenantConfig = z.infer<typeof TenantSchema>;
 export type TenantInput = z.input<typeof TenantSchema>;
@@ -108,6 +232,20 @@ export function parseTenant(value: unknown): { ok: true; tenant: TenantConfig } 
       }
       names.add(backend.name);
     }
+    // Exposed names are `<backend><separator><name>`. With a separator that overlaps itself
+    // (say "aa"), backends "x" and "xa" could expose one name for two tools ("x"+"aa"+"ab" and
+    // "xa"+"aa"+"b"), so one would shadow the other. That happens exactly when one backend's
+    // name followed by the separator starts with another's followed by the separator.
+    const sep = parsed.data.naming.separator;
+    for (const [i, backend] of parsed.data.backends.entries()) {
+      for (const other of parsed.data.backends) {
+        if (other.name.length < backend.name.length && `${backend.name}${sep}`.startsWith(`${other.name}${sep}`)) {
+          return { ok: false, error: `backends.${i}.name: '${backend.name}' and '${other.name}' would share exposed names with separator '${sep}'` };
+        }
+      }
+    }
+    const policyError = validatePolicy(parsed.data.policy);
+    if (policyError) return { ok: false, error: policyError };
     return { ok: true, tenant: parsed.data };
   }
   const issue = parsed.error.issues[0];

@@ -1,50 +1,80 @@
 /**
- * Tenant configs from KV, cached in the isolate.
- *
- * KV is eventually consistent (changes reach other locations in 60 s or more), so the cache here
- * is short and the admin API also primes it where it writes; live sessions get the config with
- * every request, so a change reaches them as soon as this isolate sees it.
+ * Tenant configs: KV holds the document (replicated worldwide, read-mostly), the tenant's
+ * Durable Object holds the current version (strongly consistent). An isolate trusts its cached
+ * copy for TENANT_CHECK_INTERVAL_MS, then asks the object for the version: unchanged, the copy
+ * stays; changed, the document is read from KV, or from the object itself while KV still
+ * serves an older one (KV takes a minute or more to propagate). So an admin change reaches every
+ * live session within seconds, at the cost of one small RPC per tenant per isolate per interval.
  */
+import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
 import { parseTenant, type TenantConfig } from "./schema.ts";
 
-/** How long an isolate trusts its copy: short, so admin changes show within seconds. */
-export const TENANT_CACHE_TTL_MS = 2_000;
-/** How long a missing tenant is remembered, so unknown-tenant floods do not each read KV. */
-export const TENANT_NEGATIVE_CACHE_TTL_MS = 2_000;
+/** How long an isolate trusts its copy before checking the version again. */
+export const TENANT_CHECK_INTERVAL_MS = 2_000;
 
 export const tenantKey = (id: string): string => `tenant:${id}`;
 
+export interface TenantStores {
+  CONFIG: KVNamespace;
+  TENANTS: DurableObjectNamespace<TenantObject>;
+}
+
 interface Entry {
   tenant: TenantConfig | null;
-  expires: number;
+  checkedAt: number;
 }
 
 const cache = new Map<string, Entry>();
 
-export async function loadTenant(kv: KVNamespace, id: string, now = Date.now()): Promise<TenantConfig | null> {
+export function tenantObject(env: TenantStores, id: string) {
+  return env.TENANTS.get(env.TENANTS.idFromName(id));
+}
+
+export async function loadTenant(env: TenantStores, id: string, now = Date.now()): Promise<TenantConfig | null> {
   const hit = cache.get(id);
-  if (hit && hit.expires > now) return hit.tenant;
-  const raw = await kv.get(tenantKey(id), "json");
+  if (hit && now - hit.checkedAt < TENANT_CHECK_INTERVAL_MS) return hit.tenant;
+  const authority = tenantObject(env, id);
+  const version = await authority.version();
   let tenant: TenantConfig | null = null;
-  if (raw !== null) {
-    const parsed = parseTenant(raw);
-    // A stored document that no longer parses is treated as absent rather than half-trusted;
-    // the admin API refuses such documents, so this only happens after a schema change.
-    tenant = parsed.ok ? parsed.tenant : null;
-    if (!parsed.ok) console.error(JSON.stringify({ event: "tenant_invalid", tenant: id, error: parsed.error }));
+  if (version > 0) {
+    if (hit?.tenant?.version === version) {
+      tenant = hit.tenant;
+    } else {
+      tenant = await readKv(env.CONFIG, id);
+      if (tenant?.version !== version) tenant = await authority.config();
+    }
   }
-  cache.set(id, { tenant, expires: now + (tenant ? TENANT_CACHE_TTL_MS : TENANT_NEGATIVE_CACHE_TTL_MS) });
+  cache.set(id, { tenant, checkedAt: now });
   return tenant;
 }
 
-export async function saveTenant(kv: KVNamespace, tenant: TenantConfig): Promise<void> {
-  await kv.put(tenantKey(tenant.id), JSON.stringify(tenant));
-  cache.set(tenant.id, { tenant, expires: Date.now() + TENANT_CACHE_TTL_MS });
+async function readKv(kv: KVNamespace, id: string): Promise<TenantConfig | null> {
+  const raw = await kv.get(tenantKey(id), "json");
+  if (raw === null) return null;
+  const parsed = parseTenant(raw);
+  // A stored document that no longer parses is treated as absent rather than half-trusted.
+  if (!parsed.ok) console.error(JSON.stringify({ event: "tenant_invalid", tenant: id, error: parsed.error }));
+  return parsed.ok ? parsed.tenant : null;
 }
 
-export async function deleteTenant(kv: KVNamespace, id: string): Promise<void> {
-  await kv.delete(tenantKey(id));
-  cache.set(id, { tenant: null, expires: Date.now() + TENANT_NEGATIVE_CACHE_TTL_MS });
+/** The authoritative current config (admin reads and writes go here, never to a cache). */
+export async function currentTenant(env: TenantStores, id: string): Promise<TenantConfig | null> {
+  return tenantObject(env, id).config();
+}
+
+/** Stores a new version: the object first (it decides which version is current), then KV. */
+export async function saveTenant(env: TenantStores, tenant: TenantConfig): Promise<boolean> {
+  const accepted = await tenantObject(env, tenant.id).put(tenant);
+  if (!accepted) return false;
+  await env.CONFIG.put(tenantKey(tenant.id), JSON.stringify(tenant));
+  cache.set(tenant.id, { tenant, checkedAt: Date.now() });
+  return true;
+}
+
+export async function deleteTenant(env: TenantStores, id: string): Promise<void> {
+  await tenantObject(env, id).remove();
+  await env.CONFIG.delete(tenantKey(id));
+  cache.set(id, { tenant: null, checkedAt: Date.now() });
 }
 
 /** For tests: forget every cached tenant. */

@@ -1,0 +1,57 @@
+/**
+ * Exact request counters: one object per counted key (a tenant, a tenant's principal, or a
+ * principal's tool), fixed windows, in SQLite so a counter survives eviction.
+ *
+ * Storage layout: counters(key, window_start, count), one row per limit the key is counted
+ * under. Lifecycle: rows of past windows are overwritten by the next window; an alarm clears the
+ * object a day after its last use. Trade-off: fixed windows allow up to twice the limit across a
+ * window edge; in return a check is one row read and write, and the answer is exact.
+ */
+import { DurableObject } from "cloudflare:workers";
+
+/** An unused limiter deletes itself after this long. */
+const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
+
+export interface LimitCheck {
+  /** A name for the limit (e.g. "principal:60s"), so one key can be counted under several. */
+  id: string;
+  limit: number;
+  windowSeconds: number;
+}
+
+export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
+
+export class RateLimiter extends DurableObject<Record<string, unknown>> {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL)");
+  }
+
+  /**
+   * Counts one request against every limit, unless one of them is already exhausted: a refused
+   * request consumes nothing, so a client that backs off is not punished further.
+   */
+  async hit(checks: LimitCheck[], now = Date.now()): Promise<LimitResult> {
+    const sql = this.ctx.storage.sql;
+    const rows = checks.map((check) => {
+      const windowMs = check.windowSeconds * 1000;
+      const start = Math.floor(now / windowMs) * windowMs;
+      const row = sql.exec<{ window_start: number; count: number }>("SELECT window_start, count FROM counters WHERE id = ?", check.id).toArray()[0];
+      const count = row && row.window_start === start ? row.count : 0;
+      return { check, start, count, windowMs };
+    });
+    const exhausted = rows.find((r) => r.count >= r.check.limit);
+    if (exhausted) {
+      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((exhausted.start + exhausted.windowMs - now) / 1000)), limit: exhausted.check.id };
+    }
+    for (const r of rows) {
+      sql.exec("INSERT OR REPLACE INTO counters (id, window_start, count) VALUES (?, ?, ?)", r.check.id, r.start, r.count + 1);
+    }
+    await this.ctx.storage.setAlarm(now + IDLE_CLEANUP_MS);
+    return { ok: true };
+  }
+
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+}
