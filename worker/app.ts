@@ -9,16 +9,22 @@ import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
 import { checkHost } from "./ingress/guard.ts";
-import { mcp } from "./dispatch/mcp.ts";
+import { endpoint } from "./dispatch/mcp.ts";
 import { GatewayError } from "./protocol/errors.ts";
 import { GATEWAY_INFO } from "./protocol/identity.ts";
 import { loadTenant } from "./tenant/store.ts";
+import { tenantForHost } from "./tenant/hosts.ts";
 
 export const app = new Hono<AppEnv>();
 
 // ① before anything else: a request under a host the gateway does not serve is refused.
 app.use("*", async (c, next) => {
-  checkHost(c.req.raw, typeof c.env.ALLOWED_HOSTS === "string" ? c.env.ALLOWED_HOSTS : undefined);
+  try {
+    checkHost(c.req.raw, typeof c.env.ALLOWED_HOSTS === "string" ? c.env.ALLOWED_HOSTS : undefined);
+  } catch (error) {
+    // A tenant's own hostname is served too; anything else is refused.
+    if (!(await tenantForHost(c.env.CONFIG, new URL(c.req.url).hostname))) throw error;
+  }
   await next();
 });
 
@@ -35,7 +41,9 @@ app.get("/.well-known/oauth-protected-resource/t/:tenant/mcp", async (c) => {
   });
 });
 
-app.route("/t", mcp);
+app.route("/t/:tenant/mcp", endpoint);
+// A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.
+app.route("/mcp", endpoint);
 app.route("/admin", admin);
 
 app.notFound(() => new GatewayError("tenant_not_found").toResponse());

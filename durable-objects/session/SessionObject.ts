@@ -6,6 +6,11 @@
  * Public surface: four RPC methods, one per client-facing HTTP exchange, each returning the
  * HTTP response to send; nothing else is callable.
  *
+ * Policy: every list is filtered and every call decided here (access.ts), against the newest
+ * tenant config the session has seen. While streams are open the session asks the tenant's
+ * object for the current version every POLICY_CHECK_INTERVAL_MS, so a revoked tool stops
+ * streaming within seconds even when the client sends nothing.
+ *
  * Trade-offs: backend lists are cached in memory only (an idle session stays a few KiB; an
  * eviction costs one re-list); SSE events are written to storage before they are sent (a resume
  * never loses one; each event costs a row write).
@@ -13,6 +18,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
 import { filterMessage } from "../../worker/broker/filter.ts";
+import { recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
+import type { Principal } from "../../worker/env.ts";
+import { checkToolLimits } from "../../worker/limits/rate.ts";
+import type { Decision, PolicyItem } from "../../worker/policy/engine.ts";
+import { redact } from "../../worker/policy/redact.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import {
@@ -28,22 +38,44 @@ import {
 import { SSE_HEADERS } from "../../worker/protocol/sse.ts";
 import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
+import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
+import type { TenantObject } from "../tenant/TenantObject.ts";
+import { decideCall, visibility } from "./access.ts";
 import { Backends } from "./backends.ts";
 import { Catalog } from "./catalog.ts";
 import { fanOut, failureReason } from "./fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
-import { Relay, toClientError } from "./relay.ts";
+import { Relay, toClientError, type CallContext } from "./relay.ts";
 import type { Caller, InitializeInput, ListenInput, PostInput } from "./rpc.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
 
 /** How long a reply stream whose client went away keeps its backend call alive for a resume. */
 export const RESUME_GRACE_MS = 60_000;
-/** lastSeenAt is written at most this often: the idle expiry does not need finer time. */
+/** How often a session with open streams checks the tenant's config version (issue 4: "within seconds"). */
+export const POLICY_CHECK_INTERVAL_MS = 2_000;
+/**
+ * lastSeenAt is written at most this often (a quarter of the idle time when that is shorter):
+ * the idle expiry does not need finer time. The alarm adds the same slack, so a session is never
+ * expired while its last request is younger than the idle time.
+ */
 const TOUCH_INTERVAL_MS = 5_000;
 /** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+/** Methods whose results carry backend content, so redaction applies to them. */
+const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+/** Methods that leave an audit row (issue 4: every call, read, get and denial). */
+const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
-type Produced = { routed: false; messages: JsonRpcMessage[] } | { routed: true; messages: AsyncIterable<JsonRpcMessage> };
+/** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
+interface Routed {
+  request: JsonRpcRequest;
+  item: PolicyItem;
+  args: Record<string, unknown>;
+}
+
+type Produced =
+  | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
+  | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
 
 export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #storage: SessionStorage;
@@ -51,16 +83,21 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #catalog: Catalog;
   readonly #relay: Relay;
   #meta: SessionMeta | null;
+  /** The newest tenant config seen (from a request or the tenant object), and who is calling. */
+  #config: TenantConfig | null = null;
+  #principal: Principal | null = null;
+  #caller: Caller | null = null;
   readonly #outboxes = new Map<string, Outbox>();
   #standalone: Outbox | null = null;
   #listeners: AbortController | null = null;
+  #policyWatch: ReturnType<typeof setInterval> | null = null;
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
     this.#storage = new SessionStorage(ctx.storage);
     this.#backends = new Backends(this.#storage, env);
     const nextId = () => this.#storage.nextCounter();
-    this.#catalog = new Catalog(this.#storage, this.#backends, nextId);
+    this.#catalog = new Catalog(this.#storage, this.#backends, nextId, (tools) => this.#tenantObject()!.pin(tools));
     this.#relay = new Relay({
       storage: this.#storage,
       backends: this.#backends,
@@ -82,7 +119,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const now = Date.now();
     const meta: SessionMeta = {
       tenant: config.id,
-      principal: input.principal,
+      principal: input.principal.sub,
       clientVersion: negotiateVersion(params.protocolVersion),
       clientCapabilities: asRecord(params.capabilities),
       clientInfo: asRecord(params.clientInfo),
@@ -90,14 +127,14 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       lastSeenAt: now,
       idleMs: config.limits.sessionIdleMs,
     };
+    this.#adopt(input);
     this.#backends.restore(config, meta.clientCapabilities);
     const signal = AbortSignal.timeout(maxTimeout(config));
     const settled = await fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s));
     for (const failure of settled.failed) {
       console.warn(JSON.stringify({ event: "backend_initialize_failed", tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) }));
     }
-    const refuse =
-      settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0);
+    const refuse = settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0);
     if (refuse) {
       await this.#backends.terminateAll(AbortSignal.timeout(5_000));
       await this.ctx.storage.deleteAll();
@@ -122,7 +159,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   async post(input: PostInput): Promise<Response> {
     const meta = this.#authorize(input);
     if (meta instanceof Response) return meta;
-    const { config } = input;
+    const config = this.#config!;
     if (input.batch && !allowsBatches(meta.clientVersion)) {
       return new GatewayError("batch_not_supported").toResponse();
     }
@@ -142,6 +179,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const produced: Produced[] = [];
     const stream = `p${this.#storage.nextCounter()}`;
     for (const request of requests) produced.push(await this.#request(request, config, stream));
+    // A refusal the HTTP layer can express (403 insufficient_scope, 429) is answered as such
+    // when the POST carried just that one request.
+    const only = produced[0];
+    if (requests.length === 1 && only && !only.routed && only.refusal) return only.refusal.toResponse(requests[0]!.id);
     const routed = produced.some((p) => p.routed);
     const local = produced.flatMap((p) => (p.routed ? [] : p.messages));
     const hasNotes = local.some((m) => !isResponse(m));
@@ -180,7 +221,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         now: Date.now(),
       });
     }
-    this.#startListeners(input.config, this.#standalone);
+    this.#startListeners(this.#config!, this.#standalone);
+    this.#watchPolicy();
     return sseResponse(this.#standalone.attach(null));
   }
 
@@ -197,7 +239,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const meta = this.#meta;
     if (!meta) return;
     const now = Date.now();
-    const due = meta.lastSeenAt + meta.idleMs;
+    const due = meta.lastSeenAt + meta.idleMs + touchInterval(meta);
     if (now < due) {
       this.#storage.prune(now);
       await this.ctx.storage.setAlarm(due);
@@ -224,7 +266,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         case "prompts/list":
         case "resources/list":
         case "resources/templates/list": {
-          const outcome = await this.#catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal);
+          const visible = visibility(config, this.#principal!, this.#catalog);
+          const outcome = await this.#catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
           const warnings = outcome.failed.map((f) =>
             notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
           );
@@ -234,20 +277,33 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         case "prompts/get": {
           const name = params.name;
           if (typeof name !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: name must be a string" }).toRpc(request.id));
-          const kind = request.method === "tools/call" ? "tools" : "prompts";
-          const entry = await this.#catalog.resolve(kind, name, config, signal);
-          // Unknown (and, with policy, hidden) items get the same answer: 2025-11-25 server/tools "Error Handling".
-          if (!entry) return local(new GatewayError(kind === "tools" ? "unknown_tool" : "invalid_params", { publicMessage: kind === "tools" ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
-          return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream);
+          const tool = request.method === "tools/call";
+          // Unknown, denied and quarantined items all get this same answer, so a hidden item is
+          // indistinguishable from one that does not exist (2025-11-25 server/tools "Error Handling").
+          const unknown = () =>
+            local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
+          const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
+          if (!entry) return unknown();
+          const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
+          const args = asRecord(params.arguments);
+          const refused = await this.#admit(request, item, args, config, tool ? name : null);
+          if (refused === "hidden") return unknown();
+          if (refused) return refused;
+          return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream, { request, item, args });
         }
         case "resources/read":
         case "resources/subscribe":
         case "resources/unsubscribe": {
           const uri = params.uri;
           if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
+          const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
           const owner = await this.#catalog.resolveUri(uri, config, signal);
-          if (!owner) return local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
-          return this.#route(request, backendOf(config, owner), params, stream);
+          if (!owner) return notFound();
+          const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+          const refused = await this.#admit(request, item, {}, config, null);
+          if (refused === "hidden") return notFound();
+          if (refused) return refused;
+          return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
         }
         case "completion/complete":
           return this.#completion(request, config, stream, signal);
@@ -259,24 +315,80 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     }
   }
 
+  /**
+   * Decides whether a request may leave for its backend: policy, then tool rate limits. Returns
+   * null to go ahead, "hidden" when the client must see the item as nonexistent, or a refusal.
+   */
+  async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null): Promise<Produced | "hidden" | null> {
+    const decision = decideCall(config, this.#principal!, this.#catalog, item, args);
+    if (decision.effect !== "allow") {
+      this.#audit(request, item, decision, "denied", args);
+      if (decision.effect === "deny") return "hidden";
+      const refusal = new GatewayError("insufficient_scope", {
+        headers: { "www-authenticate": `Bearer error="insufficient_scope", scope="${decision.scopes.join(" ")}", resource_metadata="${this.#caller!.resourceMetadataUrl}"` },
+        detail: `rule ${decision.rule}`,
+      });
+      return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
+    }
+    if (tool !== null) {
+      const limited = await checkToolLimits(this.env.LIMITERS as DurableObjectNamespace<RateLimiter>, config, this.#principal!.sub, tool);
+      if (!limited.ok) {
+        this.#audit(request, item, decision, "rate_limited", args);
+        const refusal = new GatewayError("rate_limited", {
+          headers: { "retry-after": String(limited.retryAfterSeconds) },
+          data: { retryAfterSeconds: limited.retryAfterSeconds },
+          detail: limited.limit,
+        });
+        return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
+      }
+    }
+    return null;
+  }
+
   async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
     const params = request.params ?? {};
     const ref = asRecord(params.ref);
     if (ref.type === "ref/prompt" && typeof ref.name === "string") {
+      const unknown = () => local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
       const entry = await this.#catalog.resolve("prompts", ref.name, config, signal);
-      if (!entry) return local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
-      return this.#route(request, backendOf(config, entry.backend), { ...params, ref: { ...ref, name: entry.original } }, stream);
+      if (!entry) return unknown();
+      const item: PolicyItem = { kind: "prompt", backend: entry.backend, name: entry.original };
+      if (decideCall(config, this.#principal!, this.#catalog, item, {}).effect === "deny") return unknown();
+      return this.#route(request, backendOf(config, entry.backend), { ...params, ref: { ...ref, name: entry.original } }, stream, { request, item, args: {} });
     }
     if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+      const notFound = () => local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
       const owner = await this.#catalog.resolveUri(ref.uri, config, signal);
-      if (!owner) return local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
-      return this.#route(request, backendOf(config, owner), params, stream);
+      if (!owner) return notFound();
+      const item: PolicyItem = { kind: "resource", backend: owner, name: ref.uri };
+      if (decideCall(config, this.#principal!, this.#catalog, item, {}).effect === "deny") return notFound();
+      return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
     }
     return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
   }
 
-  #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string): Produced {
-    return { routed: true, messages: this.#relay.call(request, backend, params, stream) };
+  #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
+    const context: CallContext = { tenant: this.#config!.id, principal: this.#principal!.sub, traceparent: this.#caller!.traceparent };
+    const messages = this.#relay.call(request, backend, params, stream, context);
+    return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
+  }
+
+  /** Passes a call's messages through, writing its audit row when the response has gone by. */
+  async *#audited(messages: AsyncIterable<JsonRpcMessage>, about: Routed): AsyncIterable<JsonRpcMessage> {
+    const started = Date.now();
+    let outcome: AuditEvent["outcome"] = "cancelled";
+    let resultBody: unknown;
+    try {
+      for await (const message of messages) {
+        if (isResponse(message) && message.id === about.request.id) {
+          outcome = "error" in message ? (message.error.message === "Backend timed out" ? "timeout" : "error") : "ok";
+          if ("result" in message) resultBody = message.result;
+        }
+        yield message;
+      }
+    } finally {
+      this.#audit(about.request, about.item, { effect: "allow", rule: null }, outcome, about.args, Date.now() - started, resultBody);
+    }
   }
 
   /** `logging/setLevel` applies to the gateway's own messages and fans out to every backend that logs. */
@@ -323,6 +435,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #sse(stream: string, produced: Produced[], requests: JsonRpcRequest[], meta: SessionMeta): Response {
     const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: Date.now() });
     this.#outboxes.set(stream, outbox);
+    this.#watchPolicy();
     const body = outbox.attach(null);
     let graceTimer: ReturnType<typeof setTimeout> | null = null;
     outbox.onDetach = () => {
@@ -333,8 +446,15 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     };
     const pump = Promise.all(
       produced.map(async (p, i) => {
+        const request = requests[i]!;
         for await (const message of p.messages) {
-          const filtered = this.#toClient(message, requests[i]!.method, meta);
+          if (p.routed && !this.#stillAllowed(p.about)) {
+            // The policy changed under a running call: stop it, and answer as for a tool that is gone.
+            await this.#relay.cancel(request.id, "no longer allowed by policy");
+            outbox.push(new GatewayError("unknown_tool", { publicMessage: "Unknown tool: no longer available" }).toRpc(request.id));
+            return;
+          }
+          const filtered = this.#toClient(message, request.method, meta);
           if (filtered) outbox.push(filtered);
         }
       }),
@@ -372,10 +492,73 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     }
   }
 
+  // --- policy freshness -------------------------------------------------------------------
+
+  /**
+   * Takes the caller's config when it is newer than the one in hand. A change of version drops
+   * the list caches (catalog.useConfig) and tells the client its lists may have changed.
+   */
+  #adopt(caller: Caller): void {
+    this.#caller = caller;
+    this.#principal = caller.principal;
+    this.#useConfig(caller.config);
+  }
+
+  #useConfig(config: TenantConfig): void {
+    const previous = this.#config;
+    if (previous && previous.version >= config.version) return;
+    this.#config = config;
+    this.#catalog.useConfig(config);
+    if (previous && this.#standalone) {
+      for (const method of ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]) {
+        this.#standalone.push(notification(method));
+      }
+    }
+  }
+
+  /** While any stream is open, polls the tenant's version so running streams follow policy changes. */
+  #watchPolicy(): void {
+    if (this.#policyWatch !== null) return;
+    this.#policyWatch = setInterval(() => {
+      const open = this.#outboxes.size > 0 || this.#standalone?.attached === true;
+      if (!open || !this.#config) {
+        clearInterval(this.#policyWatch!);
+        this.#policyWatch = null;
+        return;
+      }
+      const authority = this.#tenantObject();
+      if (!authority) return;
+      void authority
+        .version()
+        .then(async (version) => {
+          if (this.#config && version > this.#config.version) {
+            const fresh = await authority.config();
+            if (fresh) this.#useConfig(fresh);
+          }
+        })
+        .catch((error) => console.warn(JSON.stringify({ event: "policy_check_failed", error: String(error) })));
+    }, POLICY_CHECK_INTERVAL_MS);
+  }
+
+  #stillAllowed(about: Routed): boolean {
+    if (!this.#config || !this.#principal) return true;
+    return decideCall(this.#config, this.#principal, this.#catalog, about.item, about.args).effect === "allow";
+  }
+
+  #tenantObject(): DurableObjectStub<TenantObject> | null {
+    const ns = this.env.TENANTS as DurableObjectNamespace<TenantObject> | undefined;
+    const tenant = this.#config?.id ?? this.#meta?.tenant;
+    return ns && tenant ? ns.get(ns.idFromName(tenant)) : null;
+  }
+
   // --- helpers ----------------------------------------------------------------------------
 
   #toClient(message: JsonRpcMessage, method: string | undefined, meta: SessionMeta): JsonRpcMessage | null {
-    return filterMessage(message, { direction: "to-client", peerVersion: meta.clientVersion, ...(method ? { method } : {}) });
+    const filtered = filterMessage(message, { direction: "to-client", peerVersion: meta.clientVersion, ...(method ? { method } : {}) });
+    if (filtered && "result" in filtered && method !== undefined && CONTENT_METHODS.has(method) && this.#config) {
+      return { ...filtered, result: redact(this.#config.policy, filtered.result) };
+    }
+    return filtered;
   }
 
   /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
@@ -384,19 +567,53 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
   }
 
+  #audit(
+    request: JsonRpcRequest,
+    item: PolicyItem,
+    decision: Decision,
+    outcome: AuditEvent["outcome"],
+    args: Record<string, unknown>,
+    latencyMs?: number,
+    resultBody?: unknown,
+  ): void {
+    const config = this.#config;
+    const meta = this.#meta;
+    if (!config || !meta) return;
+    const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#caller?.traceparent };
+    if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
+    if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);
+    const event: AuditEvent = {
+      at: Date.now(),
+      tenant: config.id,
+      principal: meta.principal,
+      clientName: typeof meta.clientInfo.name === "string" ? meta.clientInfo.name : undefined,
+      sessionId: this.ctx.id.toString(),
+      requestId: String(request.id),
+      method: request.method,
+      backend: item.backend,
+      item: item.name,
+      decision: decision.effect === "allow" ? "allow" : "deny",
+      policyVersion: config.version,
+      latencyMs,
+      outcome,
+      detail,
+    };
+    this.ctx.waitUntil(recordAudit(this.env.AUDIT as D1Database | undefined, event));
+  }
+
   /**
    * The session answers only the tenant and principal that created it; anyone else is told it
    * does not exist (404), exactly as for an unknown id, so ids cannot be probed.
    */
   #authorize(caller: Caller): SessionMeta | Response {
     const meta = this.#meta;
-    if (!meta || meta.tenant !== caller.config.id || meta.principal !== caller.principal) {
+    if (!meta || meta.tenant !== caller.config.id || meta.principal !== caller.principal.sub) {
       return new GatewayError("session_not_found").toResponse();
     }
-    this.#backends.restore(caller.config, meta.clientCapabilities);
-    this.#catalog.useConfig(caller.config);
+    this.#adopt(caller);
+    this.#backends.restore(this.#config!, meta.clientCapabilities);
     const now = Date.now();
-    if (now - meta.lastSeenAt > TOUCH_INTERVAL_MS) {
+    if (now - meta.lastSeenAt > touchInterval(meta)) {
       meta.lastSeenAt = now;
       this.#storage.writeMeta(meta);
     }
@@ -407,6 +624,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     this.#relay.abortAll();
     this.#listeners?.abort();
     this.#listeners = null;
+    if (this.#policyWatch !== null) clearInterval(this.#policyWatch);
+    this.#policyWatch = null;
     for (const outbox of this.#outboxes.values()) outbox.close(Date.now());
     this.#standalone?.close(Date.now());
     this.#standalone = null;
@@ -419,6 +638,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
 
 function local(message: JsonRpcMessage): Produced {
   return { routed: false, messages: [message] };
+}
+
+function touchInterval(meta: SessionMeta): number {
+  return Math.min(TOUCH_INTERVAL_MS, Math.floor(meta.idleMs / 4));
 }
 
 function backendOf(config: TenantConfig, name: string): BackendConfig {
@@ -442,4 +665,3 @@ function json(body: unknown, headers: Record<string, string> = {}): Response {
 function sseResponse(body: ReadableStream<Uint8Array>): Response {
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }
-

@@ -10,16 +10,21 @@ import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/type
 import type { SessionStorage } from "./storage.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 
+/** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
+export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
+
 export class Backends {
   readonly #storage: SessionStorage;
   readonly #env: Record<string, unknown>;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #initializing = new Map<string, Promise<Upstream>>();
   #clientCapabilities: Record<string, unknown> = {};
+  readonly #credentials: CredentialSource | null;
 
-  constructor(storage: SessionStorage, env: Record<string, unknown>) {
+  constructor(storage: SessionStorage, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
     this.#storage = storage;
     this.#env = env;
+    this.#credentials = credentials;
   }
 
   /** Restores upstream connections from storage (after an eviction or restart). */
@@ -97,6 +102,7 @@ export class Backends {
       headers: this.#headers(backend),
       timeoutMs: backend.timeoutMs,
       info,
+      ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
     };
     return backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);
   }

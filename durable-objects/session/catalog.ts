@@ -16,6 +16,8 @@ import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason } from "./fanout.ts";
 import type { SessionStorage } from "./storage.ts";
+import type { PinInput, PinStatus } from "../tenant/TenantObject.ts";
+import { toolHash } from "../../worker/policy/pinning.ts";
 
 /** A backend listing more pages than this is cut off: a loop guard, far above real catalogs. */
 export const MAX_PAGES_PER_BACKEND = 50;
@@ -26,18 +28,33 @@ export interface ListOutcome {
   failed: { backend: string; reason: string }[];
 }
 
+/** Records tool definitions with the tenant's pin store and says which ones changed. */
+export type Pinner = (tools: PinInput[]) => Promise<Record<string, PinStatus>>;
+
+/** Whether the client may see an item, by the backend it comes from and its name (or URI) there. */
+export type Visibility = (kind: ListKind, origin: { backend: string; original: string }) => boolean;
+
 export class Catalog {
   readonly #storage: SessionStorage;
   readonly #backends: Backends;
   readonly #nextId: () => number;
+  readonly #pinner: Pinner;
   /** kind -> backend -> that backend's complete list */
   readonly #cache = new Map<ListKind, Map<string, Item[]>>();
+  /** backend -> tool -> pin status, from the last time the backend's tools were fetched */
+  readonly #pins = new Map<string, Map<string, PinStatus>>();
   #configVersion = 0;
 
-  constructor(storage: SessionStorage, backends: Backends, nextId: () => number) {
+  constructor(storage: SessionStorage, backends: Backends, nextId: () => number, pinner: Pinner) {
     this.#storage = storage;
     this.#backends = backends;
     this.#nextId = nextId;
+    this.#pinner = pinner;
+  }
+
+  /** The pin status of a backend tool as last seen ("approved" when never seen or pinning is off). */
+  pinStatus(backend: string, tool: string): PinStatus {
+    return this.#pins.get(backend)?.get(tool) ?? "approved";
   }
 
   /** Drops every cache built on another config version (backends or naming may have changed). */
@@ -53,22 +70,30 @@ export class Catalog {
   }
 
   /** Answers a list request: one page of the merged list. */
-  async list(kind: ListKind, params: Record<string, unknown> | undefined, config: TenantConfig, signal: AbortSignal): Promise<ListOutcome> {
+  async list(
+    kind: ListKind,
+    params: Record<string, unknown> | undefined,
+    config: TenantConfig,
+    signal: AbortSignal,
+    visible: Visibility = () => true,
+  ): Promise<ListOutcome> {
     const cursor = params?.cursor;
     const position = cursor === undefined ? { offset: 0, generation: null } : decodeCursor(cursor);
     if (position === null) throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor" });
     const { lists, failed } = await this.#load(kind, config, signal);
     const merged = mergeList(kind, lists, config.naming);
     if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
-    const generation = fnv1a(JSON.stringify(merged.items.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
+    // Hidden items are left out before paging, so pages and cursors only ever see visible ones.
+    const shown = merged.items.filter((_, i) => visible(kind, merged.origins[i]!));
+    const generation = fnv1a(JSON.stringify(shown.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
     if (position.generation !== null && position.generation !== generation) {
       // The list changed under the client's feet; it must start over (the client was told by list_changed).
       throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor: the list changed" });
     }
     const pageSize = config.limits.pageSize;
-    const page = merged.items.slice(position.offset, position.offset + pageSize);
+    const page = shown.slice(position.offset, position.offset + pageSize);
     const result: Record<string, unknown> = { [LISTS[kind].field]: page };
-    if (position.offset + pageSize < merged.items.length) {
+    if (position.offset + pageSize < shown.length) {
       result.nextCursor = encodeCursor({ offset: position.offset + pageSize, generation });
     }
     return { result, failed };
@@ -144,9 +169,22 @@ export class Catalog {
         const pageItems = reply[LISTS[kind].field];
         if (Array.isArray(pageItems)) items.push(...pageItems.filter((i): i is Item => typeof i === "object" && i !== null));
         cursor = reply.nextCursor;
-        if (typeof cursor !== "string" || cursor === "") return items;
+        if (typeof cursor !== "string" || cursor === "") break;
       }
+      if (kind === "tools") await this.#pin(backend.name, items);
       return items;
     });
+  }
+
+  /** Pins the backend's tool definitions; a pin store failure leaves the last known statuses. */
+  async #pin(backend: string, tools: Item[]): Promise<void> {
+    const named = tools.filter((t): t is Item & { name: string } => typeof t.name === "string");
+    try {
+      const inputs = await Promise.all(named.map(async (t) => ({ backend, tool: t.name, hash: await toolHash(t) })));
+      const statuses = await this.#pinner(inputs);
+      this.#pins.set(backend, new Map(named.map((t) => [t.name, statuses[`${backend}\u0000${t.name}`] ?? "approved"])));
+    } catch (error) {
+      console.warn(JSON.stringify({ event: "pinning_failed", backend, error: String(error) }));
+    }
   }
 }

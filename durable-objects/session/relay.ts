@@ -23,6 +23,16 @@ const REQUIRED_CAPABILITY: Record<string, string> = {
   "roots/list": "roots",
 };
 
+/** Who and what a call is for, injected into backend requests where the backend's config asks. */
+export interface CallContext {
+  tenant: string;
+  principal: string;
+  traceparent: string;
+}
+
+/** The `_meta` key under which context is injected (a reverse-DNS prefix, 2025-11-25 basic/index "_meta"). */
+export const CONTEXT_META_KEY = "io.edge-mcp-gateway/context";
+
 interface InFlight {
   backend: BackendConfig;
   upstreamId: RequestId;
@@ -58,25 +68,36 @@ export class Relay {
    * for the client: notifications and server-to-client requests as they come, the response last.
    * Failures become a JSON-RPC error for this request; a cancelled request yields nothing more.
    */
-  async *call(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string): AsyncIterable<JsonRpcMessage> {
+  async *call(
+    request: JsonRpcRequest,
+    backend: BackendConfig,
+    params: Record<string, unknown>,
+    stream: string,
+    context: CallContext,
+  ): AsyncIterable<JsonRpcMessage> {
     const key = JSON.stringify(request.id);
     const upstreamId = this.#host.nextId();
     const controller = new AbortController();
     const flight: InFlight = { backend, upstreamId, controller, cancelled: false };
     this.#inflight.set(key, flight);
 
-    const meta = params._meta as Record<string, unknown> | undefined;
-    const clientToken = meta?.progressToken;
-    let upstreamParams = params;
+    const meta: Record<string, unknown> = { ...(params._meta as Record<string, unknown> | undefined) };
+    const clientToken = meta.progressToken;
     let upstreamToken: string | undefined;
     if (typeof clientToken === "string" || typeof clientToken === "number") {
       upstreamToken = `p${upstreamId}`;
       this.#progress.set(upstreamToken, clientToken);
-      upstreamParams = { ...params, _meta: { ...meta, progressToken: upstreamToken } };
+      meta.progressToken = upstreamToken;
     }
+    const facts = { tenant: context.tenant, principal: context.principal, requestId: String(request.id), traceparent: context.traceparent };
+    if (backend.inject.meta) meta[CONTEXT_META_KEY] = facts;
+    const upstreamParams = Object.keys(meta).length > 0 ? { ...params, _meta: meta } : params;
+    const headers: Record<string, string> = backend.inject.headers
+      ? { "x-mcp-tenant": facts.tenant, "x-mcp-principal": facts.principal, "x-request-id": facts.requestId, traceparent: facts.traceparent }
+      : {};
     const upstreamRequest: JsonRpcRequest = { jsonrpc: "2.0", id: upstreamId, method: request.method, params: upstreamParams };
     try {
-      const response = yield* this.#run(flight, upstreamRequest, stream);
+      const response = yield* this.#run(flight, upstreamRequest, stream, headers);
       if (flight.cancelled) return;
       yield { ...response, id: request.id } as JsonRpcResponse;
     } catch (error) {
@@ -156,11 +177,11 @@ export class Relay {
     }
   }
 
-  async *#run(flight: InFlight, request: JsonRpcRequest, stream: string): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
+  async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, headers: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
     const { backend, controller } = flight;
     const upstream = await this.#host.backends.get(backend, controller.signal);
     if (!toBackend(request, upstream.info?.protocolVersion)) throw new GatewayError("forbidden", { detail: "filtered" });
-    const iterator = upstream.request(request, controller.signal)[Symbol.asyncIterator]();
+    const iterator = upstream.request(request, controller.signal, headers)[Symbol.asyncIterator]();
     // Pull the first message before yielding anything, so an expired upstream session is
     // detected (and the request re-sent on a new one) before the client saw any of it.
     let first: IteratorResult<JsonRpcMessage>;
@@ -169,7 +190,7 @@ export class Relay {
     } catch (error) {
       if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
       const fresh = await this.#host.backends.reinitialize(backend, controller.signal);
-      return yield* this.#drain(backend, request, fresh.request(request, controller.signal)[Symbol.asyncIterator](), null, stream);
+      return yield* this.#drain(backend, request, fresh.request(request, controller.signal, headers)[Symbol.asyncIterator](), null, stream);
     }
     return yield* this.#drain(backend, request, iterator, first, stream);
   }

@@ -2,13 +2,23 @@
  * What the Worker hands the session Durable Object over RPC. The Worker has already parsed,
  * authenticated and resolved the tenant; the object trusts these shapes and nothing else.
  */
+import type { Principal } from "../../worker/env.ts";
 import type { JsonRpcMessage, JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 
 export interface Caller {
   config: TenantConfig;
-  /** The authenticated principal's stable id (`sub`); a session answers only to its creator. */
-  principal: string;
+  /** The authenticated principal; a session answers only to the subject that created it. */
+  principal: Principal;
+  /**
+   * The client's own bearer token, kept in memory for one request and used only as the RFC 8693
+   * subject token at a token-exchange endpoint. Never stored, never sent to a backend.
+   */
+  subjectToken: string | null;
+  /** RFC 9728 metadata URL for challenges the object answers itself (insufficient_scope). */
+  resourceMetadataUrl: string;
+  /** W3C trace context of the request (continued from the client or started by the Worker). */
+  traceparent: string;
 }
 
 export interface InitializeInput extends Caller {

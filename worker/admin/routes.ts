@@ -6,8 +6,10 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { readCapped, BodyTooLargeError } from "../protocol/body.ts";
-import { currentTenant, deleteTenant, saveTenant } from "../tenant/store.ts";
+import { currentTenant, deleteTenant, saveTenant, tenantObject } from "../tenant/store.ts";
+import { assignHosts } from "../tenant/hosts.ts";
 import { parseTenant } from "../tenant/schema.ts";
+import { audit } from "./audit.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
@@ -44,15 +46,44 @@ admin.put("/tenants/:id", async (c) => {
   const document = typeof body === "object" && body !== null ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
   const parsed = parseTenant(document);
   if (!parsed.ok) return c.json({ error: parsed.error }, 400);
+  const taken = await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], parsed.tenant.hostnames);
+  if (taken) return c.json({ error: `hostnames: '${taken}' already belongs to another tenant` }, 409);
   // Two concurrent writes may read the same version; the object accepts only the first.
   if (!(await saveTenant(c.env, parsed.tenant))) return c.json({ error: "version: a concurrent write won; retry" }, 409);
   return c.json(parsed.tenant, previous ? 200 : 201);
 });
 
 admin.delete("/tenants/:id", async (c) => {
-  await deleteTenant(c.env, c.req.param("id"));
+  const id = c.req.param("id");
+  const previous = await currentTenant(c.env, id);
+  await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], []);
+  await deleteTenant(c.env, id);
   return c.body(null, 204);
 });
+
+/** Pinned tool definitions: what each backend's tools hashed to, and which changed since approval. */
+admin.get("/tenants/:id/pins", async (c) => {
+  const id = c.req.param("id");
+  if (!(await currentTenant(c.env, id))) throw new GatewayError("tenant_not_found");
+  return c.json({ pins: await tenantObject(c.env, id).pins() });
+});
+
+/**
+ * Approves a tool's current definition. The tenant's version is bumped so every live session
+ * drops its caches and shows the tool again within seconds.
+ */
+admin.post("/tenants/:id/pins/:backend/:tool/approve", async (c) => {
+  const id = c.req.param("id");
+  const tenant = await currentTenant(c.env, id);
+  if (!tenant) throw new GatewayError("tenant_not_found");
+  if (!(await tenantObject(c.env, id).approve(c.req.param("backend"), c.req.param("tool")))) {
+    return c.json({ error: "no such pinned tool" }, 404);
+  }
+  await saveTenant(c.env, { ...tenant, version: tenant.version + 1 });
+  return c.json({ approved: true, version: tenant.version + 1 });
+});
+
+admin.route("/", audit);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
 async function constantTimeEqual(a: string, b: string): Promise<boolean> {

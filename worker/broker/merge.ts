@@ -48,6 +48,8 @@ export interface BackendList {
 export interface MergedList {
   items: Item[];
   names: NameEntry[];
+  /** For each item (same index): the backend it came from and its name (or URI) there. */
+  origins: { backend: string; original: string }[];
 }
 
 /** Merges complete per-backend lists, renaming items by the naming rules. */
@@ -57,15 +59,17 @@ export function mergeList(kind: ListKind, lists: BackendList[], naming: NamingCo
     const seen = new Set<string>();
     const key = kind === "resources" ? "uri" : "uriTemplate";
     const items: Item[] = [];
-    for (const { items: backendItems } of lists) {
+    const origins: MergedList["origins"] = [];
+    for (const { backend, items: backendItems } of lists) {
       for (const item of backendItems) {
         const id = item[key];
         if (typeof id !== "string" || seen.has(id)) continue;
         seen.add(id);
         items.push(item);
+        origins.push({ backend, original: id });
       }
     }
-    return { items, names: [] };
+    return { items, names: [], origins };
   }
   const valid = lists.map(({ backend, items }) => ({
     backend,
@@ -77,15 +81,17 @@ export function mergeList(kind: ListKind, lists: BackendList[], naming: NamingCo
   );
   const byKey = new Map(table.entries.map((entry) => [`${entry.backend}\u0000${entry.original}`, entry.exposed]));
   const items: Item[] = [];
+  const origins: MergedList["origins"] = [];
   for (const { backend, items: backendItems } of valid) {
     for (const item of backendItems) {
       const exposed = byKey.get(`${backend}\u0000${item.name}`);
       if (exposed === undefined) continue;
       byKey.delete(`${backend}\u0000${item.name}`); // a backend listing a name twice shows it once
       items.push(exposed === item.name ? item : { ...item, name: exposed });
+      origins.push({ backend, original: item.name });
     }
   }
-  return { items, names: table.entries };
+  return { items, names: table.entries, origins };
 }
 
 /** Backends that declared the capability a list needs. */

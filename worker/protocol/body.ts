@@ -13,7 +13,8 @@ export class BodyTooLargeError extends Error {
 /**
  * Reads a body as UTF-8 text, giving up as soon as it passes `limit` bytes, so an oversized
  * body costs at most `limit` bytes of memory however large it claims (or fails to claim) to be.
- * Invalid UTF-8 becomes U+FFFD, which then fails JSON parsing as a parse error.
+ * Invalid UTF-8 becomes U+FFFD: between JSON tokens that fails parsing (a parse error); inside a
+ * JSON string it stays as U+FFFD.
  */
 export async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
   if (body === null) return "";

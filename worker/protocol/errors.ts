@@ -44,7 +44,9 @@ export type GatewayErrorKind =
   | "backend_unavailable"
   | "all_backends_failed"
   | "backend_timeout"
-  | "client_capability_missing";
+  | "client_capability_missing"
+  | "insufficient_scope"
+  | "rate_limited";
 
 interface Mapping {
   status: number;
@@ -90,6 +92,10 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
   backend_unavailable: { status: 200, code: RpcCode.ServerError, message: "Backend unavailable" },
   all_backends_failed: { status: 200, code: RpcCode.ServerError, message: "No backend is available" },
   backend_timeout: { status: 200, code: RpcCode.ServerError, message: "Backend timed out" },
+  // MCP 2025-11-25 basic/authorization "Scope Challenge Handling" (RFC 6750 §3.1).
+  insufficient_scope: { status: 403, code: RpcCode.InvalidRequest, message: "Forbidden: insufficient scope" },
+  // RFC 6585 §4; inside a streamed batch the same refusal travels as this JSON-RPC error.
+  rate_limited: { status: 429, code: RpcCode.ServerError, message: "Too Many Requests" },
   client_capability_missing: {
     status: 200,
     code: RpcCode.MethodNotFound,

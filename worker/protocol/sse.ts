@@ -41,6 +41,7 @@ export function encodeComment(text: string): Uint8Array {
  */
 export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseEvent> {
   let parser: EventSourceParser;
+  let endsWithCr = false;
   return body.pipeThrough(new TextDecoderStream()).pipeThrough(
     new TransformStream<string, SseEvent>({
       start(controller) {
@@ -60,7 +61,13 @@ export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<S
         });
       },
       transform(chunk) {
+        if (chunk.length > 0) endsWithCr = chunk.endsWith("\r");
         parser.feed(chunk);
+      },
+      flush() {
+        // A CR may be the first half of CR LF, so the parser holds it back; at the end of the
+        // stream it can only have ended its line (HTML §9.2.6), possibly the event's blank line.
+        if (endsWithCr) parser.feed("\n");
       },
     }),
   );

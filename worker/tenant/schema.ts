@@ -250,5 +250,7 @@ export function parseTenant(value: unknown): { ok: true; tenant: TenantConfig } 
   }
   const issue = parsed.error.issues[0];
   const path = issue && issue.path.length > 0 ? issue.path.join(".") : "document";
-  return { ok: false, error: `${path}: ${issue?.message ?? "invalid"}` };
+  // A bad record key (a header name) reports "Invalid key in record"; the reason is inside.
+  const inner = issue?.code === "invalid_key" ? issue.issues[0] : undefined;
+  return { ok: false, error: `${path}: ${inner?.message ?? issue?.message ?? "invalid"}` };
 }

@@ -69,10 +69,10 @@ export class LegacySseUpstream implements Upstream {
     return info;
   }
 
-  async *request(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage> {
+  async *request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage> {
     // Thrown on the first read, like every other upstream failure, so callers handle one path.
     if (!this.#stream) throw new UpstreamError("session_expired", this.backend, "legacy SSE stream is not connected");
-    yield* this.#call(message, signal);
+    yield* this.#call(message, signal, headers);
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse, signal: AbortSignal): Promise<void> {
@@ -90,7 +90,7 @@ export class LegacySseUpstream implements Upstream {
     this.#info = null;
   }
 
-  #call(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage> {
+  #call(message: JsonRpcRequest, signal: AbortSignal, headers: Record<string, string> = {}): AsyncIterable<JsonRpcMessage> {
     const key = JSON.stringify(message.id);
     const queue = new AsyncQueue<JsonRpcMessage>();
     const meta = message.params?._meta as { progressToken?: unknown } | undefined;
@@ -105,7 +105,7 @@ export class LegacySseUpstream implements Upstream {
       this.#calls.delete(key);
       queue.fail(new UpstreamError("timeout", this.backend, `no answer within ${this.#opts.timeoutMs} ms`));
     }, this.#opts.timeoutMs);
-    this.#post(message, signal).catch((error) => {
+    this.#post(message, signal, headers).catch((error) => {
       this.#calls.delete(key);
       queue.fail(error);
     });
@@ -140,9 +140,11 @@ export class LegacySseUpstream implements Upstream {
     };
   }
 
-  async #post(message: JsonRpcMessage, signal: AbortSignal): Promise<void> {
+  async #post(message: JsonRpcMessage, signal: AbortSignal, extra: Record<string, string> = {}): Promise<void> {
     if (!this.#endpoint) throw new UpstreamError("session_expired", this.backend, "no endpoint");
     const headers = new Headers(this.#opts.headers);
+    if (this.#opts.dynamicHeaders) for (const [k, v] of Object.entries(await this.#opts.dynamicHeaders(signal))) headers.set(k, v);
+    for (const [k, v] of Object.entries(extra)) headers.set(k, v);
     headers.set("content-type", JSON_TYPE);
     let response: Response;
     try {
@@ -158,6 +160,7 @@ export class LegacySseUpstream implements Upstream {
   async #connect(signal: AbortSignal): Promise<void> {
     const controller = new AbortController();
     const headers = new Headers(this.#opts.headers);
+    if (this.#opts.dynamicHeaders) for (const [k, v] of Object.entries(await this.#opts.dynamicHeaders(signal))) headers.set(k, v);
     headers.set("accept", SSE_TYPE);
     const timer = setTimeout(() => controller.abort(), this.#opts.timeoutMs);
     const onAbort = () => controller.abort();

@@ -13,7 +13,7 @@ import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
 import { UpstreamError } from "./errors.ts";
-import type { Fetcher, Upstream, UpstreamInfo } from "./types.ts";
+import type { Fetcher, HeaderSource, Upstream, UpstreamInfo } from "./types.ts";
 
 /** A JSON reply larger than this is refused: bodies that big belong in a stream. */
 export const MAX_UPSTREAM_JSON_BYTES = 16 * 1024 * 1024;
@@ -32,6 +32,8 @@ export interface StreamableHttpOptions {
   fetcher: Fetcher;
   /** Headers from config and secrets; never anything the client sent. */
   headers: Record<string, string>;
+  /** Credentials computed per request (OAuth tokens); merged over `headers`. */
+  dynamicHeaders?: HeaderSource;
   /** Idle limit: no byte from the backend for this long fails the call. */
   timeoutMs: number;
   info?: UpstreamInfo | null;
@@ -88,8 +90,8 @@ export class StreamableHttpUpstream implements Upstream {
     return info;
   }
 
-  async *request(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage> {
-    const { response } = await this.#post(message, signal);
+  async *request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage> {
+    const { response } = await this.#post(message, signal, headers);
     yield* this.#replies(response, message.id, signal);
   }
 
@@ -120,8 +122,9 @@ export class StreamableHttpUpstream implements Upstream {
     this.#info = null;
   }
 
-  async #post(message: JsonRpcMessage, signal: AbortSignal): Promise<{ response: Response; sessionId: string | null }> {
+  async #post(message: JsonRpcMessage, signal: AbortSignal, headers: Record<string, string> = {}): Promise<{ response: Response; sessionId: string | null }> {
     const response = await this.#fetch("POST", JSON.stringify(message), signal, {
+      ...headers,
       accept: `${JSON_TYPE}, ${SSE_TYPE}`,
       "content-type": JSON_TYPE,
     });
@@ -139,6 +142,7 @@ export class StreamableHttpUpstream implements Upstream {
 
   async #fetch(method: string, body: string | null, signal: AbortSignal, extra: Record<string, string>): Promise<Response> {
     const headers = new Headers(this.#opts.headers);
+    if (this.#opts.dynamicHeaders) for (const [k, v] of Object.entries(await this.#opts.dynamicHeaders(signal))) headers.set(k, v);
     for (const [k, v] of Object.entries(extra)) headers.set(k, v);
     if (this.#info?.sessionId) headers.set("mcp-session-id", this.#info.sessionId);
     if (this.#info) headers.set("mcp-protocol-version", this.#info.protocolVersion);

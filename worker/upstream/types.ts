@@ -20,6 +20,9 @@ export interface UpstreamInfo {
 /** How bytes leave the Worker: global fetch for URLs, `binding.fetch` for service bindings. */
 export type Fetcher = (request: Request) => Promise<Response>;
 
+/** Headers computed per request (credentials that expire, tokens per principal). */
+export type HeaderSource = (signal: AbortSignal) => Promise<Record<string, string>>;
+
 export interface Upstream {
   readonly backend: string;
   /** The state to persist; null until `initialize` succeeded. */
@@ -30,7 +33,7 @@ export interface Upstream {
    * Sends a request and yields what the backend sends back for it: notifications and
    * server-to-client requests first, its response last. Breaking out of the loop cancels the read.
    */
-  request(message: JsonRpcRequest, signal: AbortSignal): AsyncIterable<JsonRpcMessage>;
+  request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage>;
   /** Sends a notification or a response to a server-to-client request (answered 202). */
   send(message: JsonRpcNotification | JsonRpcResponse, signal: AbortSignal): Promise<void>;
   /** Opens the backend's own stream of unsolicited messages, or null when it offers none (405). */

@@ -34,6 +34,8 @@ const EXPECTED: Record<GatewayErrorKind, [number, number, string]> = {
   all_backends_failed: [200, -32000, "JSON-RPC 2.0 §5.1 server error range"],
   backend_timeout: [200, -32000, "JSON-RPC 2.0 §5.1 server error range"],
   client_capability_missing: [200, -32601, "basic/lifecycle capability negotiation: a request the client did not declare support for"],
+  insufficient_scope: [403, -32600, "basic/authorization 'Scope Challenge Handling' and error table: 403 for insufficient scope"],
+  rate_limited: [429, -32000, "RFC 6585 §4 429 Too Many Requests"],
 };
 
 const KINDS = Object.keys(EXPECTED) as GatewayErrorKind[];

@@ -1,0 +1,102 @@
+/**
+ * readCapped: every buffered read has a byte cap, and an oversized body costs at most the cap
+ * (it is refused as soon as the cap is passed, not after reading it all).
+ */
+import { describe, expect, it } from "vitest";
+import { BodyTooLargeError, readCapped } from "../../../worker/protocol/body.ts";
+
+/** An endless (or `total`-chunk) body of `size`-byte chunks that counts how often it is pulled. */
+function countingStream(size: number, total = Infinity) {
+  const stats = { pulls: 0, cancelled: false };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (stats.pulls >= total) {
+          controller.close();
+          return;
+        }
+        stats.pulls++;
+        controller.enqueue(new Uint8Array(size).fill(0x61)); // "aaaa…"
+      },
+      cancel() {
+        stats.cancelled = true;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, stats };
+}
+
+function streamOfChunks(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    pull(controller) {
+      const next = chunks.shift();
+      if (next) controller.enqueue(next);
+      else controller.close();
+    },
+  });
+}
+
+describe("readCapped", () => {
+  it("reads a null body as the empty string", async () => {
+    expect(await readCapped(null, 10)).toBe("");
+  });
+
+  it("reads a body under the cap as text", async () => {
+    expect(await readCapped(new Blob(['{"a":1}']).stream(), 1024)).toBe('{"a":1}');
+  });
+
+  it("reads a body exactly at the cap", async () => {
+    const { stream } = countingStream(10, 10);
+    const text = await readCapped(stream, 100);
+    expect(text).toBe("a".repeat(100));
+  });
+
+  it("refuses a body one byte over the cap", async () => {
+    const { stream } = countingStream(10, 10);
+    await expect(readCapped(stream, 99)).rejects.toBeInstanceOf(BodyTooLargeError);
+  });
+
+  it("reports the cap on the error", async () => {
+    const { stream } = countingStream(10, 10);
+    const error = await readCapped(stream, 50).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BodyTooLargeError);
+    expect((error as BodyTooLargeError).limit).toBe(50);
+    expect((error as BodyTooLargeError).message).toBe("body exceeds 50 bytes");
+  });
+
+  it("stops pulling as soon as the cap is passed and cancels the source, even for an endless body", async () => {
+    const { stream, stats } = countingStream(100);
+    await expect(readCapped(stream, 250)).rejects.toBeInstanceOf(BodyTooLargeError);
+    // 3 chunks (300 bytes) pass the 250-byte cap; nothing more is read.
+    expect(stats.pulls).toBe(3);
+    expect(stats.cancelled).toBe(true);
+  });
+
+  it("refuses a single chunk larger than the cap", async () => {
+    const { stream, stats } = countingStream(1_000_000);
+    await expect(readCapped(stream, 1024)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(stats.pulls).toBe(1);
+  });
+
+  it("counts bytes, not characters", async () => {
+    const euro = new TextEncoder().encode("€€€"); // 9 bytes, 3 characters
+    await expect(readCapped(streamOfChunks([euro]), 8)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(await readCapped(streamOfChunks([new TextEncoder().encode("€€€")]), 9)).toBe("€€€");
+  });
+
+  it("joins a UTF-8 character split across chunks", async () => {
+    const bytes = new TextEncoder().encode("é😀");
+    expect(await readCapped(streamOfChunks([bytes.slice(0, 1), bytes.slice(1, 3), bytes.slice(3)]), 100)).toBe("é😀");
+  });
+
+  it("turns invalid UTF-8 into U+FFFD rather than failing", async () => {
+    expect(await readCapped(streamOfChunks([new Uint8Array([0x7b, 0xff, 0x7d])]), 100)).toBe("{\uFFFD}");
+  });
+
+  it("releases the reader so the stream is not left locked", async () => {
+    const stream = new Blob(["x"]).stream();
+    await readCapped(stream, 10);
+    expect(stream.locked).toBe(false);
+  });
+});
