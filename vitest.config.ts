@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { defineConfig } from "vitest/config";
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 
 /**
  * The demo backend Worker (examples/service-backend) bundled by wrangler itself, so the workerd
@@ -36,10 +36,11 @@ export default defineConfig({
       },
       {
         plugins: [
-          cloudflareTest(() => ({
+          cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { ADMIN_TOKEN: "workers-test-admin-token" },
+              // TEST_MIGRATIONS: migrations/ for test/workers/setup.ts to apply to the AUDIT D1 database.
+              bindings: { ADMIN_TOKEN: "workers-test-admin-token", TEST_MIGRATIONS: await readD1Migrations("migrations") },
               serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },
               workers: [
                 {
@@ -57,6 +58,7 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           globalSetup: ["test/workers/globalSetup.ts"],
+          setupFiles: ["test/workers/setup.ts"],
         },
       },
       {

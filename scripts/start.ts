@@ -39,6 +39,7 @@ try {
     demo backends  weather ${weather.url}
                    notes   ${notes.url}
     admin API      ${DEV_ORIGIN}/admin/tenants/demo   (bearer ADMIN_TOKEN from .dev.vars)
+    audit trail    ${DEV_ORIGIN}/admin/tenants/demo/audit
 
   Get a token:     npm run -s token -- --tenant demo --sub alice
   Try it:          npx @modelcontextprotocol/inspector --cli ${url} --transport http \\

@@ -2,6 +2,7 @@
  * Runs the gateway for real: `wrangler dev` (workerd) on 127.0.0.1 with local Durable Object,
  * KV and D1 state, the way `npm start` does, and a small admin client to install tenants.
  */
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -35,6 +36,19 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   // The package's exports hide bin/, so resolve the package root and take its bin from there.
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const vars = { ADMIN_TOKEN: adminToken, ...options.vars };
+  const wranglerEnv = {
+    // Offline machines: do not fetch Request.cf data, send no metrics.
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_SEND_METRICS: "false",
+    // Also what makes `d1 migrations apply` skip its confirmation prompt.
+    CI: process.env.CI ?? "true",
+  };
+  try {
+    await applyD1Migrations(wrangler, persistTo, wranglerEnv);
+  } catch (error) {
+    if (temporary) rmSync(persistTo, { recursive: true, force: true });
+    throw error;
+  }
   const running = await startProcess({
     name: "gateway",
     command: process.execPath,
@@ -53,12 +67,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     cwd: repoRoot,
-    env: {
-      // Offline machines: do not fetch Request.cf data, send no metrics.
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      WRANGLER_SEND_METRICS: "false",
-      CI: process.env.CI ?? "true",
-    },
+    env: wranglerEnv,
     readyUrl: `http://127.0.0.1:${port}/healthz`,
     timeoutMs: 60_000,
   });
@@ -84,4 +93,22 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       if (temporary) rmSync(persistTo, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The D1 schema (migrations/, the AUDIT binding) in the local state `wrangler dev` will use, so
+ * the audit trail exists from the first request. Already applied migrations are skipped.
+ */
+function applyD1Migrations(wrangler: string, persistTo: string, env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [wrangler, "d1", "migrations", "apply", "AUDIT", "--local", "--persist-to", persistTo],
+      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`wrangler d1 migrations apply AUDIT failed: ${error.message}\n--- output ---\n${stdout}${stderr}`));
+        else resolve();
+      },
+    );
+  });
 }

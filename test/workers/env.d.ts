@@ -13,6 +13,8 @@ declare namespace Cloudflare {
     SESSIONS: DurableObjectNamespace<import("../../durable-objects/session/SessionObject.ts").SessionObject>;
     CONFIG: KVNamespace;
     AUDIT: D1Database;
+    /** migrations/ as read by readD1Migrations in vitest.config.ts; applied by test/workers/setup.ts. */
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     ADMIN_TOKEN: string;
   }
 }
