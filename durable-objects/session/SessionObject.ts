@@ -277,6 +277,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         case "prompts/get": {
           const name = params.name;
           if (typeof name !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: name must be a string" }).toRpc(request.id));
+          // The schema makes arguments an object: anything else is refused here, not forwarded (policy would see {}).
+          if (params.arguments !== undefined && asRecord(params.arguments) !== params.arguments) {
+            return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: arguments must be an object" }).toRpc(request.id));
+          }
           const tool = request.method === "tools/call";
           // Unknown, denied and quarantined items all get this same answer, so a hidden item is
           // indistinguishable from one that does not exist (2025-11-25 server/tools "Error Handling").
@@ -285,6 +289,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
           const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
           if (!entry) return unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
+          // Quarantine decides on the definition as it is now, even when the client did not list again.
+          if (tool && config.policy.pinning === "quarantine") await this.#catalog.ensureTools(backendOf(config, entry.backend), signal);
           const args = asRecord(params.arguments);
           const refused = await this.#admit(request, item, args, config, tool ? name : null);
           if (refused === "hidden") return unknown();
@@ -449,9 +455,9 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         const request = requests[i]!;
         for await (const message of p.messages) {
           if (p.routed && !this.#stillAllowed(p.about)) {
-            // The policy changed under a running call: stop it, and answer as for a tool that is gone.
+            // The policy changed under a running call: stop it, and answer as for an item that is gone.
             await this.#relay.cancel(request.id, "no longer allowed by policy");
-            outbox.push(new GatewayError("unknown_tool", { publicMessage: "Unknown tool: no longer available" }).toRpc(request.id));
+            outbox.push(goneAnswer(request));
             return;
           }
           const filtered = this.#toClient(message, request.method, meta);
@@ -633,6 +639,26 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     this.#meta = null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+  }
+}
+
+/**
+ * The answer to a request whose item was revoked while it ran: exactly what the same request
+ * gets when sent now (unknown tool or prompt, resource not found), so revoked reads as gone.
+ */
+function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
+  const params = request.params ?? {};
+  switch (request.method) {
+    case "tools/call":
+      return new GatewayError("unknown_tool", { publicMessage: `Unknown tool: ${String(params.name)}` }).toRpc(request.id);
+    case "prompts/get":
+      return new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${String(params.name)}` }).toRpc(request.id);
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe":
+      return new GatewayError("resource_not_found", { data: { uri: params.uri } }).toRpc(request.id);
+    default:
+      return new GatewayError("invalid_params").toRpc(request.id);
   }
 }
 

@@ -109,6 +109,19 @@ export class Catalog {
     return entry !== undefined && config.backends.some((b) => b.name === entry!.backend) ? entry : undefined;
   }
 
+  /**
+   * Fetches (and so pins) a backend's tools when they are not in hand: after the backend said its
+   * list changed, or after an eviction. A call under quarantine is then decided on a fresh pin
+   * status, never on one from before a change the client may have ignored.
+   */
+  async ensureTools(backend: BackendConfig, signal: AbortSignal): Promise<void> {
+    let cached = this.#cache.get("tools");
+    if (cached?.has(backend.name)) return;
+    const items = await this.#fetchAll("tools", backend, signal);
+    if (!cached) this.#cache.set("tools", (cached = new Map()));
+    cached.set(backend.name, items);
+  }
+
   /** Which backend serves a resource URI (exact listed URI, else the best matching template). */
   async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<string | undefined> {
     const resources = await this.#load("resources", config, signal);

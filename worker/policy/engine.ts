@@ -79,6 +79,8 @@ export function validatePolicy(policy: Policy): string | null {
       const parsed = env.parse(rule.when);
       const checked = parsed.check();
       if (!checked.valid) return `policy.rules.${i}.when: ${firstLine(checked.error?.message)}`;
+      // A condition is a yes or no; `dyn` (an argument, say) can only be told when it runs.
+      if (checked.type !== "bool" && checked.type !== "dyn") return `policy.rules.${i}.when: must be a bool expression, not ${checked.type}`;
     } catch (error) {
       return `policy.rules.${i}.when: ${firstLine(error instanceof Error ? error.message : String(error))}`;
     }
@@ -129,12 +131,13 @@ export function decide(
 }
 
 /**
- * A condition that cannot be evaluated (a missing argument, a type error) counts as true for a
- * deny and false for an allow: an error never grants access.
+ * A condition that cannot be evaluated (a missing argument, a type error, a result that is not
+ * a boolean) counts as true for a deny and false for an allow: an error never grants access.
  */
 function condition(c: CompiledRule, vars: Record<string, unknown>): boolean {
   try {
-    return c.when!(vars) === true;
+    const value = c.when!(vars);
+    return typeof value === "boolean" ? value : c.rule.effect === "deny";
   } catch {
     return c.rule.effect === "deny";
   }

@@ -41,13 +41,23 @@ function walk(value: unknown, list: { re: RegExp; replacement: string }[]): unkn
   if (typeof value === "object" && value !== null) {
     let changed = false;
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      // Binary blobs are base64: patterns over them would corrupt data without hiding anything.
-      const w = k === "blob" || k === "data" ? v : walk(v, list);
+    const record = value as Record<string, unknown>;
+    for (const [k, v] of Object.entries(record)) {
+      // Binary payloads are base64: patterns over them would corrupt data without hiding anything.
+      // Only the protocol's own binary fields are skipped (a resource's `blob`, an image or audio
+      // block's `data`), so a tool's structured output with a field named `data` is still redacted.
+      const w = isBinary(record, k) ? v : walk(v, list);
       if (w !== v) changed = true;
       out[k] = w;
     }
     return changed ? out : value;
   }
   return value;
+}
+
+/** Whether `record[key]` is base64 binary by the spec: BlobResourceContents.blob, ImageContent / AudioContent.data. */
+function isBinary(record: Record<string, unknown>, key: string): boolean {
+  if (key === "blob") return typeof record.uri === "string";
+  if (key === "data") return record.type === "image" || record.type === "audio";
+  return false;
 }
