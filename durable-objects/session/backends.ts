@@ -9,6 +9,7 @@ import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/types.ts";
 import type { SessionStorage } from "./storage.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
+import { fnv1a } from "../../worker/broker/naming.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
@@ -18,6 +19,10 @@ export class Backends {
   readonly #env: Record<string, unknown>;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #initializing = new Map<string, Promise<Upstream>>();
+  /** backend -> the entry (as JSON) its upstream was built from; a changed entry needs a new upstream. */
+  readonly #builtFrom = new Map<string, string>();
+  /** The tenant config of the current request: its backend entries win over older ones callers hold. */
+  #config: TenantConfig | null = null;
   #clientCapabilities: Record<string, unknown> = {};
   readonly #credentials: CredentialSource | null;
 
@@ -29,12 +34,16 @@ export class Backends {
 
   /** Restores upstream connections from storage (after an eviction or restart). */
   restore(config: TenantConfig, clientCapabilities: Record<string, unknown>): void {
+    this.#config = config;
     this.#clientCapabilities = clientCapabilities;
     if (this.#upstreams.size > 0) return;
     const byName = new Map(config.backends.map((b) => [b.name, b]));
     for (const info of this.#storage.readUpstreams()) {
       const backend = byName.get(info.backend);
-      if (backend) this.#upstreams.set(info.backend, this.#create(backend, info));
+      // An upstream session opened under another version of the backend's entry is not resumed.
+      if (!backend || (info as StoredInfo).builtFrom !== entryOf(backend)) continue;
+      this.#upstreams.set(info.backend, this.#create(backend, info));
+      this.#builtFrom.set(info.backend, entryOf(backend));
     }
   }
 
@@ -45,16 +54,24 @@ export class Backends {
 
   /** The backend's upstream, initialized if it is not yet. Concurrent callers share one handshake. */
   async get(backend: BackendConfig, signal: AbortSignal): Promise<Upstream> {
-    const existing = this.#upstreams.get(backend.name);
-    if (existing?.info) return existing;
-    return this.#initialize(backend, signal);
+    const current = this.#current(backend);
+    const existing = this.#upstreams.get(current.name);
+    if (existing?.info) {
+      if (this.#builtFrom.get(current.name) === entryOf(current)) return existing;
+      // The tenant changed this backend (URL, headers, credentials...) since the upstream session
+      // was opened: live sessions follow config changes, so that session ends and a new one starts.
+      this.#upstreams.delete(current.name);
+      this.#storage.deleteUpstream(current.name);
+      void existing.terminate(AbortSignal.timeout(5_000)).catch(() => {});
+    }
+    return this.#initialize(current, signal);
   }
 
   /** Starts a fresh upstream session after the backend answered 404 for the old one. */
   async reinitialize(backend: BackendConfig, signal: AbortSignal): Promise<Upstream> {
     this.#upstreams.delete(backend.name);
     this.#storage.deleteUpstream(backend.name);
-    return this.#initialize(backend, signal);
+    return this.#initialize(this.#current(backend), signal);
   }
 
   /**
@@ -78,6 +95,11 @@ export class Backends {
     await Promise.allSettled(all.map((u) => u.terminate(signal)));
   }
 
+  /** The tenant's current entry for a backend (a caller may hold one from an older config). */
+  #current(backend: BackendConfig): BackendConfig {
+    return this.#config?.backends.find((b) => b.name === backend.name) ?? backend;
+  }
+
   #initialize(backend: BackendConfig, signal: AbortSignal): Promise<Upstream> {
     const running = this.#initializing.get(backend.name);
     if (running) return running;
@@ -85,8 +107,11 @@ export class Backends {
     const promise = upstream
       .initialize({ capabilities: this.#clientCapabilities, clientInfo: GATEWAY_INFO }, signal)
       .then((info) => {
-        this.#storage.writeUpstream(info);
+        const builtFrom = entryOf(backend);
+        const stored: StoredInfo = { ...info, builtFrom };
+        this.#storage.writeUpstream(stored);
         this.#upstreams.set(backend.name, upstream);
+        this.#builtFrom.set(backend.name, builtFrom);
         return upstream;
       })
       .finally(() => this.#initializing.delete(backend.name));
@@ -130,6 +155,14 @@ export class Backends {
     }
     return headers;
   }
+}
+
+/** What an upstream's stored info also records: the backend entry it was built from. */
+type StoredInfo = UpstreamInfo & { builtFrom?: string };
+
+/** A short fingerprint of the entry: stored with every upstream, so it must stay small (issue 6: <= 4 KiB per idle session). */
+function entryOf(backend: BackendConfig): string {
+  return fnv1a(JSON.stringify(backend));
 }
 
 function isFetcher(value: unknown): value is { fetch: (request: Request) => Promise<Response> } {

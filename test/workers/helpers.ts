@@ -70,7 +70,8 @@ function strangerKey(): Promise<KeyPair> {
 }
 
 export interface TokenOptions {
-  sub?: string;
+  /** The subject; null leaves the claim out. Default "alice". */
+  sub?: string | null;
   iss?: string;
   aud?: string;
   /** Seconds since the epoch. */
@@ -83,9 +84,9 @@ export interface TokenOptions {
 export async function token(tenant: string, options: TokenOptions = {}): Promise<string> {
   const { privateKey } = options.foreignKey ? await strangerKey() : await signingKey();
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ scope: "mcp:tools" })
-    .setProtectedHeader({ alg: "ES256", kid: KEY_ID, typ: "JWT" })
-    .setSubject(options.sub ?? "alice")
+  const jwt = new SignJWT({ scope: "mcp:tools" }).setProtectedHeader({ alg: "ES256", kid: KEY_ID, typ: "JWT" });
+  if (options.sub !== null) jwt.setSubject(options.sub ?? "alice");
+  return jwt
     .setIssuer(options.iss ?? ISSUER)
     .setAudience(options.aud ?? endpoint(tenant))
     .setIssuedAt(now - 5)
@@ -184,7 +185,8 @@ export function initializeRequest(version: string = LATEST_VERSION, capabilities
 
 // --- replies ------------------------------------------------------------------------------
 
-const STACK_TRACE = /\n\s+at\s|\bat\s+\S+\s+\(\S+:\d+:\d+\)|\bat\s+\S+:\d+:\d+/;
+/** A V8 stack frame, raw or JSON-escaped: "\n    at f (file:1:2)", "at file:///x.js:1:2", "at async f (...)". */
+const STACK_TRACE = /(?:\n|\\n)\s+at\s+\S|\bat\s+(?:async\s+)?[\w$.<>[\]]+\s+\([^)]*:\d+:\d+\)|\bat\s+(?:file|node|https?):\S*:\d+:\d+/;
 
 /** The hygiene every reply must pass: no 500, no stack trace, no internal error text. */
 export function expectClean(status: number, text: string): void {
@@ -268,6 +270,8 @@ export class SseReader {
   #queue: SseEvent[] = [];
   #done = false;
   #current: { id?: string; event?: string; data: string[]; retry?: number; seen: boolean } = { data: [], seen: false };
+  /** A read still pending after a timeout: the next call takes it up, so no chunk is lost. */
+  #pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
 
   constructor(body: ReadableStream<Uint8Array>) {
     this.#reader = body.getReader();
@@ -281,8 +285,10 @@ export class SseReader {
       if (remaining <= 0) throw new Error(`no SSE event within ${timeoutMs} ms`);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), remaining)));
-      const read = await Promise.race([this.#reader.read(), timeout]).finally(() => clearTimeout(timer));
+      this.#pending ??= this.#reader.read();
+      const read = await Promise.race([this.#pending, timeout]).finally(() => clearTimeout(timer));
       if (read === "timeout") throw new Error(`no SSE event within ${timeoutMs} ms`);
+      this.#pending = null;
       if (read.done) {
         this.#done = true;
         this.#feed(this.#decoder.decode(), true);

@@ -7,7 +7,7 @@
  * live session within seconds, at the cost of one small RPC per tenant per isolate per interval.
  */
 import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
-import { parseTenant, type TenantConfig } from "./schema.ts";
+import { parseTenant, TenantSchema, type TenantConfig } from "./schema.ts";
 
 /** How long an isolate trusts its copy before checking the version again. */
 export const TENANT_CHECK_INTERVAL_MS = 2_000;
@@ -73,7 +73,8 @@ export async function saveTenant(env: TenantStores, tenant: TenantConfig): Promi
 
 export async function deleteTenant(env: TenantStores, id: string): Promise<void> {
   await tenantObject(env, id).remove();
-  await env.CONFIG.delete(tenantKey(id));
+  // An id no tenant can have has no document, and KV refuses keys past 512 bytes (a 500).
+  if (TenantSchema.shape.id.safeParse(id).success) await env.CONFIG.delete(tenantKey(id));
   cache.set(id, { tenant: null, checkedAt: Date.now() });
 }
 
