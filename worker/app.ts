@@ -4,7 +4,7 @@
  * to the wire in one place (protocol/errors.ts). Anything else is a bug: a generic 500 for the
  * client, the precise error in the log.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
@@ -31,15 +31,18 @@ app.use("*", async (c, next) => {
 app.get("/healthz", (c) => c.json({ ok: true, ...GATEWAY_INFO }));
 
 /** RFC 9728 protected-resource metadata of a tenant's MCP endpoint (MCP 2025-11-25 basic/authorization). */
-app.get("/.well-known/oauth-protected-resource/t/:tenant/mcp", async (c) => {
-  const tenant = await loadTenant(c.env, c.req.param("tenant"));
+app.get("/.well-known/oauth-protected-resource/t/:tenant/mcp", (c) => resourceMetadata(c, c.req.param("tenant")));
+app.get("/.well-known/oauth-protected-resource/mcp", async (c) => resourceMetadata(c, await tenantForHost(c.env.CONFIG, new URL(c.req.url).hostname)));
+
+async function resourceMetadata(c: Context<AppEnv>, id: string | null): Promise<Response> {
+  const tenant = id ? await loadTenant(c.env, id) : null;
   if (!tenant) throw new GatewayError("tenant_not_found");
   return c.json({
     resource: canonicalResource(c.req.url, tenant.id),
     authorization_servers: tenant.auth.jwt ? [tenant.auth.jwt.issuer] : [],
     bearer_methods_supported: ["header"],
   });
-});
+}
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

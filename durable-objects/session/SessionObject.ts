@@ -43,7 +43,7 @@ import type { TenantObject } from "../tenant/TenantObject.ts";
 import { decideCall, visibility } from "./access.ts";
 import { Backends } from "./backends.ts";
 import { Catalog } from "./catalog.ts";
-import { fanOut, failureReason } from "./fanout.ts";
+import { fanOut, failureReason, bounded } from "./fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
 import { Relay, toClientError, type CallContext } from "./relay.ts";
 import type { Caller, InitializeInput, ListenInput, PostInput } from "./rpc.ts";
@@ -129,14 +129,13 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     };
     this.#adopt(input);
     this.#backends.restore(config, meta.clientCapabilities);
-    const signal = AbortSignal.timeout(maxTimeout(config));
-    const settled = await fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s));
+    const settled = await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s)));
     for (const failure of settled.failed) {
       console.warn(JSON.stringify({ event: "backend_initialize_failed", tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) }));
     }
     const refuse = settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0);
     if (refuse) {
-      await this.#backends.terminateAll(AbortSignal.timeout(5_000));
+      await bounded(5_000, (signal) => this.#backends.terminateAll(signal));
       await this.ctx.storage.deleteAll();
       const kind = config.failureMode === "closed" && settled.ok.length > 0 ? "backend_unavailable" : "all_backends_failed";
       return json(new GatewayError(kind).toRpc(request.id));
@@ -252,8 +251,13 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   // --- dispatch ---------------------------------------------------------------------------
 
   async #request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
+    // Bounds the gateway's own work on the request (lists, name resolution); a routed call is
+    // bounded by its backend's timeout inside the relay instead.
+    return bounded(maxTimeout(config), (signal) => this.#dispatch(request, config, stream, signal));
+  }
+
+  async #dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
     const params = request.params ?? {};
-    const signal = AbortSignal.timeout(maxTimeout(config));
     try {
       switch (request.method) {
         case "ping":
@@ -427,8 +431,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         return;
       case "notifications/roots/list_changed":
         // Every backend may have asked for roots, so every backend hears the change.
-        await fanOut(config.backends, AbortSignal.timeout(maxTimeout(config)), (backend, s) =>
-          this.#backends.withUpstream(backend, s, (u) => u.send(message, s)),
+        await bounded(maxTimeout(config), (signal) =>
+          fanOut(config.backends, signal, (backend, s) => this.#backends.withUpstream(backend, s, (u) => u.send(message, s))),
         );
         return;
       default:
@@ -635,7 +639,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     for (const outbox of this.#outboxes.values()) outbox.close(Date.now());
     this.#standalone?.close(Date.now());
     this.#standalone = null;
-    await this.#backends.terminateAll(AbortSignal.timeout(5_000));
+    await bounded(5_000, (signal) => this.#backends.terminateAll(signal));
     this.#meta = null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

@@ -53,3 +53,18 @@ export function failureReason(error: unknown): string {
   if (error instanceof UpstreamError) return error.kind === "http_status" ? `http_${error.status}` : error.kind;
   return "error";
 }
+
+/**
+ * Runs `fn` with a signal that aborts after `ms`, and clears the timer as soon as `fn` settles.
+ * (`AbortSignal.timeout` would leave its timer pending for the full time, which keeps the
+ * Durable Object busy, and in tests makes eviction wait, long after the work is done.)
+ */
+export async function bounded<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("deadline passed", "TimeoutError")), ms);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}

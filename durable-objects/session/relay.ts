@@ -14,6 +14,7 @@ import type { BackendConfig } from "../../worker/tenant/schema.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
+import { bounded } from "./fanout.ts";
 import type { SessionStorage } from "./storage.ts";
 
 /** The client capability each server-to-client request needs (2025-11-25 client/*). */
@@ -117,8 +118,10 @@ export class Relay {
     const params: Record<string, unknown> = { requestId: flight.upstreamId };
     if (typeof reason === "string") params.reason = reason;
     try {
-      const upstream = await this.#host.backends.get(flight.backend, AbortSignal.timeout(flight.backend.timeoutMs));
-      await upstream.send({ jsonrpc: "2.0", method: "notifications/cancelled", params }, AbortSignal.timeout(flight.backend.timeoutMs));
+      await bounded(flight.backend.timeoutMs, async (signal) => {
+        const upstream = await this.#host.backends.get(flight.backend, signal);
+        await upstream.send({ jsonrpc: "2.0", method: "notifications/cancelled", params }, signal);
+      });
     } catch {
       // The backend may already be gone; the local abort below still frees the session.
     }
@@ -141,11 +144,13 @@ export class Relay {
     const backend = backends.find((b) => b.name === pending.backend);
     if (!backend) return false;
     const upstreamId = JSON.parse(pending.upstreamId) as RequestId;
-    const upstream = await this.#host.backends.get(backend, AbortSignal.timeout(backend.timeoutMs));
-    const outbound = toBackend({ ...response, id: upstreamId } as JsonRpcResponse, upstream.info?.protocolVersion);
-    if (!outbound) return false;
-    await upstream.send(outbound as JsonRpcResponse, AbortSignal.timeout(backend.timeoutMs));
-    return true;
+    return bounded(backend.timeoutMs, async (signal) => {
+      const upstream = await this.#host.backends.get(backend, signal);
+      const outbound = toBackend({ ...response, id: upstreamId } as JsonRpcResponse, upstream.info?.protocolVersion);
+      if (!outbound) return false;
+      await upstream.send(outbound as JsonRpcResponse, signal);
+      return true;
+    });
   }
 
   /**
@@ -219,8 +224,10 @@ export class Relay {
 
   async #serverRequest(backend: BackendConfig, request: JsonRpcRequest, stream: string): Promise<JsonRpcMessage | null> {
     const reply = async (response: JsonRpcResponse) => {
-      const upstream = await this.#host.backends.get(backend, AbortSignal.timeout(backend.timeoutMs));
-      await upstream.send(response, AbortSignal.timeout(backend.timeoutMs)).catch(() => {});
+      await bounded(backend.timeoutMs, async (signal) => {
+        const upstream = await this.#host.backends.get(backend, signal);
+        await upstream.send(response, signal);
+      }).catch(() => {});
     };
     // 2025-11-25 basic/utilities/ping: either side may ping; the gateway answers for its client.
     if (request.method === "ping") {

@@ -10,6 +10,7 @@ import { currentTenant, deleteTenant, saveTenant, tenantObject } from "../tenant
 import { assignHosts } from "../tenant/hosts.ts";
 import { parseTenant } from "../tenant/schema.ts";
 import { audit } from "./audit.ts";
+import { apiKeys } from "./apiKeys.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
@@ -43,7 +44,8 @@ admin.put("/tenants/:id", async (c) => {
   }
   const id = c.req.param("id");
   const previous = await currentTenant(c.env, id);
-  const document = typeof body === "object" && body !== null ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
+  // A JSON array is no document (spread, it would become an empty tenant with every default).
+  const document = typeof body === "object" && body !== null && !Array.isArray(body) ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
   const parsed = parseTenant(document);
   if (!parsed.ok) return c.json({ error: parsed.error }, 400);
   const taken = await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], parsed.tenant.hostnames);
@@ -84,6 +86,7 @@ admin.post("/tenants/:id/pins/:backend/:tool/approve", async (c) => {
 });
 
 admin.route("/", audit);
+admin.route("/", apiKeys);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
 async function constantTimeEqual(a: string, b: string): Promise<boolean> {

@@ -1,56 +1,155 @@
 /**
  * ② Authenticate: the gateway is an OAuth 2.1 resource server (MCP 2025-11-25
- * basic/authorization). A bearer JWT is verified with jose against the tenant's keys, issuer,
- * audience and algorithm allow-list; a failure is a 401 whose WWW-Authenticate names the
- * protected-resource metadata (RFC 9728 §5.1).
+ * basic/authorization). One credential decides, in this order:
+ *
+ * 1. `X-API-Key`, when present: a key whose hash the tenant lists (apiKeys.ts);
+ * 2. else `Authorization: Bearer <JWT>`, verified with jose against the tenant's keys (inline
+ *    `jwks`, or `jwksUrl` through the bounded cache in jwks.ts), issuer, audience, algorithm
+ *    allow-list and time claims;
+ * 3. else the principal "anonymous", when the tenant allows it;
+ * 4. else 401.
+ *
+ * A 401 carries `WWW-Authenticate: Bearer` with the RFC 9728 metadata URL (§5.1) and, per
+ * RFC 6750 §3.1, no error code when no credentials came and `invalid_token` when they were bad.
+ * A principal without every scope in `auth.requiredScopes` gets 403 `insufficient_scope` with the
+ * scopes required (MCP 2025-11-25 basic/authorization "Scope Challenge Handling").
+ *
+ * Tokens and keys are never logged: refusals carry only a reason (and, for keys, nothing that
+ * identifies the key presented).
  */
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type CryptoKey,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+  type JWTPayload,
+} from "jose";
 import type { Principal } from "../env.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
+import { API_KEY_HEADER, apiKeyPrincipal, findApiKey } from "./apiKeys.ts";
+import { jwksCache, JwksUnavailableError } from "./jwks.ts";
 
 /** Clock skew tolerated on exp / nbf / iat: covers ordinary drift, not replays. */
 export const CLOCK_TOLERANCE_S = 30;
 
+/** The principal of a request without credentials on a tenant that allows it. */
+export const ANONYMOUS: Readonly<Principal> = Object.freeze({ sub: "anonymous", roles: [], scopes: [] });
+
+/**
+ * Signature algorithms the gateway accepts at all: asymmetric only. A symmetric (HS*) token
+ * would be checked with a key the gateway publishes or shares, and `none` is no signature.
+ */
+const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
+
+/** RFC 6750 §2.1 b64token after the case-insensitive scheme (RFC 9110 §11.1). */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
 /** The tenant's canonical MCP URL: the audience its tokens must carry (RFC 8707 resource). */
+/**
+ * The tenant's endpoint path on the URL the client used: `/t/<tenant>/mcp`, or `/mcp` on a
+ * hostname mapped to the tenant, so the resource identifier matches what the client called.
+ */
+function endpointPath(requestUrl: string, tenant: string): string {
+  const path = new URL(requestUrl).pathname;
+  return path === "/mcp" || path === "/.well-known/oauth-protected-resource/mcp" ? "/mcp" : `/t/${tenant}/mcp`;
+}
+
 export function canonicalResource(requestUrl: string, tenant: string): string {
-  return `${new URL(requestUrl).origin}/t/${tenant}/mcp`;
+  return `${new URL(requestUrl).origin}${endpointPath(requestUrl, tenant)}`;
 }
 
 export function resourceMetadataUrl(requestUrl: string, tenant: string): string {
   // RFC 9728 §3.1: the well-known suffix is inserted between host and path.
-  return `${new URL(requestUrl).origin}/.well-known/oauth-protected-resource/t/${tenant}/mcp`;
+  return `${new URL(requestUrl).origin}/.well-known/oauth-protected-resource${endpointPath(requestUrl, tenant)}`;
 }
 
-function challenge(request: Request, tenant: TenantConfig, error?: string): Record<string, string> {
-  const parts = [`resource_metadata="${resourceMetadataUrl(request.url, tenant.id)}"`];
+/**
+ * The `WWW-Authenticate` header of a refusal: the error code (none when no credentials came),
+ * the scopes the tenant requires (MCP 2025-11-25: servers SHOULD name them, on 401 and 403),
+ * and the metadata URL.
+ */
+export function challenge(request: Request, tenant: TenantConfig, error?: "invalid_token" | "insufficient_scope"): Record<string, string> {
+  const parts: string[] = [];
   if (error) parts.push(`error="${error}"`);
+  if (tenant.auth.requiredScopes.length > 0) parts.push(`scope="${quoted(tenant.auth.requiredScopes.join(" "))}"`);
+  parts.push(`resource_metadata="${resourceMetadataUrl(request.url, tenant.id)}"`);
   return { "www-authenticate": `Bearer ${parts.join(", ")}` };
 }
 
 export async function authenticate(request: Request, tenant: TenantConfig): Promise<Principal> {
-  const header = request.headers.get("authorization");
-  const match = header === null ? null : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(header);
-  if (!match) {
-    if (header === null && tenant.auth.anonymous) return { sub: "anonymous", roles: [], scopes: [] };
-    // RFC 6750 §3.1: no credentials -> a challenge without an error code.
-    throw new GatewayError("unauthorized", { headers: challenge(request, tenant), detail: header === null ? "no credentials" : "malformed authorization header" });
+  const principal = await identify(request, tenant);
+  const missing = tenant.auth.requiredScopes.filter((scope) => !principal.scopes.includes(scope));
+  if (missing.length > 0) {
+    throw new GatewayError("insufficient_scope", {
+      headers: challenge(request, tenant, "insufficient_scope"),
+      detail: `missing required scopes: ${missing.join(" ")}`,
+    });
   }
+  return principal;
+}
+
+async function identify(request: Request, tenant: TenantConfig): Promise<Principal> {
+  const refuse = (detail: string): GatewayError => new GatewayError("unauthorized", { headers: challenge(request, tenant, "invalid_token"), detail });
+
+  const apiKey = request.headers.get(API_KEY_HEADER);
+  if (apiKey !== null) {
+    const entry = await findApiKey(apiKey.trim(), tenant.auth.apiKeys);
+    if (!entry) throw refuse("api key not recognised");
+    return apiKeyPrincipal(entry);
+  }
+
+  const authorization = request.headers.get("authorization");
+  if (authorization === null) {
+    // An anonymous principal holds no scopes, so with required scopes it must authenticate: 401, not 403.
+    if (tenant.auth.anonymous && tenant.auth.requiredScopes.length === 0) return { ...ANONYMOUS, roles: [], scopes: [] };
+    throw new GatewayError("unauthorized", { headers: challenge(request, tenant), detail: "no credentials" });
+  }
+  const match = BEARER.exec(authorization);
+  if (!match) {
+    // Another scheme (Basic, ...) is no bearer credential: the challenge carries no error code.
+    const scheme = authorization.split(" ", 1)[0]!.toLowerCase();
+    if (scheme !== "bearer") throw new GatewayError("unauthorized", { headers: challenge(request, tenant), detail: "not a bearer credential" });
+    throw refuse("malformed bearer token");
+  }
+  return verifyJwt(match[1]!, tenant, refuse);
+}
+
+async function verifyJwt(token: string, tenant: TenantConfig, refuse: (detail: string) => GatewayError): Promise<Principal> {
   const jwt = tenant.auth.jwt;
-  if (!jwt?.jwks) throw new GatewayError("unauthorized", { headers: challenge(request, tenant, "invalid_token"), detail: "tenant has no keys" });
+  if (!jwt || (!jwt.jwks && !jwt.jwksUrl)) throw refuse("tenant has no token keys");
+
+  let alg: unknown;
+  try {
+    ({ alg } = decodeProtectedHeader(token));
+  } catch {
+    throw refuse("token rejected: malformed header");
+  }
+  // Refused before any key is looked at (and before any key fetch), whatever the allow-list says.
+  if (typeof alg !== "string" || !ASYMMETRIC_ALGORITHMS.has(alg)) {
+    throw refuse(`token rejected: algorithm ${typeof alg === "string" ? JSON.stringify(alg.slice(0, 16)) : "missing"} is not allowed`);
+  }
+
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(match[1]!, createLocalJWKSet(jwt.jwks as unknown as Parameters<typeof createLocalJWKSet>[0]), {
+    ({ payload } = await jwtVerify(token, keyResolver(jwt), {
       issuer: jwt.issuer,
       audience: jwt.audience,
-      algorithms: jwt.algorithms,
+      algorithms: jwt.algorithms.filter((a) => ASYMMETRIC_ALGORITHMS.has(a)),
       clockTolerance: CLOCK_TOLERANCE_S,
       requiredClaims: ["sub", "exp"],
     }));
   } catch (error) {
+    if (error instanceof JwksUnavailableError) throw refuse(`token rejected: ${error.message}`);
     const reason = error instanceof joseErrors.JOSEError ? error.code : "invalid";
-    throw new GatewayError("unauthorized", { headers: challenge(request, tenant, "invalid_token"), detail: `token rejected: ${reason}` });
+    throw refuse(`token rejected: ${reason}`);
   }
+  // A token minted for one tenant is not valid at another, even when both trust the same issuer.
+  if (payload.tenant !== undefined && payload.tenant !== tenant.id) throw refuse("token rejected: issued for another tenant");
   return {
     sub: String(payload.sub),
     roles: stringList(payload.roles),
@@ -58,6 +157,44 @@ export async function authenticate(request: Request, tenant: TenantConfig): Prom
   };
 }
 
+type KeyResolver = (protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/**
+ * Resolvers over inline key sets, one per config document (a new tenant version is a new object),
+ * so imported keys are reused across requests.
+ */
+const inlineResolvers = new WeakMap<object, KeyResolver>();
+
+/** Inline keys first; a key they lack is looked up at `jwksUrl` when the tenant has one. */
+function keyResolver(jwt: NonNullable<TenantConfig["auth"]["jwt"]>): KeyResolver {
+  let inline: KeyResolver | null = null;
+  if (jwt.jwks) {
+    inline = inlineResolvers.get(jwt.jwks) ?? null;
+    if (!inline) {
+      inline = createLocalJWKSet(jwt.jwks as unknown as JSONWebKeySet) as KeyResolver;
+      inlineResolvers.set(jwt.jwks, inline);
+    }
+  }
+  const remote = jwt.jwksUrl ? jwksCache.resolver(jwt.jwksUrl) : null;
+  if (inline && remote) {
+    const local = inline;
+    return async (header, token) => {
+      try {
+        return await local(header, token);
+      } catch (error) {
+        if (error instanceof joseErrors.JWKSNoMatchingKey) return remote(header, token);
+        throw error;
+      }
+    };
+  }
+  return (inline ?? remote)!;
+}
+
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+/** A value safe inside an RFC 9110 quoted-string: no controls, `"` and `\` escaped. */
+function quoted(value: string): string {
+  return value.replace(/[\u0000-\u001f\u007f]/g, "").replace(/["\\]/g, (c) => `\\${c}`);
 }

@@ -58,6 +58,7 @@ interface Entry {
   inflight: { done: Promise<void>; startedAt: number } | null;
 }
 
+/** Seams for tests; by default the runtime's fetch, clock and console. */
 export interface JwksCacheOptions {
   fetch?: typeof fetch;
   now?: () => number;
@@ -67,8 +68,6 @@ export interface JwksCacheOptions {
 export interface JwksCache {
   /** A jose key resolver (for `jwtVerify`) over the key set at `url`. */
   resolver(url: string): KeyResolver;
-  /** Fetch attempts so far (successful or not), for diagnostics and tests. */
-  readonly fetches: number;
 }
 
 export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
@@ -76,7 +75,6 @@ export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
   const now = options.now ?? Date.now;
   const log = options.log ?? ((line) => console.log(JSON.stringify(line)));
   const cache = new Map<string, Entry>();
-  let fetches = 0;
 
   function entryOf(url: string): Entry {
     let entry = cache.get(url);
@@ -102,7 +100,6 @@ export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
   }
 
   async function load(url: string, entry: Entry): Promise<void> {
-    fetches++;
     const started = now();
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -198,9 +195,6 @@ export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
           return refreshed.keys(protectedHeader, token);
         }
       };
-    },
-    get fetches() {
-      return fetches;
     },
   };
 }

@@ -8,6 +8,7 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { checkGetMediaTypes, checkOrigin, checkPostMediaTypes, checkProtocolVersionHeader, readMessages, sessionIdOf } from "../ingress/guard.ts";
 import { authenticate, resourceMetadataUrl } from "../auth/authenticate.ts";
+import { API_KEY_HEADER } from "../auth/apiKeys.ts";
 import { checkRequestLimits } from "../limits/rate.ts";
 import { continueTrace } from "../observe/trace.ts";
 import { GatewayError } from "../protocol/errors.ts";
@@ -74,7 +75,9 @@ endpoint.all("/", () => {
 
 function callerOf(c: Context<AppEnv>): Caller {
   const tenant = c.get("tenant");
-  const bearer = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "");
+  // The bearer token is the principal's only when it is what authenticated the request: with an
+  // API key present, authenticate() never verified it, so it must not be exchanged either.
+  const bearer = c.req.header(API_KEY_HEADER) === undefined ? /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "") : null;
   return {
     config: tenant,
     principal: c.get("principal"),
