@@ -42,6 +42,7 @@ import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
 import type { TenantObject } from "../tenant/TenantObject.ts";
 import { decideCall, visibility } from "./access.ts";
 import { Backends } from "./backends.ts";
+import { OutboundCredentials } from "../../worker/upstream/credentials.ts";
 import { Catalog } from "./catalog.ts";
 import { fanOut, failureReason, bounded } from "./fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
@@ -95,7 +96,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
     this.#storage = new SessionStorage(ctx.storage);
-    this.#backends = new Backends(this.#storage, env);
+    // Outbound credentials per backend (OAuth client credentials, RFC 8693 exchange of the
+    // current caller's token); tokens are cached in memory by the credentials module.
+    const credentials = new OutboundCredentials(env);
+    this.#backends = new Backends(this.#storage, env, (backend, signal) => credentials.headers(backend, this.#caller?.subjectToken ?? null, signal));
     const nextId = () => this.#storage.nextCounter();
     this.#catalog = new Catalog(this.#storage, this.#backends, nextId, (tools) => this.#tenantObject()!.pin(tools));
     this.#relay = new Relay({
