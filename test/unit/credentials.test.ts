@@ -36,10 +36,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  server.requests.length = 0;
-  server.mode = "ok";
-  server.expiresInS = 3600;
-  server.delayMs = 0;
+  server.reset();
   clock = 1_700_000_000_000;
 });
 
@@ -190,13 +187,18 @@ describe("client_credentials", () => {
   it("forgets the least recently used token beyond MAX_CACHED_TOKENS", async () => {
     const creds = credentials();
     const exchange = backend({ type: "token_exchange" });
-    for (let i = 0; i <= MAX_CACHED_TOKENS; i++) await creds.headers(exchange, `subject-${i}`, never);
+    await creds.headers(exchange, "subject-0", never);
+    // Then MAX_CACHED_TOKENS more subjects, in concurrent batches to keep the test quick.
+    for (let start = 1; start <= MAX_CACHED_TOKENS; start += 50) {
+      const batch = Array.from({ length: Math.min(50, MAX_CACHED_TOKENS + 1 - start) }, (_, i) => `subject-${start + i}`);
+      await Promise.all(batch.map((subject) => creds.headers(exchange, subject, never)));
+    }
     expect(server.requests).toHaveLength(MAX_CACHED_TOKENS + 1);
-    await creds.headers(exchange, `subject-${MAX_CACHED_TOKENS}`, never); // still cached
+    await creds.headers(exchange, `subject-${MAX_CACHED_TOKENS / 2}`, never); // still cached
     expect(server.requests).toHaveLength(MAX_CACHED_TOKENS + 1);
-    await creds.headers(exchange, "subject-0", never); // evicted first
+    await creds.headers(exchange, "subject-0", never); // the oldest, evicted
     expect(server.requests).toHaveLength(MAX_CACHED_TOKENS + 2);
-  });
+  }, 20_000);
 });
 
 describe("failures fail the call cleanly, naming the problem but no credential", () => {
