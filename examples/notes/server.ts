@@ -141,7 +141,7 @@ export function createNotesServer(): McpServer {
     {
       title: "Who am I (test aid)",
       description:
-        "TEST AID: returns the HTTP request headers this backend received whose names start with x- or authorization, as JSON, so tests can check what the gateway forwarded.",
+        "TEST AID: returns the HTTP request headers this backend received whose names start with x- or authorization (and traceparent), plus any gateway context in the request's _meta, as JSON, so tests can check what the gateway forwarded.",
       annotations: { readOnlyHint: true },
     },
     (extra) => {
@@ -149,8 +149,10 @@ export function createNotesServer(): McpServer {
       const picked: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(received)) {
         const lower = name.toLowerCase();
-        if (value !== undefined && (lower.startsWith("x-") || lower.startsWith("authorization"))) picked[lower] = value;
+        if (value !== undefined && (lower.startsWith("x-") || lower.startsWith("authorization") || lower === "traceparent")) picked[lower] = value;
       }
+      const context = (extra._meta as Record<string, unknown> | undefined)?.["io.edge-mcp-gateway/context"];
+      if (context !== undefined) (picked as Record<string, unknown>)["_meta.context"] = context;
       return text(JSON.stringify(picked));
     },
   );

@@ -116,10 +116,10 @@ async function identify(request: Request, tenant: TenantConfig): Promise<Princip
     if (scheme !== "bearer") throw new GatewayError("unauthorized", { headers: challenge(request, tenant), detail: "not a bearer credential" });
     throw refuse("malformed bearer token");
   }
-  return verifyJwt(match[1]!, tenant, refuse);
+  return verifyJwt(match[1]!, tenant, canonicalResource(request.url, tenant.id), refuse);
 }
 
-async function verifyJwt(token: string, tenant: TenantConfig, refuse: (detail: string) => GatewayError): Promise<Principal> {
+async function verifyJwt(token: string, tenant: TenantConfig, resource: string, refuse: (detail: string) => GatewayError): Promise<Principal> {
   const jwt = tenant.auth.jwt;
   if (!jwt || (!jwt.jwks && !jwt.jwksUrl)) throw refuse("tenant has no token keys");
 
@@ -138,7 +138,7 @@ async function verifyJwt(token: string, tenant: TenantConfig, refuse: (detail: s
   try {
     ({ payload } = await jwtVerify(token, keyResolver(jwt), {
       issuer: jwt.issuer,
-      audience: jwt.audience,
+      audience: jwt.audience ?? resource,
       algorithms: jwt.algorithms.filter((a) => ASYMMETRIC_ALGORITHMS.has(a)),
       clockTolerance: CLOCK_TOLERANCE_S,
       requiredClaims: ["sub", "exp"],

@@ -99,7 +99,12 @@ export type NamingConfig = z.infer<typeof NamingSchema>;
 
 export const JwtAuthSchema = z.object({
   issuer: z.string().min(1),
-  audience: z.string().min(1),
+  /**
+   * The `aud` tokens must carry. Omitted, it is the tenant's canonical MCP URL as the client
+   * called it (`https://<host>/t/<id>/mcp` or `https://<tenant hostname>/mcp`), as MCP 2025-11-25
+   * basic/authorization asks (RFC 8707 resource indicators).
+   */
+  audience: z.string().min(1).optional(),
   /** Inline public keys (a JWKS document). */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   /** Or a JWKS URL, fetched with a size and time limit, cached, refetch throttled. */
