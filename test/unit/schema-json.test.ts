@@ -232,6 +232,8 @@ const VALID: [string, unknown][] = [
   ["the full example", full],
   ["a JWKS URL tenant", second],
   ["only an id", { id: "x" }],
+  // The audience then defaults to the tenant's canonical MCP URL (worker/auth/authenticate.ts).
+  ["a JWT config without an audience", { id: "x", auth: { jwt: { issuer: "https://i.example", jwksUrl: "https://i.example/jwks.json" } } }],
   ["an unknown field (stripped by TenantSchema, allowed by the JSON Schema)", { id: "x", comment: "hello" }],
 ];
 
@@ -276,7 +278,6 @@ const INVALID: [string, unknown][] = [
   ["an unknown pinning mode", { id: "x", policy: { pinning: "strict" } }],
   ["a redaction without a pattern", { id: "x", policy: { redact: [{ replacement: "x" }] } }],
   ["audit.arguments as a string", { id: "x", policy: { audit: { arguments: "true" } } }],
-  ["a JWT config without an audience", { id: "x", auth: { jwt: { issuer: "https://i.example" } } }],
   ["an empty JWKS", { id: "x", auth: { jwt: { issuer: "https://i.example", audience: "a", jwks: { keys: [] } } } }],
   ["an unknown algorithm", { id: "x", auth: { jwt: { issuer: "https://i.example", audience: "a", algorithms: ["HS256"] } } }],
   ["anonymous as a string", { id: "x", auth: { anonymous: "yes" } }],
