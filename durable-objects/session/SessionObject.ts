@@ -298,7 +298,13 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
           if (!entry) return unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
           // Quarantine decides on the definition as it is now, even when the client did not list again.
-          if (tool && config.policy.pinning === "quarantine") await this.#catalog.ensureTools(backendOf(config, entry.backend), signal);
+          if (tool && config.policy.pinning === "quarantine") {
+            await this.#catalog.ensureTools(backendOf(config, entry.backend), signal);
+            // A session whose list is cached may not have heard of a change another session saw:
+            // the tenant's pin store is the authority on whether this definition was approved.
+            const stored = await this.#tenantObject()?.status(entry.backend, entry.original);
+            if (stored) this.#catalog.notePin(entry.backend, entry.original, stored);
+          }
           const args = asRecord(params.arguments);
           const refused = await this.#admit(request, item, args, config, tool ? name : null);
           if (refused === "hidden") return unknown();

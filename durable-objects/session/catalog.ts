@@ -114,6 +114,13 @@ export class Catalog {
    * list changed, or after an eviction. A call under quarantine is then decided on a fresh pin
    * status, never on one from before a change the client may have ignored.
    */
+  /** Records a pin status learned elsewhere (the tenant's pin store). */
+  notePin(backend: string, tool: string, status: PinStatus): void {
+    let statuses = this.#pins.get(backend);
+    if (!statuses) this.#pins.set(backend, (statuses = new Map()));
+    statuses.set(tool, status);
+  }
+
   async ensureTools(backend: BackendConfig, signal: AbortSignal): Promise<void> {
     let cached = this.#cache.get("tools");
     if (cached?.has(backend.name)) return;

@@ -98,6 +98,12 @@ export class TenantObject extends DurableObject<Record<string, unknown>> {
     return statuses;
   }
 
+  /** One tool's status as the tenant knows it (any session may have seen its definition change). */
+  async status(backend: string, tool: string): Promise<PinStatus | null> {
+    const row = this.ctx.storage.sql.exec<{ status: string }>("SELECT status FROM pins WHERE backend = ? AND tool = ?", backend, tool).toArray()[0];
+    return row ? (row.status as PinStatus) : null;
+  }
+
   async pins(): Promise<PinRecord[]> {
     return this.ctx.storage.sql
       .exec<{ backend: string; tool: string; hash: string; approved_hash: string; status: string; first_seen: number; changed_at: number | null }>(
