@@ -36,6 +36,7 @@ import {
   type JsonRpcRequest,
 } from "../../worker/protocol/jsonrpc.ts";
 import { SSE_HEADERS } from "../../worker/protocol/sse.ts";
+import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
 import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
 import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
@@ -420,9 +421,11 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const meta = this.#meta!;
     meta.logLevel = level;
     this.#storage.writeMeta(meta);
+    this.#backends.logLevel = level;
     await fanOut(config.backends, signal, async (backend, s) => {
       await this.#backends.withUpstream(backend, s, async (upstream) => {
-        if (typeof upstream.info?.capabilities.logging !== "object") return;
+        // Modern backends take the level per request in `_meta` instead (2026-07-28 changelog 5).
+        if (typeof upstream.info?.capabilities.logging !== "object" || upstream.info.protocolVersion === MODERN_VERSION) return;
         const id = this.#storage.nextCounter();
         for await (const message of upstream.request({ jsonrpc: "2.0", id, method: "logging/setLevel", params: { level } }, s)) {
           if (isResponse(message)) break;
@@ -632,6 +635,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     }
     this.#adopt(caller);
     this.#backends.restore(this.#config!, meta.clientCapabilities);
+    this.#backends.logLevel = meta.logLevel;
     const now = Date.now();
     if (now - meta.lastSeenAt > touchInterval(meta)) {
       meta.lastSeenAt = now;

@@ -24,6 +24,8 @@ export class Backends {
   /** The tenant config of the current request: its backend entries win over older ones callers hold. */
   #config: TenantConfig | null = null;
   #clientCapabilities: Record<string, unknown> = {};
+  /** The client's log level (`logging/setLevel`), sent per request to modern backends. */
+  logLevel: string | undefined;
   readonly #credentials: CredentialSource | null;
 
   constructor(storage: SessionStorage, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
@@ -127,6 +129,9 @@ export class Backends {
       headers: this.#headers(backend),
       timeoutMs: backend.timeoutMs,
       info,
+      era: backend.era,
+      // A modern backend hears, on every request, what a legacy one learned at initialize.
+      client: () => ({ capabilities: this.#clientCapabilities, info: GATEWAY_INFO, logLevel: this.logLevel }),
       ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
     };
     return backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);

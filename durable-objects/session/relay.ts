@@ -9,7 +9,7 @@
 import { filterMessage } from "../../worker/broker/filter.ts";
 import { LIST_CHANGED } from "../../worker/broker/merge.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
-import { isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../../worker/protocol/jsonrpc.ts";
+import { isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../../worker/protocol/jsonrpc.ts";
 import type { BackendConfig } from "../../worker/tenant/schema.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Backends } from "./backends.ts";
@@ -24,6 +24,29 @@ const REQUIRED_CAPABILITY: Record<string, string> = {
   "roots/list": "roots",
 };
 
+/** Input rounds one call may take with a modern backend before the gateway stops it (a loop guard). */
+export const MAX_INPUT_ROUNDS = 8;
+/** How long a call waits for the client to answer an input request (a person may be typing). */
+export const INPUT_WAIT_MS = 10 * 60_000;
+
+/** The client answered an input request with an error; the call ends with that error. */
+class ClientAnswerError extends Error {
+  readonly error: JsonRpcError["error"];
+  constructor(error: JsonRpcError["error"]) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+/** A result asking for more input (2026-07-28 basic/patterns/mrtr "InputRequiredResult"). */
+function isInputRequired(response: JsonRpcResponse): response is JsonRpcResponse & { result: Record<string, unknown> } {
+  return "result" in response && response.result.resultType === "input_required";
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
 /** Who and what a call is for, injected into backend requests where the backend's config asks. */
 export interface CallContext {
   tenant: string;
@@ -36,6 +59,7 @@ export const CONTEXT_META_KEY = "io.edge-mcp-gateway/context";
 
 interface InFlight {
   backend: BackendConfig;
+  /** The id of the request now at the backend (a retry after input gets a new one). */
   upstreamId: RequestId;
   controller: AbortController;
   cancelled: boolean;
@@ -55,6 +79,8 @@ export class Relay {
   readonly #inflight = new Map<string, InFlight>();
   /** upstream progress token -> the client's token */
   readonly #progress = new Map<string, RequestId>();
+  /** gateway id of an input request asked for a modern backend -> what to do with the answer */
+  readonly #inputWaiters = new Map<string, (response: JsonRpcResponse) => void>();
 
   constructor(host: RelayHost) {
     this.#host = host;
@@ -103,7 +129,9 @@ export class Relay {
       yield { ...response, id: request.id } as JsonRpcResponse;
     } catch (error) {
       if (flight.cancelled) return;
-      yield toClientError(request.id, error);
+      // The client refused an input request: its own error answers the call it was asked for.
+      if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
+      else yield toClientError(request.id, error);
     } finally {
       this.#inflight.delete(key);
       if (upstreamToken) this.#progress.delete(upstreamToken);
@@ -139,6 +167,12 @@ export class Relay {
   /** The client answered a server-to-client request; its answer goes to the backend that asked. */
   async answer(response: JsonRpcResponse, backends: readonly BackendConfig[]): Promise<boolean> {
     if (response.id === null || response.id === undefined) return false;
+    const waiter = this.#inputWaiters.get(String(response.id));
+    if (waiter) {
+      this.#inputWaiters.delete(String(response.id));
+      waiter(response);
+      return true;
+    }
     const pending = this.#host.storage.takePending(String(response.id));
     if (!pending) return false;
     const backend = backends.find((b) => b.name === pending.backend);
@@ -184,22 +218,37 @@ export class Relay {
 
   async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, headers: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
     const { backend, controller } = flight;
-    const upstream = await this.#host.backends.get(backend, controller.signal);
+    let upstream = await this.#host.backends.get(backend, controller.signal);
     if (!toBackend(request, upstream.info?.protocolVersion)) throw new GatewayError("forbidden", { detail: "filtered" });
-    const iterator = upstream.request(request, controller.signal, headers)[Symbol.asyncIterator]();
-    // Pull the first message before yielding anything, so an expired upstream session is
-    // detected (and the request re-sent on a new one) before the client saw any of it.
-    let first: IteratorResult<JsonRpcMessage>;
-    try {
-      first = await iterator.next();
-    } catch (error) {
-      if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
-      const fresh = await this.#host.backends.reinitialize(backend, controller.signal);
-      return yield* this.#drain(backend, request, fresh.request(request, controller.signal, headers)[Symbol.asyncIterator](), null, stream);
+    let current = request;
+    for (let round = 0; ; round++) {
+      const iterator = upstream.request(current, controller.signal, headers)[Symbol.asyncIterator]();
+      // Pull the first message before yielding anything, so an expired upstream session is
+      // detected (and the request re-sent on a new one) before the client saw any of it.
+      let first: IteratorResult<JsonRpcMessage> | null;
+      let active = iterator;
+      try {
+        first = await iterator.next();
+      } catch (error) {
+        if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
+        upstream = await this.#host.backends.reinitialize(backend, controller.signal);
+        active = upstream.request(current, controller.signal, headers)[Symbol.asyncIterator]();
+        first = null;
+      }
+      const response = yield* this.#drain(backend, current, active, first, stream);
+      if (!isInputRequired(response)) return response;
+      // A modern backend asked for input (2026-07-28 basic/patterns/mrtr). A legacy client knows
+      // server-to-client requests instead: ask it those on its stream, then retry with the answers.
+      if (round >= MAX_INPUT_ROUNDS) throw new UpstreamError("bad_response", backend.name, `more than ${MAX_INPUT_ROUNDS} input rounds`);
+      const answers = yield* this.#askClient(backend, response.result, stream);
+      const retryParams: Record<string, unknown> = { ...(request.params ?? {}), inputResponses: answers };
+      if (typeof response.result.requestState === "string") retryParams.requestState = response.result.requestState;
+      current = { jsonrpc: "2.0", id: this.#host.nextId(), method: request.method, params: retryParams };
+      flight.upstreamId = current.id;
     }
-    return yield* this.#drain(backend, request, iterator, first, stream);
   }
 
+  /** Relays one reply stream until its response, which it returns. */
   async *#drain(
     backend: BackendConfig,
     request: JsonRpcRequest,
@@ -220,6 +269,45 @@ export class Relay {
       await iterator.return?.();
     }
     throw new UpstreamError("bad_response", backend.name, "reply ended without a response");
+  }
+
+  /**
+   * Turns an InputRequiredResult's `inputRequests` into server-to-client requests for a legacy
+   * client and collects its answers, keyed as the backend keyed the requests (`inputResponses`).
+   */
+  async *#askClient(backend: BackendConfig, result: Record<string, unknown>, stream: string): AsyncGenerator<JsonRpcMessage, Record<string, unknown>> {
+    const requests = asRecord(result.inputRequests);
+    const answers: Record<string, unknown> = {};
+    const waits: Promise<void>[] = [];
+    for (const [key, value] of Object.entries(requests)) {
+      const input = asRecord(value);
+      const method = typeof input.method === "string" ? input.method : "";
+      const capability = REQUIRED_CAPABILITY[method];
+      if (capability === undefined || typeof this.#host.clientCapabilities()[capability] !== "object") {
+        throw new GatewayError("client_capability_missing", { detail: `input request ${method}` });
+      }
+      const gwId = `${backend.name}:${this.#host.nextId()}`;
+      waits.push(
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            this.#inputWaiters.delete(gwId);
+            reject(new UpstreamError("timeout", backend.name, "the client did not answer an input request in time"));
+          }, INPUT_WAIT_MS);
+          this.#inputWaiters.set(gwId, (response) => {
+            clearTimeout(timer);
+            if ("result" in response) {
+              answers[key] = response.result;
+              resolve();
+            } else {
+              reject(new ClientAnswerError(response.error));
+            }
+          });
+        }),
+      );
+      yield { jsonrpc: "2.0", id: gwId, method, params: asRecord(input.params) };
+    }
+    await Promise.all(waits);
+    return answers;
   }
 
   async #serverRequest(backend: BackendConfig, request: JsonRpcRequest, stream: string): Promise<JsonRpcMessage | null> {

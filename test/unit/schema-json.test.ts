@@ -172,6 +172,7 @@ const full: TenantInput = {
       headers: { "x-team": "sales" },
       secretHeaders: { "x-api-key": "CRM_API_KEY" },
       timeoutMs: 15_000,
+      era: "auto",
       auth: { type: "client_credentials", tokenUrl: "https://auth.example/token", clientId: "gateway", clientSecret: "CRM_CLIENT_SECRET", scope: "crm.read", audience: "crm" },
       inject: { headers: true, meta: true },
     },

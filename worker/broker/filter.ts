@@ -26,10 +26,21 @@ export function filterMessage(message: JsonRpcMessage, ctx: FilterContext): Json
 }
 
 /**
+ * `resultType`, `ttlMs` and `cacheScope` are 2026-07-28 fields (changelog, major 8 and minor 5);
+ * a result from a modern backend reaches a legacy client without them.
+ */
+function withoutModernFields(result: Record<string, unknown>): Record<string, unknown> {
+  if (!("resultType" in result || "ttlMs" in result || "cacheScope" in result)) return result;
+  const { resultType: _r, ttlMs: _t, cacheScope: _c, ...rest } = result;
+  return rest;
+}
+
+/**
  * Structured tool output (`outputSchema`, `structuredContent`) and `title` arrived in 2025-06-18
  * (changelog of that revision); older clients get results without them.
  */
-export function downgradeResult(method: string, result: Record<string, unknown>, version: string): Record<string, unknown> {
+export function downgradeResult(method: string, full: Record<string, unknown>, version: string): Record<string, unknown> {
+  const result = atLeast(version, "2026-07-28") ? full : withoutModernFields(full);
   if (atLeast(version, "2025-06-18")) return result;
   if (method === "tools/call" && "structuredContent" in result) {
     const { structuredContent: _dropped, ...rest } = result;

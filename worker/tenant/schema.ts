@@ -62,6 +62,11 @@ export const BackendSchema = z
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */
     secretHeaders: z.record(HeaderName, z.string().regex(/^[A-Z][A-Z0-9_]*$/)).default({}),
     timeoutMs: z.number().int().min(100).max(600_000).default(DEFAULT_BACKEND_TIMEOUT_MS),
+    /**
+     * Which protocol era the backend speaks: detected once per upstream session by default
+     * (`server/discover`, else `initialize`), or fixed to skip the probe.
+     */
+    era: z.enum(["auto", "legacy", "modern"]).default("auto"),
     /** How the gateway authenticates itself to this backend (never with the client's token). */
     auth: OutboundAuthSchema.optional(),
     /** Context the gateway adds to every request to this backend. */

@@ -12,6 +12,7 @@ import { isContentType, JSON_TYPE, SSE_TYPE } from "../protocol/mediaType.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
+import { META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher, HeaderSource, Upstream, UpstreamInfo } from "./types.ts";
 
@@ -34,10 +35,21 @@ export interface StreamableHttpOptions {
   headers: Record<string, string>;
   /** Credentials computed per request (OAuth tokens); merged over `headers`. */
   dynamicHeaders?: HeaderSource;
+  /** The backend's era when known from config; "auto" probes with `server/discover` first. */
+  era?: "auto" | "legacy" | "modern";
+  /** What a modern backend is told about the client on every request (2026-07-28 `_meta`). */
+  client?: () => { capabilities: Record<string, unknown>; info: Record<string, unknown>; logLevel?: string | undefined };
   /** Idle limit: no byte from the backend for this long fails the call. */
   timeoutMs: number;
   info?: UpstreamInfo | null;
 }
+
+/**
+ * Backends found to be legacy, by URL, so later sessions in this isolate skip the discover probe
+ * (one round trip saved per upstream session). Bounded: a long-lived isolate forgets the oldest.
+ */
+const LEGACY_MEMO_MAX = 1_000;
+const legacyByUrl = new Set<string>();
 
 export class StreamableHttpUpstream implements Upstream {
   readonly backend: string;
@@ -54,9 +66,27 @@ export class StreamableHttpUpstream implements Upstream {
     return this.#info;
   }
 
+  /** True when the backend speaks the stateless 2026-07-28 revision. */
+  get modern(): boolean {
+    return this.#info?.protocolVersion === MODERN_VERSION;
+  }
+
   async initialize(params: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamInfo> {
     // Each initialize starts a new upstream session; a stale id must not be sent with it.
     this.#info = null;
+    const era = this.#opts.era ?? "auto";
+    // Era detection (2026-07-28 basic/versioning "Backward Compatibility"): try the modern
+    // `server/discover`; a legacy server answers it with an HTTP or JSON-RPC error.
+    if (era === "modern" || (era === "auto" && !legacyByUrl.has(this.#opts.url))) {
+      const modern = await this.#discover(signal);
+      if (modern) {
+        this.#info = modern;
+        return modern;
+      }
+      if (era === "modern") throw new UpstreamError("bad_response", this.backend, "server/discover failed on a backend configured as modern");
+      if (legacyByUrl.size >= LEGACY_MEMO_MAX) legacyByUrl.clear();
+      legacyByUrl.add(this.#opts.url);
+    }
     const request: JsonRpcRequest = {
       jsonrpc: "2.0",
       id: "gw-init",
@@ -91,17 +121,22 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async *request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage> {
-    const { response } = await this.#post(message, signal, headers);
+    const { body, extra } = this.modern ? this.#modernRequest(message) : { body: message, extra: {} };
+    const { response } = await this.#post(body, signal, { ...extra, ...headers });
     yield* this.#replies(response, message.id, signal);
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse, signal: AbortSignal): Promise<void> {
+    // 2026-07-28: no client notifications or responses travel over Streamable HTTP; a call is
+    // cancelled by closing its stream (the caller aborts it), and input goes in a retry (MRTR).
+    if (this.modern) return;
     const { response } = await this.#post(message, signal);
     // 2025-11-25 basic/transports: notifications and responses are answered 202 with no body.
     await response.body?.cancel().catch(() => {});
   }
 
   async listen(signal: AbortSignal): Promise<AsyncIterable<JsonRpcMessage> | null> {
+    if (this.modern) return this.#subscribe(signal);
     const response = await this.#fetch("GET", null, signal, { accept: SSE_TYPE });
     // 2025-11-25 basic/transports "Listening for Messages": 405 means no GET stream is offered.
     if (response.status === 405 || !response.ok || !isContentType(response.headers.get("content-type"), SSE_TYPE)) {
@@ -112,7 +147,7 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async terminate(signal: AbortSignal): Promise<void> {
-    if (!this.#info?.sessionId) return;
+    if (this.modern || !this.#info?.sessionId) return;
     try {
       const response = await this.#fetch("DELETE", null, signal, {});
       await response.body?.cancel().catch(() => {});
@@ -120,6 +155,74 @@ export class StreamableHttpUpstream implements Upstream {
       // Best effort: the backend expires the session on its own.
     }
     this.#info = null;
+  }
+
+  /** The body and headers of a request to a modern backend: `_meta` filled in, headers mirrored. */
+  #modernRequest(message: JsonRpcRequest): { body: JsonRpcRequest; extra: Record<string, string> } {
+    const client = this.#opts.client?.() ?? { capabilities: {}, info: {} };
+    const params = { ...(message.params ?? {}), _meta: requestMeta(message.params?._meta, client) };
+    return {
+      body: { ...message, params },
+      extra: { ...requestHeaders(message.method, params), "mcp-protocol-version": MODERN_VERSION },
+    };
+  }
+
+  /** `server/discover`: the backend's info when it speaks 2026-07-28, null when it is legacy. */
+  async #discover(signal: AbortSignal): Promise<UpstreamInfo | null> {
+    const request: JsonRpcRequest = { jsonrpc: "2.0", id: "gw-discover", method: "server/discover" };
+    const previous = this.#info;
+    // #modernRequest reads the era from #info, so build the request as if modern.
+    this.#info = { backend: this.backend, sessionId: null, protocolVersion: MODERN_VERSION, capabilities: {}, serverInfo: {} };
+    const { body, extra } = this.#modernRequest(request);
+    this.#info = previous;
+    let reply: JsonRpcResponse | undefined;
+    try {
+      const { response } = await this.#post(body, signal, extra);
+      for await (const message of this.#replies(response, request.id, signal)) if (isResponse(message)) reply = message;
+    } catch (error) {
+      // 400/404/405 are how legacy servers refuse a request outside a session: fall back.
+      if (error instanceof UpstreamError && (error.kind === "http_status" || error.kind === "bad_response")) return null;
+      throw error;
+    }
+    if (!reply || "error" in reply) return null;
+    const result = reply.result;
+    const versions = Array.isArray(result.supportedVersions) ? result.supportedVersions : [];
+    if (!versions.includes(MODERN_VERSION)) return null;
+    const info: UpstreamInfo = {
+      backend: this.backend,
+      sessionId: null,
+      protocolVersion: MODERN_VERSION,
+      capabilities: asRecord(result.capabilities),
+      serverInfo: asRecord(asRecord(result._meta)[META.serverInfo]),
+    };
+    if (typeof result.instructions === "string") info.instructions = result.instructions;
+    return info;
+  }
+
+  /**
+   * The modern replacement of the GET stream: `subscriptions/listen` for every list change
+   * (2026-07-28 basic/patterns/subscriptions). The acknowledgement is the gateway's, not the client's.
+   */
+  async #subscribe(signal: AbortSignal): Promise<AsyncIterable<JsonRpcMessage> | null> {
+    const request: JsonRpcRequest = {
+      jsonrpc: "2.0",
+      id: "gw-listen",
+      method: "subscriptions/listen",
+      params: { notifications: { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true } },
+    };
+    const { body, extra } = this.#modernRequest(request);
+    const { response } = await this.#post(body, signal, extra);
+    if (!isContentType(response.headers.get("content-type"), SSE_TYPE)) {
+      await response.body?.cancel().catch(() => {});
+      return null;
+    }
+    const messages = this.#sseMessages(response, null, signal);
+    return (async function* () {
+      for await (const message of messages) {
+        if ("method" in message && message.method === "notifications/subscriptions/acknowledged") continue;
+        yield message;
+      }
+    })();
   }
 
   async #post(message: JsonRpcMessage, signal: AbortSignal, headers: Record<string, string> = {}): Promise<{ response: Response; sessionId: string | null }> {
@@ -144,7 +247,7 @@ export class StreamableHttpUpstream implements Upstream {
     const headers = new Headers(this.#opts.headers);
     if (this.#opts.dynamicHeaders) for (const [k, v] of Object.entries(await this.#opts.dynamicHeaders(signal))) headers.set(k, v);
     for (const [k, v] of Object.entries(extra)) headers.set(k, v);
-    if (this.#info?.sessionId) headers.set("mcp-session-id", this.#info.sessionId);
+    if (this.#info?.sessionId && !this.modern) headers.set("mcp-session-id", this.#info.sessionId);
     if (this.#info) headers.set("mcp-protocol-version", this.#info.protocolVersion);
     // The timeout covers waiting for headers only; a long reply stream is bounded by the idle
     // timeout in #sseMessages instead, so a tool that streams progress for minutes keeps going.
@@ -207,7 +310,9 @@ export class StreamableHttpUpstream implements Upstream {
       const events = decodeEvents(current.body ?? new ReadableStream()).getReader();
       try {
         for (;;) {
-          const { done, value } = await this.#withIdleTimeout(events.read(), signal);
+          // A reply stream is bounded by the idle limit; a listen stream (no id) may rightly stay
+          // quiet for hours, and ends only when the backend closes it or the session aborts it.
+          const { done, value } = id === null ? await events.read() : await this.#withIdleTimeout(events.read(), signal);
           if (done) break;
           const event: SseEvent = value;
           if (event.id) lastEventId = event.id;

@@ -1,0 +1,90 @@
+/**
+ * Wire details of the 2026-07-28 revision (stateless MCP) the gateway needs on both sides.
+ *
+ * Every request carries its version and the client's capabilities and identity in `_meta`
+ * (2026-07-28 basic/index "_meta"); over HTTP, `Mcp-Method` / `Mcp-Name` mirror the body
+ * (basic/transports/streamable-http "Request Metadata").
+ */
+
+export const MODERN_VERSION = "2026-07-28";
+
+export const META = {
+  protocolVersion: "io.modelcontextprotocol/protocolVersion",
+  clientCapabilities: "io.modelcontextprotocol/clientCapabilities",
+  clientInfo: "io.modelcontextprotocol/clientInfo",
+  serverInfo: "io.modelcontextprotocol/serverInfo",
+  logLevel: "io.modelcontextprotocol/logLevel",
+  subscriptionId: "io.modelcontextprotocol/subscriptionId",
+} as const;
+
+/** Error codes of 2026-07-28 basic/index "Error Codes" (the -32020..-32099 range is the spec's). */
+export const ModernCode = {
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
+} as const;
+
+/** Methods whose `Mcp-Name` header mirrors `params.name` or `params.uri`. */
+const NAMED: Record<string, "name" | "uri"> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
+
+const SENTINEL = /^=\?base64\?.*\?=$/;
+
+/**
+ * A header value as 2026-07-28 streamable-http "Value Encoding" asks: plain when it is visible
+ * ASCII without surrounding spaces (and not itself sentinel-shaped), else `=?base64?…?=` of UTF-8.
+ */
+export function encodeHeaderValue(value: string): string {
+  const plain = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !SENTINEL.test(value);
+  if (plain) return value;
+  let binary = "";
+  for (const b of new TextEncoder().encode(value)) binary += String.fromCharCode(b);
+  return `=?base64?${btoa(binary)}?=`;
+}
+
+/** `Mcp-Method` and (where the method names an item) `Mcp-Name` for a request. */
+export function requestHeaders(method: string, params: Record<string, unknown> | undefined): Record<string, string> {
+  const headers: Record<string, string> = { "mcp-method": method };
+  const field = NAMED[method];
+  const value = field ? params?.[field] : undefined;
+  if (typeof value === "string") headers["mcp-name"] = encodeHeaderValue(value);
+  return headers;
+}
+
+/**
+ * `Mcp-Param-{Name}` headers for a tools/call, from the tool's `x-mcp-header` annotations
+ * (2026-07-28 streamable-http "Custom Headers from Tool Parameters"): only properties reachable
+ * through `properties` chains, only primitive values; absent or null values get no header.
+ */
+export function paramHeaders(inputSchema: unknown, args: Record<string, unknown>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const walk = (schema: unknown, value: unknown, depth: number): void => {
+    if (depth > 8 || typeof schema !== "object" || schema === null) return;
+    const properties = (schema as { properties?: Record<string, unknown> }).properties;
+    if (typeof properties !== "object" || properties === null) return;
+    for (const [key, sub] of Object.entries(properties)) {
+      const inner = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+      const name = typeof sub === "object" && sub !== null ? (sub as Record<string, unknown>)["x-mcp-header"] : undefined;
+      if (typeof name === "string" && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+        if (typeof inner === "string") headers[`mcp-param-${name.toLowerCase()}`] = encodeHeaderValue(inner);
+        else if (typeof inner === "boolean") headers[`mcp-param-${name.toLowerCase()}`] = String(inner);
+        else if (typeof inner === "number" && Number.isSafeInteger(inner)) headers[`mcp-param-${name.toLowerCase()}`] = String(inner);
+      }
+      walk(sub, inner, depth + 1);
+    }
+  };
+  walk(inputSchema, args, 0);
+  return headers;
+}
+
+/** `_meta` for a request the gateway sends to a modern backend. */
+export function requestMeta(
+  existing: unknown,
+  client: { capabilities: Record<string, unknown>; info: Record<string, unknown>; logLevel?: string | undefined },
+): Record<string, unknown> {
+  const meta: Record<string, unknown> = typeof existing === "object" && existing !== null ? { ...(existing as Record<string, unknown>) } : {};
+  meta[META.protocolVersion] = MODERN_VERSION;
+  meta[META.clientCapabilities] = client.capabilities;
+  meta[META.clientInfo] = client.info;
+  if (client.logLevel) meta[META.logLevel] = client.logLevel;
+  return meta;
+}
