@@ -37,6 +37,7 @@ import {
 } from "../../worker/protocol/jsonrpc.ts";
 import { SSE_HEADERS } from "../../worker/protocol/sse.ts";
 import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
+import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
 import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
 import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
@@ -48,8 +49,14 @@ import { Catalog } from "./catalog.ts";
 import { fanOut, failureReason, bounded } from "./fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
 import { Relay, toClientError, type CallContext } from "./relay.ts";
-import type { Caller, InitializeInput, ListenInput, PostInput } from "./rpc.ts";
+import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput } from "./rpc.ts";
+import { honoured, listenFilter, modernResponse, tagged, wanted, withoutModernMeta, type ListenFilter } from "./modern.ts";
+import { REQUEST_STATE_TTL_MS, StateSealer } from "../../worker/broker/sealed.ts";
+import { SUPPORTED_VERSIONS } from "../../worker/ingress/modern.ts";
+import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
+import { META, paramHeaders } from "../../worker/protocol/modern.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
+import { SessionObserver } from "../../worker/observe/session.ts";
 
 /** How long a reply stream whose client went away keeps its backend call alive for a resume. */
 export const RESUME_GRACE_MS = 60_000;
@@ -84,6 +91,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #backends: Backends;
   readonly #catalog: Catalog;
   readonly #relay: Relay;
+  /** Metrics and log lines of calls, refusals and streams (worker/observe/session.ts). */
+  readonly #observer: SessionObserver;
   #meta: SessionMeta | null;
   /** The newest tenant config seen (from a request or the tenant object), and who is calling. */
   #config: TenantConfig | null = null;
@@ -93,6 +102,11 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #standalone: Outbox | null = null;
   #listeners: AbortController | null = null;
   #policyWatch: ReturnType<typeof setInterval> | null = null;
+  /** Modern-era calls waiting for the client's retry with input, by park id (see worker/broker/sealed.ts). */
+  readonly #parked = new Map<string, { iterator: AsyncIterator<JsonRpcMessage>; method: string; timer: ReturnType<typeof setTimeout> }>();
+  readonly #sealer = new StateSealer();
+  /** Open `subscriptions/listen` streams of modern clients. */
+  readonly #subscribers = new Set<{ filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void }>();
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
@@ -102,6 +116,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const credentials = new OutboundCredentials(env);
     this.#backends = new Backends(this.#storage, env, (backend, signal) => credentials.headers(backend, this.#caller?.subjectToken ?? null, signal));
     const nextId = () => this.#storage.nextCounter();
+    this.#observer = new SessionObserver(env, (promise) => ctx.waitUntil(promise), ctx.id.toString());
     this.#catalog = new Catalog(this.#storage, this.#backends, nextId, (tools) => this.#tenantObject()!.pin(tools));
     this.#relay = new Relay({
       storage: this.#storage,
@@ -110,6 +125,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       nextId,
       clientCapabilities: () => this.#meta?.clientCapabilities ?? {},
       now: () => Date.now(),
+      observer: this.#observer,
     });
     this.#meta = this.#storage.readMeta();
   }
@@ -202,6 +218,217 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       }
     }
     return json(input.batch ? responses : (responses[0] ?? null));
+  }
+
+  /**
+   * A 2026-07-28 request. The client holds no session: this object is keyed by tenant, principal
+   * and capabilities, and holds only what backends of the legacy era need (their upstream
+   * sessions) and calls parked while the client answers an input request.
+   */
+  async modern(input: ModernInput): Promise<Response> {
+    const meta = this.#modernMeta(input);
+    if (meta instanceof Response) return meta;
+    const config = this.#config!;
+    const { request } = input;
+    const params = request.params ?? {};
+    // A retry after an InputRequiredResult resumes the parked call (2026-07-28 basic/patterns/mrtr).
+    if (typeof params.requestState === "string") return this.#resume(input, params.requestState, asRecord(params.inputResponses));
+    if (request.method === "server/discover") return json(modernResponse(result(request.id, await this.#discover(config)), request.method));
+    if (request.method === "subscriptions/listen") return this.#subscribe(input);
+    const clean: JsonRpcRequest = { ...request, params: withoutModernMeta(params) };
+    if (request.method === "tools/call") {
+      const mismatch = await this.#checkParamHeaders(clean, input.paramHeaders, config);
+      if (mismatch) return mismatch.toResponse(request.id);
+    }
+    const produced = await this.#request(clean, config, `m${this.#storage.nextCounter()}`);
+    if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
+    const iterator = (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]
+      ? (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]()
+      : toAsync(produced.messages as JsonRpcMessage[]);
+    return this.#modernReply(input, iterator, request.method);
+  }
+
+  /** Creates the object's state on first use (no initialize in 2026-07-28), else checks the caller. */
+  #modernMeta(input: ModernInput): SessionMeta | Response {
+    if (!this.#meta) {
+      const now = Date.now();
+      const meta: SessionMeta = {
+        tenant: input.config.id,
+        principal: input.principal.sub,
+        clientVersion: MODERN_VERSION,
+        clientCapabilities: input.clientCapabilities,
+        clientInfo: input.clientInfo,
+        createdAt: now,
+        lastSeenAt: now,
+        idleMs: input.config.limits.sessionIdleMs,
+      };
+      this.#meta = meta;
+      this.#storage.writeMeta(meta);
+      this.ctx.waitUntil(this.ctx.storage.setAlarm(now + meta.idleMs));
+    }
+    const meta = this.#authorize(input);
+    if (!(meta instanceof Response)) this.#backends.logLevel = input.logLevel ?? undefined;
+    return meta;
+  }
+
+  /** `server/discover` answered for the merged backends (2026-07-28 server/discover). */
+  async #discover(config: TenantConfig): Promise<Record<string, unknown>> {
+    await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s)));
+    const infos = this.#backends.infos(config);
+    const discovered: Record<string, unknown> = {
+      supportedVersions: SUPPORTED_VERSIONS,
+      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
+      _meta: { [META.serverInfo]: GATEWAY_INFO },
+    };
+    const instructions = mergeInstructions(infos);
+    if (instructions !== undefined) discovered.instructions = instructions;
+    return discovered;
+  }
+
+  /**
+   * Answers a modern request from the messages its call produces: notifications stream as they
+   * come (log messages only when the request asked for a level); a legacy backend's
+   * server-to-client request parks the call and answers with an InputRequiredResult; the
+   * response ends it. Closing the stream cancels the call (2026-07-28 streamable-http "Cancellation").
+   */
+  async #modernReply(input: ModernInput, iterator: AsyncIterator<JsonRpcMessage>, method: string): Promise<Response> {
+    const id = input.request.id;
+    const meta = this.#meta!;
+    const pump = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done) return;
+        const message = step.value;
+        if (isRequest(message)) {
+          const park = crypto.randomUUID();
+          const timer = setTimeout(() => {
+            this.#parked.delete(park);
+            void iterator.return?.();
+          }, REQUEST_STATE_TTL_MS);
+          this.#parked.set(park, { iterator, method, timer });
+          const requestState = await this.#sealer.seal({ park, exp: Date.now() + REQUEST_STATE_TTL_MS }, this.#bound());
+          emit(result(id, { resultType: "input_required", inputRequests: { [String(message.id)]: { method: message.method, params: message.params ?? {} } }, requestState }));
+          return;
+        }
+        const filtered = this.#toClient(isResponse(message) ? { ...message, id } : message, method, meta);
+        if (!filtered) continue;
+        if (isResponse(filtered)) {
+          emit(modernResponse(filtered, method));
+          return;
+        }
+        // 2026-07-28 server/utilities/logging: no log messages for a request that set no level.
+        if ("method" in filtered && filtered.method === "notifications/message" && input.logLevel === null) continue;
+        emit(filtered);
+      }
+    };
+    if (!input.acceptsSse) {
+      // JSON carries the answer only; progress has no place to go without a stream.
+      let final: JsonRpcMessage | null = null;
+      await pump((m) => {
+        if (isResponse(m)) final = m;
+      }).catch((error) => {
+        final = toClientError(id, error);
+      });
+      return json(final ?? new GatewayError("backend_unavailable").toRpc(id));
+    }
+    let keepalive: ReturnType<typeof setInterval> | null = null;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        keepalive = setInterval(() => controller.enqueue(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+        const done = pump((m) => controller.enqueue(encodeEvent({ data: JSON.stringify(m) })))
+          .catch((error) => controller.enqueue(encodeEvent({ data: JSON.stringify(toClientError(id, error)) })))
+          .finally(() => {
+            if (keepalive) clearInterval(keepalive);
+            try {
+              controller.close();
+            } catch {
+              // the client already went away
+            }
+          });
+        this.ctx.waitUntil(done);
+      },
+      cancel: () => {
+        if (keepalive) clearInterval(keepalive);
+        // The client closed the stream: that is the cancellation of this request.
+        void iterator.return?.();
+      },
+    });
+    return sseResponse(body);
+  }
+
+  /** The retry of a parked call: hands the client's answers to the backends, then goes on. */
+  async #resume(input: ModernInput, requestState: string, responses: Record<string, unknown>): Promise<Response> {
+    const { request } = input;
+    const opened = await this.#sealer.open(requestState, this.#bound());
+    const parked = opened ? this.#parked.get(opened.park) : undefined;
+    if (!opened || !parked) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    this.#parked.delete(opened.park);
+    clearTimeout(parked.timer);
+    for (const [gwId, answer] of Object.entries(responses)) {
+      await this.#relay.answer({ jsonrpc: "2.0", id: gwId, result: asRecord(answer) }, this.#config!.backends).catch(() => false);
+    }
+    return this.#modernReply(input, parked.iterator, parked.method);
+  }
+
+  /** `subscriptions/listen`: one stream of the change notifications the client opted in to, from every backend. */
+  #subscribe(input: ModernInput): Response {
+    const filter = listenFilter(input.request.params ?? {});
+    // The subscription's id is the listen request's own id (2026-07-28 basic/patterns/subscriptions).
+    const subscriptionId = input.request.id;
+    let entry: { filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void } | null = null;
+    let keepalive: ReturnType<typeof setInterval> | null = null;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        // The acknowledgement comes first, and nothing before it (basic/patterns/subscriptions).
+        const ack = tagged({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { notifications: honoured(filter) } }, subscriptionId);
+        controller.enqueue(encodeEvent({ data: JSON.stringify(ack) }));
+        entry = {
+          filter,
+          id: subscriptionId,
+          push: (message) => {
+            if (!wanted(filter, message) || !("method" in message)) return;
+            try {
+              controller.enqueue(encodeEvent({ data: JSON.stringify(tagged(message as JsonRpcMessage & { method: string }, subscriptionId)) }));
+            } catch {
+              // closed
+            }
+          },
+        };
+        this.#subscribers.add(entry);
+        keepalive = setInterval(() => controller.enqueue(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+      },
+      cancel: () => {
+        if (entry) this.#subscribers.delete(entry);
+        if (keepalive) clearInterval(keepalive);
+      },
+    });
+    this.#startListeners(this.#config!, null);
+    this.#watchPolicy();
+    return sseResponse(body);
+  }
+
+  /**
+   * 2026-07-28 streamable-http "Server Validation": a tools/call's Mcp-Param-* headers must match
+   * the arguments its tool's `x-mcp-header` annotations name, after decoding.
+   */
+  async #checkParamHeaders(request: JsonRpcRequest, given: Record<string, string>, config: TenantConfig): Promise<GatewayError | null> {
+    const name = request.params?.name;
+    if (typeof name !== "string") return null;
+    const definition = await bounded(maxTimeout(config), (signal) => this.#catalog.definition(name, config, signal));
+    if (!definition) return null;
+    const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
+    for (const [header, value] of Object.entries(expected)) {
+      if (given[header] === undefined) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} is required` });
+      const numeric = Number(value);
+      const same = given[header] === value || (Number.isFinite(numeric) && Number(given[header]) === numeric);
+      if (!same) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} does not match the body` });
+    }
+    return null;
+  }
+
+  /** What a sealed requestState is bound to: this tenant and this principal. */
+  #bound(): string {
+    return `${this.#meta?.tenant ?? ""}\u0000${this.#meta?.principal ?? ""}`;
   }
 
   /** GET: the standalone stream, or the resume of any stream after `Last-Event-ID`. */
@@ -456,7 +683,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   // --- streams ----------------------------------------------------------------------------
 
   #sse(stream: string, produced: Produced[], requests: JsonRpcRequest[], meta: SessionMeta): Response {
-    const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: Date.now() });
+    const openedAt = Date.now(); // observed: the stream's duration
+    const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: openedAt });
     this.#outboxes.set(stream, outbox);
     this.#watchPolicy();
     const body = outbox.attach(null);
@@ -485,6 +713,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       .catch((error) => console.error(JSON.stringify({ event: "stream_bug", error: String(error) })))
       .finally(() => {
         if (graceTimer) clearTimeout(graceTimer);
+        this.#observer.stream(meta.tenant, requests.length > 1 ? "batch" : requests[0]!.method, Date.now() - openedAt, this.#storage.lastSeq(stream));
         outbox.close(Date.now());
         this.#outboxes.delete(stream);
         this.#storage.prune(Date.now());
@@ -493,8 +722,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     return sseResponse(body);
   }
 
-  /** Opens each backend's own stream once and merges them into the standalone stream. */
-  #startListeners(config: TenantConfig, outbox: Outbox): void {
+  /** Opens each backend's own stream once and merges them into the standalone stream and subscriptions. */
+  #startListeners(config: TenantConfig, outbox: Outbox | null): void {
     if (this.#listeners) return;
     const controller = new AbortController();
     this.#listeners = controller;
@@ -504,9 +733,11 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         const messages = await upstream.listen(controller.signal);
         if (!messages) return;
         for await (const message of messages) {
-          const mapped = await this.#relay.inbound(backend, message, outbox.id);
+          const mapped = await this.#relay.inbound(backend, message, this.#standalone?.id ?? outbox?.id ?? "listen");
           const filtered = mapped && this.#toClient(mapped, undefined, this.#meta!);
-          if (filtered) (this.#standalone ?? outbox).push(filtered);
+          if (!filtered) continue;
+          (this.#standalone ?? outbox)?.push(filtered);
+          for (const subscriber of this.#subscribers) subscriber.push(filtered);
         }
       })().catch((error) => {
         if (!controller.signal.aborted) console.warn(JSON.stringify({ event: "backend_listen_failed", backend: backend.name, reason: failureReason(error) }));
@@ -532,9 +763,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     if (previous && previous.version >= config.version) return;
     this.#config = config;
     this.#catalog.useConfig(config);
-    if (previous && this.#standalone) {
+    if (previous) {
       for (const method of ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]) {
-        this.#standalone.push(notification(method));
+        this.#standalone?.push(notification(method));
+        for (const subscriber of this.#subscribers) subscriber.push(notification(method));
       }
     }
   }
@@ -543,7 +775,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #watchPolicy(): void {
     if (this.#policyWatch !== null) return;
     this.#policyWatch = setInterval(() => {
-      const open = this.#outboxes.size > 0 || this.#standalone?.attached === true;
+      const open = this.#outboxes.size > 0 || this.#standalone?.attached === true || this.#subscribers.size > 0;
       if (!open || !this.#config) {
         clearInterval(this.#policyWatch!);
         this.#policyWatch = null;
@@ -622,6 +854,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       detail,
     };
     this.ctx.waitUntil(recordAudit(this.env.AUDIT as D1Database | undefined, event));
+    this.#observer.call(event);
   }
 
   /**
@@ -678,6 +911,10 @@ function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
     default:
       return new GatewayError("invalid_params").toRpc(request.id);
   }
+}
+
+async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {
+  yield* messages;
 }
 
 function local(message: JsonRpcMessage): Produced {

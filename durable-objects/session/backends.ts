@@ -10,6 +10,7 @@ import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/type
 import type { SessionStorage } from "./storage.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { fnv1a } from "../../worker/broker/naming.ts";
+import { Breakers } from "./breaker.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
@@ -27,6 +28,7 @@ export class Backends {
   /** The client's log level (`logging/setLevel`), sent per request to modern backends. */
   logLevel: string | undefined;
   readonly #credentials: CredentialSource | null;
+  readonly #breakers = new Breakers();
 
   constructor(storage: SessionStorage, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
     this.#storage = storage;
@@ -134,7 +136,9 @@ export class Backends {
       client: () => ({ capabilities: this.#clientCapabilities, info: GATEWAY_INFO, logLevel: this.logLevel }),
       ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
     };
-    return backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);
+    const upstream = backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);
+    // A backend that keeps failing is skipped for a cool-down instead of tried on every request.
+    return this.#breakers.guard(backend.name, entryOf(backend), upstream);
   }
 
   #fetcher(backend: BackendConfig): Fetcher {

@@ -114,6 +114,18 @@ export class Catalog {
    * list changed, or after an eviction. A call under quarantine is then decided on a fresh pin
    * status, never on one from before a change the client may have ignored.
    */
+  /** The backend's definition of an exposed tool (for its `x-mcp-header` annotations), if known. */
+  async definition(exposed: string, config: TenantConfig, signal: AbortSignal): Promise<Item | undefined> {
+    const entry = await this.resolve("tools", exposed, config, signal);
+    if (!entry) return undefined;
+    return this.#cache.get("tools")?.get(entry.backend)?.find((tool) => tool.name === entry.original);
+  }
+
+  /** A backend tool's definition from the cache (no fetch), for headers computed at call time. */
+  cachedDefinition(backend: string, tool: string): Item | undefined {
+    return this.#cache.get("tools")?.get(backend)?.find((t) => t.name === tool);
+  }
+
   /** Records a pin status learned elsewhere (the tenant's pin store). */
   notePin(backend: string, tool: string, status: PinStatus): void {
     let statuses = this.#pins.get(backend);

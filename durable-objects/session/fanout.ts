@@ -36,8 +36,10 @@ async function withDeadline<T>(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      controller.abort();
-      reject(new UpstreamError("timeout", backend.name, `no answer within ${backend.timeoutMs} ms`));
+      const timeout = new UpstreamError("timeout", backend.name, `no answer within ${backend.timeoutMs} ms`);
+      // The reason tells the call it was cut off by the deadline, not cancelled (breaker.ts).
+      controller.abort(timeout);
+      reject(timeout);
     }, backend.timeoutMs);
   });
   try {

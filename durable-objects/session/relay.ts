@@ -15,7 +15,11 @@ import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
+import { MODERN_VERSION, paramHeaders } from "../../worker/protocol/modern.ts";
 import type { SessionStorage } from "./storage.ts";
+import type { SessionObserver } from "../../worker/observe/session.ts";
+import { TRACE_META_KEY } from "../../worker/observe/trace.ts";
+import { logger } from "../../worker/observe/log.ts";
 
 /** The client capability each server-to-client request needs (2025-11-25 client/*). */
 const REQUIRED_CAPABILITY: Record<string, string> = {
@@ -72,6 +76,8 @@ export interface RelayHost {
   nextId(): number;
   clientCapabilities(): Record<string, unknown>;
   now(): number;
+  /** Observability (worker/observe/session.ts): a metric and a log line per backend call. */
+  observer?: SessionObserver;
 }
 
 export class Relay {
@@ -118,21 +124,29 @@ export class Relay {
     }
     const facts = { tenant: context.tenant, principal: context.principal, requestId: String(request.id), traceparent: context.traceparent };
     if (backend.inject.meta) meta[CONTEXT_META_KEY] = facts;
+    // Trace context always travels, header and _meta (worker/observe/trace.ts; 2026-07-28 basic/index).
+    meta[TRACE_META_KEY] = facts.traceparent;
     const upstreamParams = Object.keys(meta).length > 0 ? { ...params, _meta: meta } : params;
     const headers: Record<string, string> = backend.inject.headers
       ? { "x-mcp-tenant": facts.tenant, "x-mcp-principal": facts.principal, "x-request-id": facts.requestId, traceparent: facts.traceparent }
-      : {};
+      : { traceparent: facts.traceparent };
     const upstreamRequest: JsonRpcRequest = { jsonrpc: "2.0", id: upstreamId, method: request.method, params: upstreamParams };
+    const started = this.#host.now();
+    let outcome = "cancelled"; // observed: what the backend did (metrics, backend health)
     try {
       const response = yield* this.#run(flight, upstreamRequest, stream, headers);
+      outcome = "error" in response ? "rpc_error" : "ok";
       if (flight.cancelled) return;
       yield { ...response, id: request.id } as JsonRpcResponse;
     } catch (error) {
+      outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
     } finally {
+      const observed = { tenant: context.tenant, backend: backend.name, method: request.method, outcome, requestId: facts.requestId, traceparent: facts.traceparent };
+      this.#host.observer?.backendCall({ ...observed, tool: typeof params.name === "string" ? params.name : undefined, durationMs: this.#host.now() - started });
       this.#inflight.delete(key);
       if (upstreamToken) this.#progress.delete(upstreamToken);
     }
@@ -216,10 +230,17 @@ export class Relay {
     }
   }
 
-  async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, headers: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
+  async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, callHeaders: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
+    let headers = callHeaders;
     const { backend, controller } = flight;
     let upstream = await this.#host.backends.get(backend, controller.signal);
     if (!toBackend(request, upstream.info?.protocolVersion)) throw new GatewayError("forbidden", { detail: "filtered" });
+    if (upstream.info?.protocolVersion === MODERN_VERSION && request.method === "tools/call") {
+      // Mcp-Param-* headers recomputed from the backend's own definition, after the name was
+      // restored (2026-07-28 streamable-http "Custom Headers from Tool Parameters").
+      const definition = this.#host.catalog.cachedDefinition(backend.name, String(request.params?.name));
+      headers = { ...headers, ...paramHeaders(definition?.inputSchema, asRecord(request.params?.arguments)) };
+    }
     let current = request;
     for (let round = 0; ; round++) {
       const iterator = upstream.request(current, controller.signal, headers)[Symbol.asyncIterator]();
@@ -347,10 +368,10 @@ function toBackend(message: JsonRpcMessage, version: string | undefined): JsonRp
 export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
   if (error instanceof GatewayError) return error.toRpc(id) as JsonRpcResponse;
   if (error instanceof UpstreamError) {
-    console.warn(JSON.stringify({ event: "backend_call_failed", backend: error.backend, kind: error.kind, detail: error.message }));
+    logger.warn("backend_call_failed", { backend: error.backend, kind: error.kind, detail: error.message });
     const kind = error.kind === "timeout" ? "backend_timeout" : "backend_unavailable";
     return new GatewayError(kind).toRpc(id) as JsonRpcResponse;
   }
-  console.error(JSON.stringify({ event: "relay_bug", error: String(error) }));
+  logger.error("relay_bug", { error: String(error) });
   return { jsonrpc: "2.0", id, error: { code: -32603, message: "Internal error" } };
 }

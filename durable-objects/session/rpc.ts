@@ -37,3 +37,14 @@ export interface PostInput extends Caller {
 export interface ListenInput extends Caller {
   lastEventId: string | null;
 }
+
+/** A 2026-07-28 request: everything the client sent in `_meta` and the mirrored headers, parsed. */
+export interface ModernInput extends Caller {
+  request: JsonRpcRequest;
+  acceptsSse: boolean;
+  clientCapabilities: Record<string, unknown>;
+  clientInfo: Record<string, unknown>;
+  logLevel: string | null;
+  /** The client's Mcp-Param-* headers, decoded. */
+  paramHeaders: Record<string, string>;
+}

@@ -26,12 +26,20 @@ export function filterMessage(message: JsonRpcMessage, ctx: FilterContext): Json
 }
 
 /**
- * `resultType`, `ttlMs` and `cacheScope` are 2026-07-28 fields (changelog, major 8 and minor 5);
- * a result from a modern backend reaches a legacy client without them.
+ * `resultType`, `ttlMs`, `cacheScope` and the `io.modelcontextprotocol/` keys of `_meta` are
+ * 2026-07-28 fields (changelog, major 2 and 8, minor 5); a result from a modern backend reaches a
+ * legacy client without them.
  */
 function withoutModernFields(result: Record<string, unknown>): Record<string, unknown> {
-  if (!("resultType" in result || "ttlMs" in result || "cacheScope" in result)) return result;
-  const { resultType: _r, ttlMs: _t, cacheScope: _c, ...rest } = result;
+  const meta = result._meta;
+  const modernMeta = typeof meta === "object" && meta !== null && Object.keys(meta).some((k) => k.startsWith("io.modelcontextprotocol/"));
+  if (!("resultType" in result || "ttlMs" in result || "cacheScope" in result || modernMeta)) return result;
+  const { resultType: _r, ttlMs: _t, cacheScope: _c, _meta: _m, ...rest } = result;
+  if (typeof meta === "object" && meta !== null) {
+    // The protocol's own _meta keys (serverInfo, subscriptionId) are 2026-07-28 envelope; others stay.
+    const kept = Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith("io.modelcontextprotocol/")));
+    if (Object.keys(kept).length > 0) return { ...rest, _meta: kept };
+  }
   return rest;
 }
 

@@ -10,15 +10,20 @@ import { checkGetMediaTypes, checkOrigin, checkPostMediaTypes, checkProtocolVers
 import { authenticate, resourceMetadataUrl } from "../auth/authenticate.ts";
 import { API_KEY_HEADER } from "../auth/apiKeys.ts";
 import { checkRequestLimits } from "../limits/rate.ts";
-import { continueTrace } from "../observe/trace.ts";
+import { noteMessages, observeRequests, requestTrace } from "../observe/requests.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest } from "../protocol/jsonrpc.ts";
 import { tenantForHost } from "../tenant/hosts.ts";
 import { loadTenant } from "../tenant/store.ts";
 import type { Caller } from "../../durable-objects/session/rpc.ts";
-import { mintSessionId, sessionStub } from "./sessions.ts";
+import { mintSessionId, modernStub, sessionStub } from "./sessions.ts";
+import { checkModern, isModernRequest } from "../ingress/modern.ts";
+import { MODERN_VERSION } from "../protocol/modern.ts";
 
 export const endpoint = new Hono<AppEnv>();
+
+// Observability first, so it measures and logs every request, refusals too (worker/observe/requests.ts).
+endpoint.use("*", observeRequests);
 
 endpoint.use("*", async (c, next) => {
   const id = c.req.param("tenant") ?? (await tenantForHost(c.env.CONFIG, new URL(c.req.url).hostname));
@@ -38,10 +43,20 @@ endpoint.use("*", async (c, next) => {
 endpoint.post("/", async (c) => {
   const tenant = c.get("tenant");
   const accept = checkPostMediaTypes(c.req.raw);
-  checkProtocolVersionHeader(c.req.raw);
-  const sessionId = sessionIdOf(c.req.raw);
+  if (!isModernVersionHeader(c.req.raw)) checkProtocolVersionHeader(c.req.raw);
   const { messages, batch } = await readMessages(c.req.raw, tenant.limits.maxBodyBytes);
+  noteMessages(c.req.raw, messages); // method, tool and _meta.traceparent for the log line and metrics
   const caller = callerOf(c);
+
+  // 2026-07-28 clients: no session, everything the request needs is in the request.
+  if (isModernRequest(c.req.raw, messages)) {
+    const modern = checkModern(c.req.raw, messages, batch);
+    // 2026-07-28 defines no client notification over HTTP; one that arrives is accepted and ignored.
+    if (modern === "notification") return c.body(null, 202);
+    return modernStub(c.env, tenant.id, caller.principal.sub, modern.clientCapabilities).modern({ ...caller, ...modern, acceptsSse: accept.sse });
+  }
+  // An Mcp-Session-Id on a modern request is ignored (above); on a legacy one it must be well-formed.
+  const sessionId = sessionIdOf(c.req.raw);
 
   const initialize = messages.find((m) => isRequest(m) && m.method === "initialize");
   if (initialize && isRequest(initialize)) {
@@ -57,6 +72,7 @@ endpoint.post("/", async (c) => {
 });
 
 endpoint.get("/", async (c) => {
+  refuseModern(c.req.raw);
   checkGetMediaTypes(c.req.raw);
   checkProtocolVersionHeader(c.req.raw);
   const sessionId = requireSession(c);
@@ -64,6 +80,7 @@ endpoint.get("/", async (c) => {
 });
 
 endpoint.delete("/", async (c) => {
+  refuseModern(c.req.raw);
   checkProtocolVersionHeader(c.req.raw);
   const sessionId = requireSession(c);
   return sessionStub(c.env, c.get("tenant").id, sessionId).terminate(callerOf(c));
@@ -84,8 +101,18 @@ function callerOf(c: Context<AppEnv>): Caller {
     // Kept only for RFC 8693 exchanges at a token endpoint; the session never forwards it.
     subjectToken: bearer ? bearer[1]! : null,
     resourceMetadataUrl: resourceMetadataUrl(c.req.url, tenant.id),
-    traceparent: continueTrace(c.req.header("traceparent") ?? null),
+    // One span per request, shared by the log line, the audit row and the backend (worker/observe/requests.ts).
+    traceparent: requestTrace(c.req.raw),
   };
+}
+
+function isModernVersionHeader(request: Request): boolean {
+  return (request.headers.get("mcp-protocol-version")?.trim() ?? "") >= MODERN_VERSION;
+}
+
+/** 2026-07-28 has no GET stream and no session to DELETE (streamable-http "Backward Compatibility"). */
+function refuseModern(request: Request): void {
+  if (isModernVersionHeader(request)) throw new GatewayError("method_not_allowed", { headers: { allow: "POST" } });
 }
 
 function requireSession(c: Context<AppEnv>): string {

@@ -46,7 +46,12 @@ export type GatewayErrorKind =
   | "backend_timeout"
   | "client_capability_missing"
   | "insufficient_scope"
-  | "rate_limited";
+  | "rate_limited"
+  | "header_mismatch"
+  | "unsupported_modern_version"
+  | "modern_method_not_found"
+  | "invalid_request_state"
+  | "missing_meta";
 
 interface Mapping {
   status: number;
@@ -96,6 +101,16 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
   insufficient_scope: { status: 403, code: RpcCode.InvalidRequest, message: "Forbidden: insufficient scope" },
   // RFC 6585 §4; inside a streamed batch the same refusal travels as this JSON-RPC error.
   rate_limited: { status: 429, code: RpcCode.ServerError, message: "Too Many Requests" },
+  // 2026-07-28 basic/transports/streamable-http "Server Validation".
+  header_mismatch: { status: 400, code: -32020, message: "Header mismatch" },
+  // 2026-07-28 basic/versioning "Protocol Version Negotiation"; data lists the supported versions.
+  unsupported_modern_version: { status: 400, code: -32022, message: "Unsupported protocol version" },
+  // 2026-07-28 streamable-http "Protocol Version Header": an unknown method is 404 with -32601.
+  modern_method_not_found: { status: 404, code: RpcCode.MethodNotFound, message: "Method not found" },
+  // A retry whose requestState is forged, expired, replayed or another principal's (2026-07-28 mrtr).
+  invalid_request_state: { status: 200, code: RpcCode.InvalidParams, message: "Invalid params: requestState is not valid" },
+  // 2026-07-28 basic/index "_meta": protocolVersion and clientCapabilities are required on every request.
+  missing_meta: { status: 400, code: RpcCode.InvalidParams, message: "Invalid params: _meta must carry the protocol version and client capabilities" },
   client_capability_missing: {
     status: 200,
     code: RpcCode.MethodNotFound,

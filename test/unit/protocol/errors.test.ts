@@ -36,6 +36,11 @@ const EXPECTED: Record<GatewayErrorKind, [number, number, string]> = {
   client_capability_missing: [200, -32601, "basic/lifecycle capability negotiation: a request the client did not declare support for"],
   insufficient_scope: [403, -32600, "basic/authorization 'Scope Challenge Handling' and error table: 403 for insufficient scope"],
   rate_limited: [429, -32000, "RFC 6585 §4 429 Too Many Requests"],
+  header_mismatch: [400, -32020, "Header mismatch"],
+  unsupported_modern_version: [400, -32022, "Unsupported protocol version"],
+  modern_method_not_found: [404, -32601, "Method not found"],
+  invalid_request_state: [200, -32602, "Invalid params: requestState is not valid"],
+  missing_meta: [400, -32602, "Invalid params: _meta must carry the protocol version and client capabilities"],
 };
 
 const KINDS = Object.keys(EXPECTED) as GatewayErrorKind[];

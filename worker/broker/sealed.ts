@@ -1,0 +1,73 @@
+/**
+ * Sealed `requestState` for calls the gateway parks while a modern client answers an input
+ * request (2026-07-28 basic/patterns/mrtr "Security Considerations": requestState is
+ * attacker-controlled input, so it is integrity-protected, bound to who may use it, and short-lived).
+ *
+ * AES-GCM with a key that lives only in the memory of the session object that parked the call:
+ * the parked call itself lives there too, so a state that outlives the key could not resume
+ * anything anyway, and no secret has to be configured or rotated. Tenant and principal are the
+ * associated data: a state presented by anyone else fails authentication. Each state names one
+ * park, consumed on first use, so a replay finds nothing.
+ */
+
+/** How long a parked call waits for the client's retry. */
+export const REQUEST_STATE_TTL_MS = 5 * 60_000;
+const IV_BYTES = 12;
+
+export interface SealedState {
+  park: string;
+  exp: number;
+}
+
+export class StateSealer {
+  readonly #key: Promise<CryptoKey>;
+
+  constructor() {
+    this.#key = crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]) as Promise<CryptoKey>;
+  }
+
+  async seal(state: SealedState, boundTo: string): Promise<string> {
+    const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+    const data = new TextEncoder().encode(JSON.stringify(state));
+    const sealed = new Uint8Array(
+      await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(boundTo) }, await this.#key, data),
+    );
+    const out = new Uint8Array(iv.byteLength + sealed.byteLength);
+    out.set(iv, 0);
+    out.set(sealed, iv.byteLength);
+    return toBase64Url(out);
+  }
+
+  /** The state, or null when it is forged, tampered, bound to someone else or expired. */
+  async open(text: string, boundTo: string, now = Date.now()): Promise<SealedState | null> {
+    const bytes = fromBase64Url(text);
+    if (!bytes || bytes.byteLength <= IV_BYTES + 16 || bytes.byteLength > 4096) return null;
+    try {
+      const plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: bytes.slice(0, IV_BYTES), additionalData: new TextEncoder().encode(boundTo) },
+        await this.#key,
+        bytes.slice(IV_BYTES),
+      );
+      const state = JSON.parse(new TextDecoder().decode(plain)) as SealedState;
+      return typeof state.park === "string" && typeof state.exp === "number" && state.exp > now ? state : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+function fromBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]{1,6000}$/.test(text)) return null;
+  try {
+    const padded = text.replaceAll("-", "+").replaceAll("_", "/");
+    return Uint8Array.from(atob(padded + "=".repeat((4 - (padded.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
