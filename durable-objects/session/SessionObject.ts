@@ -124,6 +124,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       catalog: this.#catalog,
       nextId,
       clientCapabilities: () => this.#meta?.clientCapabilities ?? {},
+      clientIsModern: () => this.#meta?.clientVersion === MODERN_VERSION,
       now: () => Date.now(),
       observer: this.#observer,
     });
@@ -231,11 +232,18 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const config = this.#config!;
     const { request } = input;
     const params = request.params ?? {};
-    // A retry after an InputRequiredResult resumes the parked call (2026-07-28 basic/patterns/mrtr).
-    if (typeof params.requestState === "string") return this.#resume(input, params.requestState, asRecord(params.inputResponses));
+    // A retry after an InputRequiredResult (2026-07-28 basic/patterns/mrtr): either it resumes a
+    // call parked here, or it carries a modern backend's own state, passed through sealed.
+    let retry: Record<string, unknown> = {};
+    if (typeof params.requestState === "string") {
+      const opened = await this.#sealer.open(params.requestState, this.#bound());
+      if (opened && opened.park !== "") return this.#resume(input, opened.park, asRecord(params.inputResponses));
+      if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+      retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
+    }
     if (request.method === "server/discover") return json(modernResponse(result(request.id, await this.#discover(config)), request.method));
     if (request.method === "subscriptions/listen") return this.#subscribe(input);
-    const clean: JsonRpcRequest = { ...request, params: withoutModernMeta(params) };
+    const clean: JsonRpcRequest = { ...request, params: { ...withoutModernMeta(params), ...retry } };
     if (request.method === "tools/call") {
       const mismatch = await this.#checkParamHeaders(clean, input.paramHeaders, config);
       if (mismatch) return mismatch.toResponse(request.id);
@@ -313,6 +321,14 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         const filtered = this.#toClient(isResponse(message) ? { ...message, id } : message, method, meta);
         if (!filtered) continue;
         if (isResponse(filtered)) {
+          if ("result" in filtered && filtered.result.resultType === "input_required") {
+            // A modern backend's own input request passes through; its state is sealed inside
+            // ours, bound to this principal and to this method and item.
+            const backendState = filtered.result.requestState;
+            const state = { park: "", exp: Date.now() + REQUEST_STATE_TTL_MS, m: method, n: itemOf(input.request), ...(typeof backendState === "string" ? { bs: backendState } : {}) };
+            emit({ ...filtered, result: { ...filtered.result, requestState: await this.#sealer.seal(state, this.#bound()) } });
+            return;
+          }
           emit(modernResponse(filtered, method));
           return;
         }
@@ -357,12 +373,11 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   }
 
   /** The retry of a parked call: hands the client's answers to the backends, then goes on. */
-  async #resume(input: ModernInput, requestState: string, responses: Record<string, unknown>): Promise<Response> {
+  async #resume(input: ModernInput, park: string, responses: Record<string, unknown>): Promise<Response> {
     const { request } = input;
-    const opened = await this.#sealer.open(requestState, this.#bound());
-    const parked = opened ? this.#parked.get(opened.park) : undefined;
-    if (!opened || !parked) return json(new GatewayError("invalid_request_state").toRpc(request.id));
-    this.#parked.delete(opened.park);
+    const parked = this.#parked.get(park);
+    if (!parked) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    this.#parked.delete(park);
     clearTimeout(parked.timer);
     for (const [gwId, answer] of Object.entries(responses)) {
       await this.#relay.answer({ jsonrpc: "2.0", id: gwId, result: asRecord(answer) }, this.#config!.backends).catch(() => false);
@@ -911,6 +926,12 @@ function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
     default:
       return new GatewayError("invalid_params").toRpc(request.id);
   }
+}
+
+/** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
+function itemOf(request: JsonRpcRequest): string {
+  const params = request.params ?? {};
+  return String(params.name ?? params.uri ?? "");
 }
 
 async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {

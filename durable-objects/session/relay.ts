@@ -75,6 +75,8 @@ export interface RelayHost {
   catalog: Catalog;
   nextId(): number;
   clientCapabilities(): Record<string, unknown>;
+  /** The client speaks 2026-07-28, so a backend's InputRequiredResult can pass through. */
+  clientIsModern(): boolean;
   now(): number;
   /** Observability (worker/observe/session.ts): a metric and a log line per backend call. */
   observer?: SessionObserver;
@@ -257,7 +259,8 @@ export class Relay {
         first = null;
       }
       const response = yield* this.#drain(backend, current, active, first, stream);
-      if (!isInputRequired(response)) return response;
+      // A modern client takes an InputRequiredResult as it is (the session wraps its requestState).
+      if (!isInputRequired(response) || this.#host.clientIsModern()) return response;
       // A modern backend asked for input (2026-07-28 basic/patterns/mrtr). A legacy client knows
       // server-to-client requests instead: ask it those on its stream, then retry with the answers.
       if (round >= MAX_INPUT_ROUNDS) throw new UpstreamError("bad_response", backend.name, `more than ${MAX_INPUT_ROUNDS} input rounds`);

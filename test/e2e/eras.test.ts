@@ -241,6 +241,25 @@ describe("the 2026-07-28 wire rules at the gateway", () => {
     }
   });
 
+  it("passes a modern backend's InputRequiredResult through, its own keys kept and its state sealed inside the gateway's", async () => {
+    const call = { jsonrpc: "2.0", id: 30, method: "tools/call", params: { name: "modern__ask_name", arguments: {}, _meta: meta } };
+    const first = await post(call, headers("tools/call", "modern__ask_name"));
+    const interim = first.messages.at(-1)!.result;
+    expect(interim).toMatchObject({ resultType: "input_required", inputRequests: { name: { method: "elicitation/create" } }, requestState: expect.any(String) });
+    // The state does not work for another tool...
+    const misused = await post(
+      { jsonrpc: "2.0", id: 31, method: "tools/call", params: { name: "modern__summarize", arguments: { text: "t" }, _meta: meta, inputResponses: { name: { action: "accept", content: { name: "Eve" } } }, requestState: interim.requestState } },
+      headers("tools/call", "modern__summarize"),
+    );
+    expect(misused.messages.at(-1)).toMatchObject({ error: { code: -32602 } });
+    // ...and resumes the call it was issued for.
+    const done = await post(
+      { jsonrpc: "2.0", id: 32, method: "tools/call", params: { ...call.params, inputResponses: { name: { action: "accept", content: { name: "Ada" } } }, requestState: interim.requestState } },
+      headers("tools/call", "modern__ask_name"),
+    );
+    expect(done.messages.at(-1)).toMatchObject({ id: 32, result: { resultType: "complete", content: [{ type: "text", text: "Hello, Ada" }] } });
+  });
+
   it("seals requestState: only the principal it was issued to can resume, and only once", async () => {
     const call = { jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "notes__ask_user", arguments: { question: "ok?" }, _meta: meta } };
     const first = await post(call, headers("tools/call", "notes__ask_user"));

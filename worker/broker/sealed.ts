@@ -15,8 +15,14 @@ export const REQUEST_STATE_TTL_MS = 5 * 60_000;
 const IV_BYTES = 12;
 
 export interface SealedState {
+  /** The parked call this state resumes; "" for a backend's own state passed through. */
   park: string;
   exp: number;
+  /** Pass-through: the backend's own requestState (absent when it sent none). */
+  bs?: string;
+  /** Pass-through: the method and item the state was issued for, so it cannot serve another. */
+  m?: string;
+  n?: string;
 }
 
 export class StateSealer {

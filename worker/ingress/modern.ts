@@ -56,9 +56,6 @@ export function checkModern(request: Request, messages: JsonRpcMessage[], batch:
   const meta = (message.params?._meta ?? {}) as Record<string, unknown>;
   const version = meta[META.protocolVersion];
   const header = request.headers.get("mcp-protocol-version")?.trim() ?? null;
-  if (typeof version === "string" && version !== MODERN_VERSION) {
-    throw new GatewayError("unsupported_modern_version", { rpcId: message.id, data: { supported: SUPPORTED_VERSIONS, requested: version } });
-  }
   const capabilities = meta[META.clientCapabilities];
   if (typeof version !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
     throw new GatewayError("missing_meta", { rpcId: message.id });
@@ -66,8 +63,13 @@ export function checkModern(request: Request, messages: JsonRpcMessage[], batch:
   if (header === null) {
     throw new GatewayError("header_mismatch", { rpcId: message.id, publicMessage: "Header mismatch: MCP-Protocol-Version header is required" });
   }
+  // A header that disagrees with the body is a mismatch whatever either says (streamable-http
+  // "Server Validation"); only an agreed version can then be unsupported.
   if (header !== version) {
     throw new GatewayError("header_mismatch", { rpcId: message.id, publicMessage: `Header mismatch: MCP-Protocol-Version header '${header}' does not match body value '${version}'` });
+  }
+  if (version !== MODERN_VERSION) {
+    throw new GatewayError("unsupported_modern_version", { rpcId: message.id, data: { supported: SUPPORTED_VERSIONS, requested: version } });
   }
   const method = request.headers.get("mcp-method");
   if (method !== message.method) {
