@@ -4,6 +4,8 @@
  * v2 server), through lists, calls with progress, elicitation and sampling round trips, and
  * change subscriptions, plus the 2026-07-28 wire rules the gateway enforces itself.
  */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -284,5 +286,116 @@ describe("the 2026-07-28 wire rules at the gateway", () => {
     // Replaying it finds nothing to resume.
     const replay = await post(retry(9), headers("tools/call", "notes__ask_user"));
     expect(replay.messages.at(-1)).toMatchObject({ error: { code: -32602 } });
+  });
+});
+
+describe("the MCP Inspector CLI in each protocol era", () => {
+  const inspector = new URL("../../node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js", import.meta.url).pathname;
+  for (const era of ["legacy", "modern", "auto"] as const) {
+    it(`lists and calls through the gateway with --protocol-era ${era}`, async () => {
+      const token = await signer.token({ sub: `inspector-${era}`, audience: url });
+      const run = (...args: string[]) =>
+        promisify(execFile)(process.execPath, [inspector, "--cli", url, "--transport", "http", "--protocol-era", era, "--header", `Authorization: Bearer ${token}`, ...args], { timeout: 60_000 });
+      const listed = JSON.parse((await run("--method", "tools/list")).stdout) as { tools: { name: string }[] };
+      expect(listed.tools.map((t) => t.name)).toEqual(expect.arrayContaining(["weather__get_forecast", "modern__echo"]));
+      const called = JSON.parse((await run("--method", "tools/call", "--tool-name", "modern__echo", "--tool-arg", `message=${era}`)).stdout);
+      expect(text(called)).toBe(`Echo: ${era}`);
+      const legacyCalled = JSON.parse((await run("--method", "tools/call", "--tool-name", "weather__get_alerts", "--tool-arg", "region=north")).stdout);
+      expect(text(legacyCalled)).not.toBe("");
+    });
+  }
+});
+
+describe("older legacy revisions, byte for byte", () => {
+  /** A raw session at `version`: initialize, initialized, then requests; SSE or JSON replies parsed. */
+  async function session(version: string, capabilities: Json = {}) {
+    const token = await signer.token({ sub: `raw-${version}`, audience: url });
+    const base = { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const init = await fetch(url, { method: "POST", headers: base, body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: version, capabilities, clientInfo: { name: "raw", version: "1" } } }) });
+    const initBody = JSON.parse(await init.text()) as Json;
+    const id = init.headers.get("mcp-session-id")!;
+    const headers = { ...base, "mcp-session-id": id, ...(version >= "2025-06-18" ? { "mcp-protocol-version": version } : {}) };
+    await (await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text();
+    const post = async (body: Json) => {
+      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+      const raw = await res.text();
+      return (res.headers.get("content-type") ?? "").startsWith("text/event-stream")
+        ? raw.split(/\n\n/).flatMap((f) => f.split("\n").filter((l) => l.startsWith("data: ") && l.length > 6).map((l) => JSON.parse(l.slice(6)) as Json))
+        : raw ? [JSON.parse(raw) as Json] : [];
+    };
+    return { negotiated: initBody.result.protocolVersion as string, post };
+  }
+
+  for (const version of ["2025-03-26", "2025-06-18"]) {
+    it(`${version}: lists both eras, streams a modern backend's progress, and sees no field its revision lacks`, async () => {
+      const s = await session(version);
+      expect(s.negotiated).toBe(version);
+      const list = await s.post({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+      const tools = list.at(-1)!.result.tools as Json[];
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(["modern__count", "weather__get_forecast"]));
+      // outputSchema arrived in 2025-06-18 (and title with it); a 2025-03-26 client never sees them.
+      const forecast = tools.find((t) => t.name === "weather__get_forecast")!;
+      if (version === "2025-03-26") expect(forecast).not.toHaveProperty("outputSchema");
+      else expect(forecast).toHaveProperty("outputSchema");
+      const counted = await s.post({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "modern__count", arguments: { steps: 3, intervalMs: 5 }, _meta: { progressToken: "tok" } } });
+      expect(counted.filter((m) => m.method === "notifications/progress").map((m) => m.params.progress)).toEqual([1, 2, 3]);
+      expect(counted.filter((m) => m.method === "notifications/progress").every((m) => m.params.progressToken === "tok")).toBe(true);
+      expect(JSON.stringify(counted)).not.toContain("resultType");
+      const weather = await s.post({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "weather__get_forecast", arguments: { city: "Rome", days: 1 } } });
+      const result = weather.at(-1)!.result;
+      if (version === "2025-03-26") expect(result).not.toHaveProperty("structuredContent");
+      else expect(result).toHaveProperty("structuredContent");
+    });
+  }
+
+  it("2025-03-26: a batch of calls to both eras comes back as one array", async () => {
+    const s = await session("2025-03-26");
+    const replies = await s.post([
+      { jsonrpc: "2.0", id: 10, method: "tools/call", params: { name: "modern__echo", arguments: { message: "a" } } },
+      { jsonrpc: "2.0", id: 11, method: "tools/call", params: { name: "everything__echo", arguments: { message: "b" } } },
+    ] as unknown as Json);
+    const flat = replies.flat() as Json[];
+    const byId = new Map(flat.filter((m) => "id" in m).map((m) => [m.id, m]));
+    expect(text(byId.get(10)!.result)).toBe("Echo: a");
+    expect(text(byId.get(11)!.result)).toBe("Echo: b");
+  });
+
+  it("2025-06-18: a modern backend's elicitation arrives as elicitation/create and the answer completes the call", async () => {
+    const token = await signer.token({ sub: "raw-elicit", audience: url });
+    const base = { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const init = await fetch(url, {
+      method: "POST",
+      headers: base,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: { elicitation: {} }, clientInfo: { name: "raw", version: "1" } } }),
+    });
+    await init.text();
+    const headers = { ...base, "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18" };
+    const call = await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 20, method: "tools/call", params: { name: "modern__ask_name", arguments: {} } }) });
+    // Read the call's stream as it arrives: it pauses at the elicitation request.
+    const reader = call.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    const next = async (): Promise<Json> => {
+      for (;;) {
+        const end = buffer.indexOf("\n\n");
+        if (end >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = frame.split("\n").find((l) => l.startsWith("data: ") && l.length > 6);
+          if (data) return JSON.parse(data.slice(6)) as Json;
+          continue;
+        }
+        const { done, value } = await reader.read();
+        if (done) throw new Error("stream ended");
+        buffer += value;
+      }
+    };
+    const ask = await next();
+    expect(ask).toMatchObject({ method: "elicitation/create", id: expect.stringMatching(/^modern:\d+$/) });
+    const answered = await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: ask.id, result: { action: "accept", content: { name: "Grace" } } }) });
+    expect(answered.status).toBe(202);
+    const response = await next();
+    expect(response).toMatchObject({ id: 20, result: { content: [{ type: "text", text: "Hello, Grace" }] } });
+    expect(response.result).not.toHaveProperty("resultType");
+    await reader.cancel();
   });
 });
