@@ -240,6 +240,10 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       if (opened && opened.park !== "") return this.#resume(input, opened.park, asRecord(params.inputResponses));
       if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
       retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
+    } else if (params.inputResponses !== undefined) {
+      // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
+      // what they did not ask for); it passes through as sent.
+      retry = { inputResponses: params.inputResponses };
     }
     if (request.method === "server/discover") return json(modernResponse(result(request.id, await this.#discover(config)), request.method));
     if (request.method === "subscriptions/listen") return this.#subscribe(input);
@@ -250,10 +254,16 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     }
     const produced = await this.#request(clean, config, `m${this.#storage.nextCounter()}`);
     if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
-    const iterator = (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]
+    const source = (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]
       ? (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]()
       : toAsync(produced.messages as JsonRpcMessage[]);
-    return this.#modernReply(input, iterator, request.method);
+    // A backend's protocol-level refusal that ends the call at once (-32020/-32021/-32022) is
+    // answered as the spec says a server answers it: HTTP 400 with the JSON-RPC error.
+    const first = await source.next();
+    if (!first.done && isResponse(first.value) && "error" in first.value && HTTP_400_CODES.has(first.value.error.code)) {
+      return new Response(JSON.stringify({ ...first.value, id: request.id }), { status: 400, headers: { "content-type": "application/json" } });
+    }
+    return this.#modernReply(input, prepend(first, source), request.method);
   }
 
   /** Creates the object's state on first use (no initialize in 2026-07-28), else checks the caller. */
@@ -566,6 +576,16 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
           const refused = await this.#admit(request, item, {}, config, null);
           if (refused === "hidden") return notFound();
           if (refused) return refused;
+          if (request.method !== "resources/read") {
+            // 2026-07-28 removed resources/subscribe: for a modern owner the gateway keeps the
+            // subscription itself and asks for the URI's updates on its subscriptions/listen stream.
+            const upstream = await this.#backends.get(backendOf(config, owner), signal);
+            if (upstream.info?.protocolVersion === MODERN_VERSION) {
+              if (request.method === "resources/subscribe") this.#backends.resourceSubscriptions.add(uri);
+              else this.#backends.resourceSubscriptions.delete(uri);
+              return local(result(request.id, {}));
+            }
+          }
           return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
         }
         case "completion/complete":
@@ -926,6 +946,25 @@ function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
     default:
       return new GatewayError("invalid_params").toRpc(request.id);
   }
+}
+
+/** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
+const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
+
+/** An iterator that yields an already pulled step first. */
+function prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterator<T> {
+  let pending: IteratorResult<T> | null = first;
+  return {
+    next: () => {
+      if (pending) {
+        const step = pending;
+        pending = null;
+        return Promise.resolve(step);
+      }
+      return rest.next();
+    },
+    return: (value?: unknown) => rest.return?.(value) ?? Promise.resolve({ done: true, value: undefined as T }),
+  };
 }
 
 /** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */

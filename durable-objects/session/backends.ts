@@ -27,6 +27,8 @@ export class Backends {
   #clientCapabilities: Record<string, unknown> = {};
   /** The client's log level (`logging/setLevel`), sent per request to modern backends. */
   logLevel: string | undefined;
+  /** URIs a legacy client subscribed to on modern backends (asked for on their listen streams). */
+  readonly resourceSubscriptions = new Set<string>();
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
 
@@ -134,6 +136,7 @@ export class Backends {
       era: backend.era,
       // A modern backend hears, on every request, what a legacy one learned at initialize.
       client: () => ({ capabilities: this.#clientCapabilities, info: GATEWAY_INFO, logLevel: this.logLevel }),
+      resourceSubscriptions: () => [...this.resourceSubscriptions],
       ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
     };
     const upstream = backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);

@@ -106,8 +106,10 @@ export function checkModern(request: Request, messages: JsonRpcMessage[], batch:
 /** Undoes the `=?base64?…?=` sentinel encoding (streamable-http "Value Encoding"); null when malformed. */
 export function decodeHeaderValue(value: string | null): string | null {
   if (value === null) return null;
-  const match = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/.exec(value);
-  if (!match) return value;
+  if (!value.startsWith("=?base64?")) return value;
+  // Strict Base64 (length a multiple of four, padding only at the end): anything else is malformed.
+  const match = /^=\?base64\?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)\?=$/.exec(value);
+  if (!match) return null;
   try {
     const binary = atob(match[1]!);
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));

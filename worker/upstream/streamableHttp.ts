@@ -39,6 +39,8 @@ export interface StreamableHttpOptions {
   era?: "auto" | "legacy" | "modern";
   /** What a modern backend is told about the client on every request (2026-07-28 `_meta`). */
   client?: () => { capabilities: Record<string, unknown>; info: Record<string, unknown>; logLevel?: string | undefined };
+  /** Resource URIs whose updates the listen stream of a modern backend should carry. */
+  resourceSubscriptions?: () => string[];
   /** Idle limit: no byte from the backend for this long fails the call. */
   timeoutMs: number;
   info?: UpstreamInfo | null;
@@ -208,7 +210,14 @@ export class StreamableHttpUpstream implements Upstream {
       jsonrpc: "2.0",
       id: "gw-listen",
       method: "subscriptions/listen",
-      params: { notifications: { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true } },
+      params: {
+        notifications: {
+          toolsListChanged: true,
+          promptsListChanged: true,
+          resourcesListChanged: true,
+          resourceSubscriptions: this.#opts.resourceSubscriptions?.() ?? [],
+        },
+      },
     };
     const { body, extra } = this.#modernRequest(request);
     const { response } = await this.#post(body, signal, extra);
@@ -236,7 +245,11 @@ export class StreamableHttpUpstream implements Upstream {
       // 2025-11-25 basic/transports "Session Management": 404 means the session is gone.
       throw new UpstreamError("session_expired", this.backend, "upstream session expired", 404);
     }
-    if (!response.ok) {
+    // A modern backend answers a request it refuses with 400/404 and a JSON-RPC error body
+    // (2026-07-28 streamable-http, e.g. -32021 MissingRequiredClientCapability): that error is
+    // the answer to relay, not a transport failure. Bodies are read as replies, so they are capped.
+    const modernError = this.modern && !response.ok && response.status < 500 && isContentType(response.headers.get("content-type"), JSON_TYPE);
+    if (!response.ok && !modernError) {
       await response.body?.cancel().catch(() => {});
       throw new UpstreamError("http_status", this.backend, `HTTP ${response.status}`, response.status);
     }
