@@ -26,6 +26,9 @@ function buildServiceBackend(): string {
 
 export default defineConfig({
   test: {
+    // The gateway writes a JSON line per request (worker/observe/log.ts): info lines from workerd
+    // tests would bury the output; warnings and errors still show.
+    onConsoleLog: (log: string) => !log.startsWith('{"level":"info"'),
     projects: [
       {
         test: {
@@ -40,7 +43,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               // TEST_MIGRATIONS: migrations/ for test/workers/setup.ts to apply to the AUDIT D1 database.
-              bindings: { ADMIN_TOKEN: "workers-test-admin-token", TEST_MIGRATIONS: await readD1Migrations("migrations") },
+              // ALLOW_PRIVATE_BACKENDS: the test backends listen on 127.0.0.1 (worker/admin/destinations.ts).
+              bindings: { ADMIN_TOKEN: "workers-test-admin-token", ALLOW_PRIVATE_BACKENDS: "true", TEST_MIGRATIONS: await readD1Migrations("migrations") },
               serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },
               workers: [
                 {
@@ -56,15 +60,16 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          include: ["test/workers/**/*.test.ts"],
-          globalSetup: ["test/workers/globalSetup.ts"],
+          include: ["test/workers/**/*.test.ts", "test/reliability/**/*.workers.test.ts"],
+          globalSetup: ["test/workers/globalSetup.ts", "test/reliability/globalSetup.ts"],
           setupFiles: ["test/workers/setup.ts"],
         },
       },
       {
         test: {
           name: "e2e",
-          include: ["test/e2e/**/*.test.ts"],
+          // test/browser: the web console in headless Chromium (playwright-core), against a real gateway.
+          include: ["test/e2e/**/*.test.ts", "test/reliability/**/*.e2e.test.ts", "test/browser/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -40,6 +40,8 @@ try {
                    notes   ${notes.url}
     admin API      ${DEV_ORIGIN}/admin/tenants/demo   (bearer ADMIN_TOKEN from .dev.vars)
     audit trail    ${DEV_ORIGIN}/admin/tenants/demo/audit
+    metrics        ${DEV_ORIGIN}/admin/tenants/demo/metrics
+    web console    ${DEV_ORIGIN}/admin/console   (sign in with ADMIN_TOKEN from .dev.vars)
 
   Get a token:     npm run -s token -- --tenant demo --sub alice
   Try it:          npx @modelcontextprotocol/inspector --cli ${url} --transport http \\

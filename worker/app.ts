@@ -13,6 +13,7 @@ import { endpoint } from "./dispatch/mcp.ts";
 import { GatewayError } from "./protocol/errors.ts";
 import { GATEWAY_INFO } from "./protocol/identity.ts";
 import { loadTenant } from "./tenant/store.ts";
+import { logger } from "./observe/log.ts";
 import { tenantForHost } from "./tenant/hosts.ts";
 
 export const app = new Hono<AppEnv>();
@@ -53,10 +54,10 @@ app.notFound(() => new GatewayError("tenant_not_found").toResponse());
 
 app.onError((error) => {
   if (error instanceof GatewayError) {
-    if (error.status >= 500 || error.detail) console.log(JSON.stringify({ event: "request_refused", kind: error.kind, detail: error.detail }));
+    if (error.status >= 500 || error.detail) logger.info("request_refused", { kind: error.kind, detail: error.detail });
     return error.toResponse();
   }
-  console.error(JSON.stringify({ event: "unhandled_error", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
+  logger.error("unhandled_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
   return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "Internal error" } }), {
     status: 500,
     headers: { "content-type": "application/json" },

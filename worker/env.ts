@@ -2,12 +2,17 @@
 import type { SessionObject } from "../durable-objects/session/SessionObject.ts";
 import type { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
 import type { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
+import type { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
 
 export interface Env {
   /** One Durable Object per client session (legacy era). */
   SESSIONS: DurableObjectNamespace<SessionObject>;
   /** Per tenant: the current config version (strongly consistent) and pinned tool definitions. */
   TENANTS: DurableObjectNamespace<TenantObject>;
+  /** Per tenant: metrics, backend health and live sessions for the admin API (worker/observe/). */
+  MONITORS: DurableObjectNamespace<TenantMonitor>;
+  /** Metrics in production (Workers Analytics Engine; worker/observe/metrics.ts). */
+  METRICS?: AnalyticsEngineDataset;
   /** Exact rate-limit counters. */
   LIMITERS: DurableObjectNamespace<RateLimiter>;
   /** Tenant configs and policies, key `tenant:<id>`. */

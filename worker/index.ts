@@ -4,5 +4,6 @@ import { app } from "./app.ts";
 export { SessionObject } from "../durable-objects/session/SessionObject.ts";
 export { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
 export { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
+export { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
 
 export default app;

@@ -57,6 +57,7 @@ import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
 import { META, paramHeaders } from "../../worker/protocol/modern.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
 import { SessionObserver } from "../../worker/observe/session.ts";
+import { logger } from "../../worker/observe/log.ts";
 
 /** How long a reply stream whose client went away keeps its backend call alive for a resume. */
 export const RESUME_GRACE_MS = 60_000;
@@ -153,7 +154,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     this.#backends.restore(config, meta.clientCapabilities);
     const settled = await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s)));
     for (const failure of settled.failed) {
-      console.warn(JSON.stringify({ event: "backend_initialize_failed", tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) }));
+      logger.warn("backend_initialize_failed", { tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) });
     }
     const refuse = settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0);
     if (refuse) {
@@ -501,7 +502,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       await this.ctx.storage.setAlarm(due);
       return;
     }
-    console.log(JSON.stringify({ event: "session_expired", tenant: meta.tenant }));
+    logger.info("session_expired", { tenant: meta.tenant, session: this.ctx.id.toString() });
     await this.#end();
   }
 
@@ -745,7 +746,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         }
       }),
     )
-      .catch((error) => console.error(JSON.stringify({ event: "stream_bug", error: String(error) })))
+      .catch((error) => logger.error("stream_bug", { error: String(error) }))
       .finally(() => {
         if (graceTimer) clearTimeout(graceTimer);
         this.#observer.stream(meta.tenant, requests.length > 1 ? "batch" : requests[0]!.method, Date.now() - openedAt, this.#storage.lastSeq(stream));
@@ -775,7 +776,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
           for (const subscriber of this.#subscribers) subscriber.push(filtered);
         }
       })().catch((error) => {
-        if (!controller.signal.aborted) console.warn(JSON.stringify({ event: "backend_listen_failed", backend: backend.name, reason: failureReason(error) }));
+        if (!controller.signal.aborted) logger.warn("backend_listen_failed", { backend: backend.name, reason: failureReason(error) });
       });
       this.ctx.waitUntil(task);
     }
@@ -826,7 +827,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
             if (fresh) this.#useConfig(fresh);
           }
         })
-        .catch((error) => console.warn(JSON.stringify({ event: "policy_check_failed", error: String(error) })));
+        .catch((error) => logger.warn("policy_check_failed", { error: String(error) }));
     }, POLICY_CHECK_INTERVAL_MS);
   }
 

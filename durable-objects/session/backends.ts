@@ -10,6 +10,7 @@ import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/type
 import type { SessionStorage } from "./storage.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { fnv1a } from "../../worker/broker/naming.ts";
+import { logger } from "../../worker/observe/log.ts";
 import { Breakers } from "./breaker.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
@@ -163,7 +164,7 @@ export class Backends {
     for (const [header, secret] of Object.entries(backend.secretHeaders)) {
       const value = this.#env[secret];
       if (typeof value === "string") headers[header] = value;
-      else console.warn(JSON.stringify({ event: "backend_secret_missing", backend: backend.name, secret }));
+      else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
     }
     return headers;
   }

@@ -18,6 +18,7 @@ import { fanOut, failureReason } from "./fanout.ts";
 import type { SessionStorage } from "./storage.ts";
 import type { PinInput, PinStatus } from "../tenant/TenantObject.ts";
 import { toolHash } from "../../worker/policy/pinning.ts";
+import { logger } from "../../worker/observe/log.ts";
 
 /** A backend listing more pages than this is cut off: a loop guard, far above real catalogs. */
 export const MAX_PAGES_PER_BACKEND = 50;
@@ -162,7 +163,7 @@ export class Catalog {
     for (const { backend, value } of settled.ok) cached.set(backend, value);
     const failed = settled.failed.map((f) => ({ backend: f.backend, reason: failureReason(f.error) }));
     for (const f of settled.failed) {
-      console.warn(JSON.stringify({ event: "backend_list_failed", backend: f.backend, kind, reason: failureReason(f.error), detail: String(f.error) }));
+      logger.warn("backend_list_failed", { tenant: config.id, backend: f.backend, kind, reason: failureReason(f.error), detail: String(f.error) });
     }
     if (failed.length > 0) {
       // Failure semantics (docs/failure-semantics.md): fail-closed refuses a partial answer;
@@ -216,7 +217,7 @@ export class Catalog {
       const statuses = await this.#pinner(inputs);
       this.#pins.set(backend, new Map(named.map((t) => [t.name, statuses[`${backend}\u0000${t.name}`] ?? "approved"])));
     } catch (error) {
-      console.warn(JSON.stringify({ event: "pinning_failed", backend, error: String(error) }));
+      logger.warn("pinning_failed", { backend, error: String(error) });
     }
   }
 }

@@ -14,6 +14,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
+import { logger } from "../../worker/observe/log.ts";
 
 export interface PinInput {
   backend: string;
@@ -89,7 +90,7 @@ export class TenantObject extends DurableObject<Record<string, unknown>> {
       } else {
         if (row.hash !== t.hash || row.status !== "changed") {
           sql.exec("UPDATE pins SET hash = ?, status = 'changed', changed_at = ? WHERE backend = ? AND tool = ?", t.hash, now, t.backend, t.tool);
-          console.warn(JSON.stringify({ event: "tool_definition_changed", backend: t.backend, tool: t.tool }));
+          logger.warn("tool_definition_changed", { tenant: this.#current()?.id, backend: t.backend, tool: t.tool });
         }
         status = "changed";
       }

@@ -151,8 +151,11 @@ export function createNotesServer(): McpServer {
         const lower = name.toLowerCase();
         if (value !== undefined && (lower.startsWith("x-") || lower.startsWith("authorization") || lower === "traceparent")) picked[lower] = value;
       }
-      const context = (extra._meta as Record<string, unknown> | undefined)?.["io.edge-mcp-gateway/context"];
+      const meta = extra._meta as Record<string, unknown> | undefined;
+      const context = meta?.["io.edge-mcp-gateway/context"];
       if (context !== undefined) (picked as Record<string, unknown>)["_meta.context"] = context;
+      // W3C trace context in _meta (2026-07-28 basic/index "OpenTelemetry trace context").
+      if (typeof meta?.traceparent === "string") picked["_meta.traceparent"] = meta.traceparent;
       return text(JSON.stringify(picked));
     },
   );

@@ -58,10 +58,12 @@ it("injects tenant, principal, request id and a continued trace into headers and
   expect(seen.traceparent).toMatch(new RegExp(`^00-${CLIENT_TRACE}-[0-9a-f]{16}-01$`));
   expect(seen.traceparent).not.toBe(`00-${CLIENT_TRACE}-00f067aa0ba902b7-01`);
   expect(seen["_meta.context"]).toEqual({ tenant: "ctx-on", principal: "carol", requestId: "call-42", traceparent: seen.traceparent });
+  expect(seen["_meta.traceparent"]).toBe(seen.traceparent);
   expect(seen.authorization).toBeUndefined();
 });
 
-it("injects nothing into a backend that did not ask for context", async () => {
+it("injects nothing but the trace context into a backend that did not ask for context", async () => {
   const seen = await whoami("ctx-off");
-  expect(seen).toEqual({});
+  // Trace context always travels (worker/observe/trace.ts): the header and _meta.traceparent, one span.
+  expect(seen).toEqual({ traceparent: expect.stringMatching(new RegExp(`^00-${CLIENT_TRACE}-[0-9a-f]{16}-01$`)), "_meta.traceparent": seen.traceparent });
 });

@@ -11,11 +11,19 @@ import { assignHosts } from "../tenant/hosts.ts";
 import { parseTenant } from "../tenant/schema.ts";
 import { audit } from "./audit.ts";
 import { apiKeys } from "./apiKeys.ts";
+import { catalog } from "./catalog.ts";
+import { consoleRoutes } from "./console/routes.ts";
+import { metrics } from "./metrics.ts";
+import { tenants } from "./tenants.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
 export const admin = new Hono<AppEnv>();
+
+// The console's static shell comes before the bearer check: a browser cannot send the token when
+// it navigates, and the shell holds no data (console/routes.ts). Its data calls are checked below.
+admin.route("/console", consoleRoutes);
 
 admin.use("*", async (c, next) => {
   const expected = c.env.ADMIN_TOKEN;
@@ -87,6 +95,9 @@ admin.post("/tenants/:id/pins/:backend/:tool/approve", async (c) => {
 
 admin.route("/", audit);
 admin.route("/", apiKeys);
+admin.route("/", metrics);
+admin.route("/", catalog);
+admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
 async function constantTimeEqual(a: string, b: string): Promise<boolean> {

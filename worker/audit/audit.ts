@@ -3,6 +3,7 @@
  * denial. Arguments and results are kept only when the tenant's policy says so; secrets never
  * (credentials are headers, which are never recorded).
  */
+import { logger } from "../observe/log.ts";
 
 export interface AuditEvent {
   at: number;
@@ -52,6 +53,6 @@ export async function recordAudit(db: D1Database | undefined, event: AuditEvent)
       )
       .run();
   } catch (error) {
-    console.error(JSON.stringify({ event: "audit_write_failed", tenant: event.tenant, error: error instanceof Error ? error.message : String(error) }));
+    logger.error("audit_write_failed", { tenant: event.tenant, error: error instanceof Error ? error.message : String(error) });
   }
 }

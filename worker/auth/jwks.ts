@@ -18,6 +18,7 @@
 import { createLocalJWKSet, errors as joseErrors, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
 import { z } from "zod";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { logger } from "../observe/log.ts";
 
 /** Key endpoints answer in milliseconds; 3 s covers a slow one without letting a hung one hold requests. */
 export const JWKS_FETCH_TIMEOUT_MS = 3_000;
@@ -73,7 +74,7 @@ export interface JwksCache {
 export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
   const httpFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
-  const log = options.log ?? ((line) => console.log(JSON.stringify(line)));
+  const log = options.log ?? (({ event, ...fields }) => logger.info(String(event), fields));
   const cache = new Map<string, Entry>();
 
   function entryOf(url: string): Entry {

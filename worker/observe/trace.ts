@@ -1,8 +1,18 @@
 /**
  * W3C Trace Context (https://www.w3.org/TR/trace-context/): an incoming `traceparent` is
- * continued with a new span id; a missing or malformed one starts a new trace.
+ * continued with a new span id (the gateway's hop); a missing or malformed one starts a new trace.
+ *
+ * The gateway's span travels on to every backend call twice, always: as the `traceparent` HTTP
+ * header, and as `_meta.traceparent` of the JSON-RPC request, the key the 2026-07-28 revision
+ * reserves for OpenTelemetry trace context (basic/index "OpenTelemetry trace context"; the same
+ * key is a valid `_meta` name in earlier revisions). It is also in the request's log line and in
+ * the audit row's `detail.traceparent`, so one tool call can be followed from the agent through
+ * the gateway to the backend.
  */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The `_meta` key of W3C trace context (2026-07-28 basic/index: reserved, without a prefix). */
+export const TRACE_META_KEY = "traceparent";
 
 function hex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");

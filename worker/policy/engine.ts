@@ -95,6 +95,11 @@ export function validatePolicy(policy: Policy): string | null {
   return null;
 }
 
+/** The rules that match a principal and an item, conditions not yet evaluated (the admin API's "why"). */
+export function matchingRules(policy: Policy, principal: PolicyPrincipal, item: PolicyItem): PolicyRule[] {
+  return compile(policy).filter((c) => matches(c, principal, item)).map((c) => c.rule);
+}
+
 /** Whether an item appears in lists for this principal. */
 export function isVisible(policy: Policy, principal: PolicyPrincipal, item: PolicyItem): boolean {
   let allowed = false;

@@ -8,6 +8,7 @@
  */
 import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
 import { parseTenant, TenantSchema, type TenantConfig } from "./schema.ts";
+import { logger } from "../observe/log.ts";
 
 /** How long an isolate trusts its copy before checking the version again. */
 export const TENANT_CHECK_INTERVAL_MS = 2_000;
@@ -53,7 +54,7 @@ async function readKv(kv: KVNamespace, id: string): Promise<TenantConfig | null>
   if (raw === null) return null;
   const parsed = parseTenant(raw);
   // A stored document that no longer parses is treated as absent rather than half-trusted.
-  if (!parsed.ok) console.error(JSON.stringify({ event: "tenant_invalid", tenant: id, error: parsed.error }));
+  if (!parsed.ok) logger.error("tenant_invalid", { tenant: id, error: parsed.error });
   return parsed.ok ? parsed.tenant : null;
 }
 

@@ -1,0 +1,28 @@
+/**
+ * The console's assets are strings the Worker serves (worker/admin/console/): the script must
+ * parse, and no untrusted text may ever be written as markup.
+ */
+import { describe, expect, it } from "vitest";
+import { CONSOLE_JS } from "../../../worker/admin/console/script.ts";
+import { CONSOLE_HTML } from "../../../worker/admin/console/page.ts";
+import { CONSOLE_CSP } from "../../../worker/admin/console/routes.ts";
+
+describe("console assets", () => {
+  it("the script is valid JavaScript", () => {
+    expect(() => new Function(CONSOLE_JS)).not.toThrow();
+  });
+
+  it("the script never writes markup and never evaluates strings", () => {
+    expect(CONSOLE_JS).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
+  });
+
+  it("the shell loads only its own script and stylesheet, nothing inline", () => {
+    expect(CONSOLE_HTML).toContain('<script src="/admin/console/console.js" defer></script>');
+    expect(CONSOLE_HTML).not.toMatch(/<script>|<style|\sstyle=|\son[a-z]+=/i);
+  });
+
+  it("the policy allows nothing beyond this origin", () => {
+    expect(CONSOLE_CSP).toMatch(/^default-src 'none'/);
+    expect(CONSOLE_CSP).not.toMatch(/unsafe|\*|https?:/);
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * What a session object reports (durable-objects/session/): each relayed backend call, each
+ * decided call (the audit event, so refusals are counted with their reason), each SSE reply
+ * stream. One instance per session object; each report is a metric (metrics.ts) and, for backend
+ * calls, refusals and streams, a log line with tenant, session, request id, backend, outcome and
+ * duration.
+ */
+import type { AuditEvent } from "../audit/audit.ts";
+import { logger } from "./log.ts";
+import { recordMetric, type MetricsBindings, type WaitUntil } from "./metrics.ts";
+
+export interface BackendCallFacts {
+  tenant: string;
+  backend: string;
+  method: string;
+  /** `params.name` of the request as the backend knows it (tools, prompts). */
+  tool?: string | undefined;
+  /** "ok", "rpc_error" (the backend answered with an error), or an upstream error kind. */
+  outcome: string;
+  durationMs: number;
+  /** The client's JSON-RPC id. */
+  requestId: string;
+  traceparent: string;
+}
+
+export class SessionObserver {
+  readonly #env: MetricsBindings;
+  readonly #waitUntil: WaitUntil;
+  readonly #session: string;
+
+  constructor(env: Record<string, unknown>, waitUntil: WaitUntil, session: string) {
+    this.#env = env as MetricsBindings;
+    this.#waitUntil = waitUntil;
+    this.#session = session;
+  }
+
+  /** One request relayed to a backend, from send to its final response (relay.ts). */
+  backendCall(f: BackendCallFacts): void {
+    const fields = { tenant: f.tenant, session: this.#session, requestId: f.requestId, backend: f.backend, method: f.method, tool: f.tool, outcome: f.outcome, durationMs: f.durationMs, traceparent: f.traceparent };
+    if (f.outcome === "ok" || f.outcome === "rpc_error") logger.info("backend_call", fields);
+    else logger.warn("backend_call", fields);
+    recordMetric(this.#env, this.#waitUntil, { kind: "backend", tenant: f.tenant, backend: f.backend, method: f.method, tool: f.tool, outcome: f.outcome, durationMs: f.durationMs, at: Date.now() });
+  }
+
+  /** One decided call, as audited: allowed and run, or refused by policy or a tool rate limit. */
+  call(event: AuditEvent): void {
+    if (event.outcome === "denied" || event.outcome === "rate_limited") {
+      logger.info("call_refused", {
+        tenant: event.tenant,
+        session: this.#session,
+        principal: event.principal,
+        requestId: event.requestId,
+        backend: event.backend,
+        method: event.method,
+        tool: event.item,
+        outcome: event.outcome,
+        rule: event.detail?.rule,
+        traceparent: event.detail?.traceparent,
+      });
+    }
+    recordMetric(this.#env, this.#waitUntil, {
+      kind: "call",
+      tenant: event.tenant,
+      backend: event.backend,
+      method: event.method,
+      // A resource's name is its URI: one series per URI would grow without bound.
+      tool: event.method === "resources/read" ? undefined : event.item,
+      outcome: event.outcome,
+      durationMs: event.latencyMs,
+      at: event.at,
+    });
+  }
+
+  /** One SSE reply stream closed: how long it was open and how many events it carried. */
+  stream(tenant: string, method: string, durationMs: number, events: number): void {
+    logger.info("stream_closed", { tenant, session: this.#session, method, durationMs, events });
+    recordMetric(this.#env, this.#waitUntil, { kind: "stream", tenant, method, outcome: "ok", durationMs, events, at: Date.now() });
+  }
+}
