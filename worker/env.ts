@@ -21,6 +21,8 @@ export interface Env {
   AUDIT: D1Database;
   /** Bearer token of the admin API; a Worker secret (`.dev.vars` locally). */
   ADMIN_TOKEN?: string;
+  /** "true" lets tenant documents name loopback, private and link-local addresses (local development and tests only; worker/admin/destinations.ts). */
+  ALLOW_PRIVATE_BACKENDS?: string;
   /** Custom domains the gateway answers under, comma-separated (loopback and *.workers.dev always). */
   ALLOWED_HOSTS?: string;
   /** Backend credentials and service bindings, looked up by name from tenant config. */

@@ -11,6 +11,12 @@ import { DurableObject } from "cloudflare:workers";
 
 /** An unused limiter deletes itself after this long. */
 const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
+/**
+ * The alarm is moved forward only when it is this much older than a day from now: setting it
+ * on every hit was a storage write per request, the limiter's largest cost (docs/benchmarks.md).
+ * alarm() checks the newest window before deleting, so a limiter in use is never cleared early.
+ */
+const ALARM_SLACK_MS = 3600 * 1000;
 
 export interface LimitCheck {
   /** A name for the limit (e.g. "principal:60s"), so one key can be counted under several. */
@@ -22,6 +28,9 @@ export interface LimitCheck {
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
 
 export class RateLimiter extends DurableObject<Record<string, unknown>> {
+  /** When the alarm was last set for (in memory; 0 after an eviction, so the next hit sets it). */
+  #alarmAt = 0;
+
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL)");
@@ -47,11 +56,21 @@ export class RateLimiter extends DurableObject<Record<string, unknown>> {
     for (const r of rows) {
       sql.exec("INSERT OR REPLACE INTO counters (id, window_start, count) VALUES (?, ?, ?)", r.check.id, r.start, r.count + 1);
     }
-    await this.ctx.storage.setAlarm(now + IDLE_CLEANUP_MS);
+    if (now + IDLE_CLEANUP_MS - this.#alarmAt > ALARM_SLACK_MS) {
+      this.#alarmAt = now + IDLE_CLEANUP_MS;
+      await this.ctx.storage.setAlarm(this.#alarmAt);
+    }
     return { ok: true };
   }
 
   override async alarm(): Promise<void> {
+    // Hits since the alarm was set did not move it: clear only when the newest window is a day old.
+    const newest = this.ctx.storage.sql.exec<{ m: number | null }>("SELECT MAX(window_start) AS m FROM counters").one().m;
+    if (newest !== null && newest + IDLE_CLEANUP_MS > Date.now()) {
+      this.#alarmAt = newest + IDLE_CLEANUP_MS;
+      await this.ctx.storage.setAlarm(this.#alarmAt);
+      return;
+    }
     await this.ctx.storage.deleteAll();
   }
 }

@@ -465,9 +465,13 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     if (resume) {
       const live = this.#outboxes.get(resume.stream) ?? (this.#standalone?.id === resume.stream ? this.#standalone : undefined);
       if (live) return sseResponse(live.attach(resume.seq));
-      if (this.#storage.streamState(resume.stream)) {
+      const state = this.#storage.streamState(resume.stream);
+      if (state) {
         // The stream's producer is gone (finished, or lost with an eviction): replay what was logged.
         const replay = new Outbox(this.#storage, resume.stream, { prime: false, now: Date.now(), resumeFrom: this.#storage.lastSeq(resume.stream) });
+        // Unfinished, it died with the process (a restart, an eviction): its calls can never be
+        // answered now, so they end with an error, logged like any event so every resume agrees.
+        if (!state.done) for (const id of this.#storage.unansweredRequests(resume.stream)) replay.push(INTERRUPTED.toRpc(id));
         replay.close(Date.now());
         return sseResponse(replay.attach(resume.seq));
       }
@@ -721,6 +725,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #sse(stream: string, produced: Produced[], requests: JsonRpcRequest[], meta: SessionMeta): Response {
     const openedAt = Date.now(); // observed: the stream's duration
     const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: openedAt });
+    this.#storage.recordRequests(stream, requests.map((r) => r.id));
     this.#outboxes.set(stream, outbox);
     this.#watchPolicy();
     const body = outbox.attach(null);
@@ -928,6 +933,9 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     await this.ctx.storage.deleteAll();
   }
 }
+
+/** The answer to a call whose stream died with the process before its response (listen). */
+const INTERRUPTED = new GatewayError("backend_unavailable", { publicMessage: "Backend unavailable: the call was interrupted by a gateway restart" });
 
 /**
  * The answer to a request whose item was revoked while it ran: exactly what the same request

@@ -45,6 +45,8 @@ export class Catalog {
   /** backend -> tool -> pin status, from the last time the backend's tools were fetched */
   readonly #pins = new Map<string, Map<string, PinStatus>>();
   #configVersion = 0;
+  /** The tenant's pinning mode as last seen; until a config is seen, tools are pinned. */
+  #pinning: TenantConfig["policy"]["pinning"] = "flag";
 
   constructor(storage: SessionStorage, backends: Backends, nextId: () => number, pinner: Pinner) {
     this.#storage = storage;
@@ -60,6 +62,7 @@ export class Catalog {
 
   /** Drops every cache built on another config version (backends or naming may have changed). */
   useConfig(config: TenantConfig): void {
+    this.#pinning = config.policy.pinning;
     if (config.version !== this.#configVersion) {
       this.#cache.clear();
       this.#configVersion = config.version;
@@ -204,7 +207,9 @@ export class Catalog {
         cursor = reply.nextCursor;
         if (typeof cursor !== "string" || cursor === "") break;
       }
-      if (kind === "tools") await this.#pin(backend.name, items);
+      // With pinning off nothing reads the pins: hashing every definition and the pin store's
+      // round trip were a large share of a listing's CPU time (docs/benchmarks.md).
+      if (kind === "tools" && this.#pinning !== "off") await this.#pin(backend.name, items);
       return items;
     });
   }

@@ -15,6 +15,14 @@ import type { SessionStorage } from "./storage.ts";
 export const KEEPALIVE_INTERVAL_MS = 15_000;
 /** Reconnect delay suggested to clients in the `retry` field when the gateway closes a stream. */
 export const CLIENT_RETRY_MS = 1_000;
+/**
+ * Notifications are logged (and then sent) in batches: at most this many, held at most this
+ * long. Each storage write costs a commit, so a row per event made a stream of 10,000 progress
+ * notifications spend three quarters of its CPU time logging (docs/benchmarks.md). Requests and
+ * responses (messages with an id) flush at once, so replies are never held back.
+ */
+export const EVENT_BATCH_MAX = 64;
+export const EVENT_BATCH_MS = 10;
 
 export function eventId(stream: string, seq: number): string {
   return `${stream}_${seq}`;
@@ -35,6 +43,9 @@ export class Outbox {
   readonly #prime: boolean;
   /** Called when the client goes away while the stream is still open. */
   onDetach: (() => void) | null = null;
+  /** Events pushed but not yet logged (nor sent): logged first, then sent, in order. */
+  readonly #unlogged: { seq: number; data: string }[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(storage: SessionStorage, id: string, options: { prime: boolean; now: number; resumeFrom?: number }) {
     this.#storage = storage;
@@ -52,18 +63,40 @@ export class Outbox {
     return this.#controller !== null;
   }
 
-  /** Logs the message, then sends it if a client is attached. */
+  /** Logs the message, then sends it if a client is attached (notifications in short batches). */
   push(message: JsonRpcMessage): void {
     if (this.#done) return;
     const seq = ++this.#seq;
-    const data = JSON.stringify(message);
-    this.#storage.appendEvent(this.id, seq, data);
-    this.#send(encodeEvent({ id: eventId(this.id, seq), data }));
+    this.#unlogged.push({ seq, data: JSON.stringify(message) });
+    if ("id" in message || this.#unlogged.length >= EVENT_BATCH_MAX) this.#flush();
+    else this.#flushTimer ??= setTimeout(() => this.#flushQuietly(), EVENT_BATCH_MS);
+  }
+
+  /**
+   * Logs every pending event in one write, then sends them. When the write fails the batch is
+   * neither logged nor sent, and push() throws as it always did; elsewhere the failure is logged.
+   */
+  #flush(): void {
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    if (this.#unlogged.length === 0) return;
+    const batch = this.#unlogged.splice(0);
+    this.#storage.appendEvents(this.id, batch);
+    for (const event of batch) this.#send(encodeEvent({ id: eventId(this.id, event.seq), data: event.data }));
+  }
+
+  #flushQuietly(): void {
+    try {
+      this.#flush();
+    } catch (error) {
+      console.error(JSON.stringify({ event: "event_log_failed", stream: this.id, error: String(error) }));
+    }
   }
 
   /** Ends the stream: the client's connection closes once everything was sent. */
   close(now: number): void {
     if (this.#done) return;
+    this.#flushQuietly();
     this.#done = true;
     this.#storage.finishStream(this.id, now);
     const controller = this.#controller;
@@ -81,6 +114,8 @@ export class Outbox {
    * until the stream is done. A newer attach replaces an older one (one connection per stream).
    */
   attach(afterSeq: number | null): ReadableStream<Uint8Array> {
+    // A replay reads the log, so everything pushed so far is logged first.
+    this.#flushQuietly();
     this.#detachCurrent();
     return new ReadableStream<Uint8Array>({
       start: (controller) => {

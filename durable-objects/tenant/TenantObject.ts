@@ -34,14 +34,16 @@ export interface PinRecord {
   changedAt: number | null;
 }
 
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS config (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS pins (backend TEXT NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, approved_hash TEXT NOT NULL,
+    status TEXT NOT NULL, first_seen INTEGER NOT NULL, changed_at INTEGER, PRIMARY KEY (backend, tool));
+`;
+
 export class TenantObject extends DurableObject<Record<string, unknown>> {
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
-    ctx.storage.sql.exec(`
-      CREATE TABLE IF NOT EXISTS config (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS pins (backend TEXT NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, approved_hash TEXT NOT NULL,
-        status TEXT NOT NULL, first_seen INTEGER NOT NULL, changed_at INTEGER, PRIMARY KEY (backend, tool));
-    `);
+    ctx.storage.sql.exec(SCHEMA);
   }
 
   /** The current version, 0 when the tenant does not exist. */
@@ -64,6 +66,9 @@ export class TenantObject extends DurableObject<Record<string, unknown>> {
   /** Deletes the tenant. Pins go too: a tenant created again under this id starts fresh. */
   async remove(): Promise<void> {
     await this.ctx.storage.deleteAll();
+    // deleteAll() drops the tables too, and this instance goes on answering: without them every
+    // later call (a GET, a PUT creating the tenant again, any request naming it) was a 500.
+    this.ctx.storage.sql.exec(SCHEMA);
   }
 
   /**

@@ -102,6 +102,11 @@ export async function startHttpBackend(opts: BackendOptions): Promise<HttpBacken
     await transport.handleRequest(req, res, body);
   }
 
+  // Keep idle connections until the client closes them: workerd (the gateway) pools and reuses
+  // them, and Node's default 5 s idle close races that reuse, failing a request now and then
+  // with "Network connection lost" (docs/reliability.md, "Findings").
+  httpServer.keepAliveTimeout = 0;
+
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
     httpServer.listen(opts.port, HOST, () => {

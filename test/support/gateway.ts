@@ -24,6 +24,8 @@ export interface GatewayOptions {
   persistTo?: string;
   /** Extra Worker variables (secrets a backend config refers to). */
   vars?: Record<string, string>;
+  /** Port of wrangler's DevTools inspector (the Chrome DevTools Protocol); wrangler's default when omitted. */
+  inspectorPort?: number;
 }
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
@@ -35,7 +37,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "gateway-state-"));
   // The package's exports hide bin/, so resolve the package root and take its bin from there.
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
-  const vars = { ADMIN_TOKEN: adminToken, ...options.vars };
+  // Local backends listen on 127.0.0.1, which a production gateway refuses (worker/admin/destinations.ts).
+  const vars = { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_BACKENDS: "true", ...options.vars };
   const wranglerEnv = {
     // Offline machines: do not fetch Request.cf data, send no metrics.
     CLOUDFLARE_CF_FETCH_ENABLED: "false",
@@ -64,6 +67,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       "--show-interactive-dev-session=false",
       "--log-level",
       "warn",
+      ...(options.inspectorPort === undefined ? [] : ["--inspector-port", String(options.inspectorPort)]),
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     cwd: repoRoot,

@@ -26,6 +26,10 @@ function isIpcOrHandle(options) {
 
 net.Server.prototype.listen = function listenOnLoopback(...args) {
   const [first] = args;
+  // HTTP servers keep idle connections until the client closes them: the gateway (workerd) pools
+  // and reuses them, and Node's default 5 s idle close races that reuse ("Network connection
+  // lost" now and then; docs/reliability.md, "Findings").
+  if (typeof this.keepAliveTimeout === "number") this.keepAliveTimeout = 0;
 
   // listen() / listen(cb): Node would pick a random port on all interfaces.
   if (first === undefined || typeof first === "function") {

@@ -9,6 +9,7 @@ import { readCapped, BodyTooLargeError } from "../protocol/body.ts";
 import { currentTenant, deleteTenant, saveTenant, tenantObject } from "../tenant/store.ts";
 import { assignHosts } from "../tenant/hosts.ts";
 import { parseTenant } from "../tenant/schema.ts";
+import { privateDestination } from "./destinations.ts";
 import { audit } from "./audit.ts";
 import { apiKeys } from "./apiKeys.ts";
 import { catalog } from "./catalog.ts";
@@ -56,6 +57,8 @@ admin.put("/tenants/:id", async (c) => {
   const document = typeof body === "object" && body !== null && !Array.isArray(body) ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
   const parsed = parseTenant(document);
   if (!parsed.ok) return c.json({ error: parsed.error }, 400);
+  const unreachable = c.env.ALLOW_PRIVATE_BACKENDS === "true" ? null : privateDestination(parsed.tenant);
+  if (unreachable) return c.json({ error: unreachable }, 400);
   const taken = await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], parsed.tenant.hostnames);
   if (taken) return c.json({ error: `hostnames: '${taken}' already belongs to another tenant` }, 409);
   // Two concurrent writes may read the same version; the object accepts only the first.

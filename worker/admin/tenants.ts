@@ -14,6 +14,7 @@ import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { hostKey } from "../tenant/hosts.ts";
 import { parseTenant } from "../tenant/schema.ts";
+import { privateDestination } from "./destinations.ts";
 import { currentTenant, tenantKey } from "../tenant/store.ts";
 
 /** The same cap as PUT (admin/routes.ts MAX_ADMIN_BODY_BYTES). */
@@ -50,6 +51,8 @@ tenants.post("/tenants/:id/validate", async (c) => {
   const document = typeof body === "object" && body !== null && !Array.isArray(body) ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
   const parsed = parseTenant(document);
   if (!parsed.ok) return c.json({ error: parsed.error }, 400);
+  const unreachable = c.env.ALLOW_PRIVATE_BACKENDS === "true" ? null : privateDestination(parsed.tenant);
+  if (unreachable) return c.json({ error: unreachable }, 400);
   for (const hostname of parsed.tenant.hostnames) {
     const owner = await c.env.CONFIG.get(hostKey(hostname));
     if (owner !== null && owner !== id) return c.json({ error: `hostnames: '${hostname}' already belongs to another tenant` }, 409);

@@ -83,6 +83,28 @@ export function sessionIdOf(request: Request): string | null {
   return id;
 }
 
+/**
+ * Deepest nesting of arrays and objects a client body may have. Messages cross into the session
+ * object by structured clone, which recurses and overflows the stack a few thousand levels
+ * down (a 500, found by test/reliability/hostile-input.workers.test.ts); 128 is also where common
+ * backend parsers stop (serde_json's default), and no MCP message needs more.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** True when `value` nests arrays and objects deeper than `limit`; iterative, so a deep value cannot overflow the check itself. */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== "object" || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 export interface ParsedBody {
   messages: JsonRpcMessage[];
   batch: boolean;
@@ -118,6 +140,10 @@ export async function readMessages(request: Request, maxBytes: number): Promise<
       throw new GatewayError("invalid_request", { publicMessage: `Invalid Request: ${classified.reason}`, detail: classified.reason, rpcId: classified.id });
     }
     messages.push(classified.message);
+  }
+  // A parser may limit nesting (RFC 8259 §9); past this one the gateway refuses what it cannot carry.
+  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+    throw new GatewayError("parse_error", { publicMessage: `Parse error: JSON nested deeper than ${MAX_JSON_DEPTH} levels`, detail: "body nested too deep" });
   }
   return { messages, batch };
 }

@@ -8,7 +8,9 @@ export type UpstreamErrorKind =
   | "http_status"
   | "bad_response"
   | "session_expired"
-  | "cancelled";
+  | "cancelled"
+  /** Not attempted: the session's circuit breaker for this backend is open (durable-objects/session/breaker.ts). */
+  | "circuit_open";
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
