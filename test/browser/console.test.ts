@@ -138,7 +138,8 @@ async function tab(name: string): Promise<void> {
 
 /** The console loads asynchronously (and metrics arrive in half-second batches): wait for it, within reason. */
 function eventually<T>(read: () => Promise<T> | T) {
-  return expect.poll(read, { timeout: 10_000, interval: 100 });
+  // Generous: a loaded 2-core machine (CI, or tests running side by side) can take seconds per round trip.
+  return expect.poll(read, { timeout: 30_000, interval: 100 });
 }
 
 function rowText(table: string, contains: string) {

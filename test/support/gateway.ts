@@ -30,8 +30,21 @@ export interface GatewayOptions {
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 
+/** Attempts at a free port: freePort() closes its probe before wrangler binds, so another process can take it in between. */
+const PORT_ATTEMPTS = 3;
+
 export async function startGateway(options: GatewayOptions = {}): Promise<RunningGateway> {
-  const port = options.port ?? (await freePort());
+  if (options.port !== undefined) return startGatewayOn(options.port, options);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOn(await freePort(), options);
+    } catch (error) {
+      if (attempt >= PORT_ATTEMPTS || !String(error).includes("Address already in use")) throw error;
+    }
+  }
+}
+
+async function startGatewayOn(port: number, options: GatewayOptions): Promise<RunningGateway> {
   const adminToken = options.adminToken ?? `test-admin-${Math.random().toString(36).slice(2)}`;
   const temporary = options.persistTo === undefined;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "gateway-state-"));

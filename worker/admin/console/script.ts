@@ -302,6 +302,18 @@ export const CONSOLE_JS = String.raw`"use strict";
     el.className = kind;
   }
 
+  // Each validate or save takes a ticket; only the newest may write the message, so the answer
+  // to an earlier click that arrives late cannot overwrite what a later click found.
+  var ticket = 0;
+  function begin() {
+    ticket += 1;
+    say("Checking…", "");
+    return ticket;
+  }
+  function sayFor(t, text, kind) {
+    if (t === ticket) say(text, kind);
+  }
+
   /** The document a PUT would take: the loaded one with the edited policy; null (and a message) when the editor is not JSON. */
   function edited() {
     var policy;
@@ -313,35 +325,37 @@ export const CONSOLE_JS = String.raw`"use strict";
     return doc;
   }
 
-  async function validatePolicy() {
+  async function validatePolicy(t) {
+    if (t === undefined) t = begin();
     var doc = edited();
     if (!doc) return false;
     try {
       var r = await api(tenantPath("/validate"), { method: "POST", body: doc });
-      say("Valid. Saving stores it as version " + r.version + ".", "success");
+      sayFor(t, "Valid. Saving stores it as version " + r.version + ".", "success");
       return true;
     } catch (e) {
-      say(e.message, "error");
+      sayFor(t, e.message, "error");
       return false;
     }
   }
 
   async function savePolicy() {
+    var t = begin();
     var doc = edited();
     if (!doc) return;
     try {
       var current = await api(tenantPath(""));
       if (current.version !== state.doc.version) {
-        say("The tenant changed to version " + current.version + " since this editor loaded it; Reload, then edit again.", "error");
+        sayFor(t, "The tenant changed to version " + current.version + " since this editor loaded it; Reload, then edit again.", "error");
         return;
       }
-      if (!(await validatePolicy())) return;
+      if (!(await validatePolicy(t))) return;
       var saved = await api(tenantPath(""), { method: "PUT", body: doc });
       state.doc = saved;
       $("policy-version").textContent = "version " + saved.version;
-      say("Saved as version " + saved.version + ".", "success");
+      sayFor(t, "Saved as version " + saved.version + ".", "success");
     } catch (e) {
-      say(e.message, "error");
+      sayFor(t, e.message, "error");
     }
   }
 
