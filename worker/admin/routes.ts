@@ -5,11 +5,9 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../protocol/errors.ts";
-import { readCapped, BodyTooLargeError } from "../protocol/body.ts";
 import { currentTenant, deleteTenant, saveTenant, tenantObject } from "../tenant/store.ts";
 import { assignHosts } from "../tenant/hosts.ts";
-import { parseTenant } from "../tenant/schema.ts";
-import { privateDestination } from "./destinations.ts";
+import { prepareTenantWrite } from "./write.ts";
 import { audit } from "./audit.ts";
 import { apiKeys } from "./apiKeys.ts";
 import { catalog } from "./catalog.ts";
@@ -44,26 +42,14 @@ admin.get("/tenants/:id", async (c) => {
 });
 
 admin.put("/tenants/:id", async (c) => {
-  let body: unknown;
-  try {
-    body = JSON.parse(await readCapped(c.req.raw.body, MAX_ADMIN_BODY_BYTES));
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large");
-    return c.json({ error: "body is not JSON" }, 400);
-  }
-  const id = c.req.param("id");
-  const previous = await currentTenant(c.env, id);
-  // A JSON array is no document (spread, it would become an empty tenant with every default).
-  const document = typeof body === "object" && body !== null && !Array.isArray(body) ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
-  const parsed = parseTenant(document);
-  if (!parsed.ok) return c.json({ error: parsed.error }, 400);
-  const unreachable = c.env.ALLOW_PRIVATE_BACKENDS === "true" ? null : privateDestination(parsed.tenant);
-  if (unreachable) return c.json({ error: unreachable }, 400);
-  const taken = await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], parsed.tenant.hostnames);
+  const prepared = await prepareTenantWrite(c, MAX_ADMIN_BODY_BYTES);
+  if (!prepared.ok) return prepared.response;
+  const { id, tenant, previous } = prepared;
+  const taken = await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], tenant.hostnames);
   if (taken) return c.json({ error: `hostnames: '${taken}' already belongs to another tenant` }, 409);
   // Two concurrent writes may read the same version; the object accepts only the first.
-  if (!(await saveTenant(c.env, parsed.tenant))) return c.json({ error: "version: a concurrent write won; retry" }, 409);
-  return c.json(parsed.tenant, previous ? 200 : 201);
+  if (!(await saveTenant(c.env, tenant))) return c.json({ error: "version: a concurrent write won; retry" }, 409);
+  return c.json(tenant, previous ? 200 : 201);
 });
 
 admin.delete("/tenants/:id", async (c) => {

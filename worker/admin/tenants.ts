@@ -10,11 +10,8 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
-import { GatewayError } from "../protocol/errors.ts";
 import { hostKey } from "../tenant/hosts.ts";
-import { parseTenant } from "../tenant/schema.ts";
-import { privateDestination } from "./destinations.ts";
+import { prepareTenantWrite } from "./write.ts";
 import { currentTenant, tenantKey } from "../tenant/store.ts";
 
 /** The same cap as PUT (admin/routes.ts MAX_ADMIN_BODY_BYTES). */
@@ -38,24 +35,13 @@ tenants.get("/tenants", async (c) => {
 });
 
 tenants.post("/tenants/:id/validate", async (c) => {
-  let body: unknown;
-  try {
-    body = JSON.parse(await readCapped(c.req.raw.body, MAX_VALIDATE_BODY_BYTES));
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large");
-    return c.json({ error: "body is not JSON" }, 400);
-  }
-  const id = c.req.param("id");
-  const previous = await currentTenant(c.env, id);
   // Exactly as PUT builds the document it stores.
-  const document = typeof body === "object" && body !== null && !Array.isArray(body) ? { ...(body as object), id, version: (previous?.version ?? 0) + 1 } : body;
-  const parsed = parseTenant(document);
-  if (!parsed.ok) return c.json({ error: parsed.error }, 400);
-  const unreachable = c.env.ALLOW_PRIVATE_BACKENDS === "true" ? null : privateDestination(parsed.tenant);
-  if (unreachable) return c.json({ error: unreachable }, 400);
-  for (const hostname of parsed.tenant.hostnames) {
+  const prepared = await prepareTenantWrite(c, MAX_VALIDATE_BODY_BYTES);
+  if (!prepared.ok) return prepared.response;
+  const { id, tenant } = prepared;
+  for (const hostname of tenant.hostnames) {
     const owner = await c.env.CONFIG.get(hostKey(hostname));
     if (owner !== null && owner !== id) return c.json({ error: `hostnames: '${hostname}' already belongs to another tenant` }, 409);
   }
-  return c.json({ valid: true, version: parsed.tenant.version, tenant: parsed.tenant });
+  return c.json({ valid: true, version: tenant.version, tenant: tenant });
 });
