@@ -52,11 +52,11 @@ async function readSome(res: Response, count: number): Promise<SseEvent[]> {
 }
 
 describe("the session object evicted", () => {
-  it("between requests, five times over: every call, list and stream goes on, stream ids never repeat", { timeout: 60_000 }, async () => {
+  it("between requests, three times over: every call, list and stream goes on, stream ids never repeat", { timeout: 60_000 }, async () => {
     const session = await connect(tenant);
     const tools = names((await session.result("tools/list")).tools);
     const streams = new Set<string>();
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 3; round++) {
       const forecast = await session.callTool("weather__get_forecast", { city: `City ${round}`, days: 1 });
       expect(text(forecast)).toContain(`Forecast for City ${round}`);
       const reply = await readReply(await session.post(storm(100 + round, 3, 5)));
@@ -95,6 +95,7 @@ describe("a client that drops its SSE connection again and again", () => {
     }
     expect(drops).toBeGreaterThan(10);
     expectComplete(assembled, "again", steps);
+    console.info(JSON.stringify({ figures: "drop-and-resume", drops, events: assembled.length, progress: steps }));
   });
 
   it("two sessions dropping and resuming at once never see each other's events", async () => {

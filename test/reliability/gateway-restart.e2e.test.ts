@@ -80,6 +80,7 @@ describe("workerd restarted in the middle of a streamed call", () => {
     expect(answer.id).toBe("storm");
     expect(answer.error).toEqual({ code: -32000, message: expect.stringMatching(/^Backend unavailable/) as unknown as string });
     expect(messages.filter((m) => m.id === "storm")).toHaveLength(1);
+    console.info(JSON.stringify({ figures: "gateway-restart", receivedBeforeKill: seen.length - 1, deliveredOnResume: rest.length, events: all.length, progress: progress.length, lost: 0, duplicated: all.length - new Set(all.map(seqOf)).size }));
 
     // A second resume from the start replays the same events, and the stream stays ended.
     const again = await new EventReader((await c.listen(seen[0]!.id)).body!).rest();

@@ -7,9 +7,9 @@
  * Used by test/reliability/soak.e2e.test.ts (the short form, in `npm test`) and by
  * scripts/soak.ts (`npm run soak`, the full form).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { freePort, startDemoBackend, type RunningServer } from "../support/processes.ts";
-import { heapAfterGcMiB } from "./inspector.ts";
+import { Inspector } from "./inspector.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner } from "../support/auth.ts";
 import { McpClient, responseTo, textOf, type Message } from "./client.ts";
@@ -89,6 +89,40 @@ export function gatewayPid(pids: number[]): number {
   return own;
 }
 
+/**
+ * The gateway's own listening socket (`http://127.0.0.1:<port>`): the one of its workerd's TCP
+ * listeners that answers /healthz as the gateway. The soak talks to it directly: wrangler's
+ * local-dev proxy in front of it (absent in production) grows past 1.5 GiB under this load and
+ * stalls wrangler's inspector, which the heap readings need.
+ */
+export async function gatewayEntry(pid: number): Promise<string> {
+  const sockets = new Set(
+    readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return "";
+        }
+      })
+      .filter((link) => link.startsWith("socket:["))
+      .map((link) => link.slice("socket:[".length, -1)),
+  );
+  for (const line of readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local address, state 0A (LISTEN), inode
+    if (fields[3] !== "0A" || !sockets.has(fields[9] ?? "")) continue;
+    const origin = `http://127.0.0.1:${parseInt(fields[1]!.split(":")[1]!, 16)}`;
+    try {
+      const res = await fetch(`${origin}/healthz`, { signal: AbortSignal.timeout(3_000) });
+      if (res.ok && ((await res.json()) as { ok?: boolean }).ok === true) return origin;
+    } catch {
+      // another of workerd's sockets (inspector, debug port)
+    }
+  }
+  throw new Error("the gateway's own socket was not found");
+}
+
 /** Resident memory of the processes, in MiB. */
 export function rssMiB(pids: number[]): number {
   let kib = 0;
@@ -115,12 +149,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let weather: RunningServer | undefined;
   let notes: RunningServer | undefined;
   let gateway: RunningGateway | undefined;
+  let inspector: Inspector | undefined;
   try {
     [weather, notes] = await Promise.all([startDemoBackend("weather"), startDemoBackend("notes")]);
     const inspectorPort = await freePort();
     gateway = await startGateway({ inspectorPort });
     const signer = await testSigner();
-    const url = gateway.mcpUrl("soak");
+    const own = gatewayPid(workerdPids(gateway.pid));
+    const url = `${await gatewayEntry(own)}/t/soak/mcp`;
     await gateway.putTenant({
       id: "soak",
       backends: [
@@ -129,7 +165,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       ],
       auth: jwtAuth(signer, url),
     });
-    const pids = [gatewayPid(workerdPids(gateway.pid))];
+    const pids = [own];
+    inspector = await Inspector.attach(inspectorPort);
     const report: SoakReport = {
       sessions: options.sessions,
       durationMs: options.durationMs,
@@ -231,7 +268,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }),
     );
     log(`soak: ${report.sessionsOpened} sessions open; measuring the heap`);
-    report.heapMiB.warm = await heapAfterGcMiB(inspectorPort);
+    const warm = await inspector.heapAfterGc();
+    report.heapMiB.warm = warm.mib;
     log(`soak: heap ${report.heapMiB.warm} MiB after a full collection; load for ${options.durationMs / 1000} s`);
     warmIndex = samples.length;
     samples.push(rssMiB(pids));
@@ -262,7 +300,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     );
     // As many sessions open as at warm-up, so the heaps compare like with like.
     log(`soak: load done (${report.requests} requests); measuring the heap`);
-    report.heapMiB.end = await heapAfterGcMiB(inspectorPort);
+    const end = await inspector.heapAfterGc();
+    report.heapMiB.end = end.mib;
+    // wrangler dev reloads the Worker when its sources change; a new isolate makes the comparison meaningless.
+    const now = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as { id: string }[];
+    if (now[0]?.id !== warm.target) error("the Worker was reloaded during the soak (its sources changed): run it again");
     log(`soak: heap ${report.heapMiB.end} MiB after a full collection`);
     report.heapGrowthMiB = Math.round((report.heapMiB.end - report.heapMiB.warm) * 10) / 10;
     await Promise.all(live.map((client) => client.close().catch(() => {})));
@@ -275,6 +317,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     report.rssGrowthMiB = Math.round((median(steady.slice(-third)) - median(steady.slice(0, third))) * 10) / 10;
     return report;
   } finally {
+    inspector?.close();
     await Promise.allSettled([gateway?.stop(), weather?.stop(), notes?.stop()]);
   }
 }

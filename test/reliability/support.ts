@@ -23,17 +23,3 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
 export function leakedInternals(text: string): string[] {
   return UPSTREAM_INTERNALS_TEXT.filter((needle) => text.includes(needle));
 }
-
-/** Runs `fn` over `items` with at most `limit` running at once; results in input order. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
