@@ -59,6 +59,11 @@ import { SessionStorage, type SessionMeta } from "./storage.ts";
 import { SessionObserver } from "../../worker/observe/session.ts";
 import { logger } from "../../worker/observe/log.ts";
 
+/**
+ * How long a POST with one routed request waits for the backend's first message before it opens
+ * an SSE stream: a response that comes first within it is answered as JSON (`#single`).
+ */
+export const SINGLE_REPLY_WAIT_MS = 1_000;
 /** How long a reply stream whose client went away keeps its backend call alive for a resume. */
 export const RESUME_GRACE_MS = 60_000;
 /** How often a session with open streams checks the tenant's config version (issue 4: "within seconds"). */
@@ -209,7 +214,14 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     const local = produced.flatMap((p) => (p.routed ? [] : p.messages));
     const hasNotes = local.some((m) => !isResponse(m));
 
-    if (input.acceptsSse && (routed || hasNotes)) return this.#sse(stream, produced, requests, meta);
+    if (input.acceptsSse && (routed || hasNotes)) {
+      if (requests.length === 1 && produced[0]!.routed) {
+        const single = await this.#single(produced[0]!, requests[0]!, meta, input.batch);
+        if (single instanceof Response) return single;
+        produced[0] = single;
+      }
+      return this.#sse(stream, produced, requests, meta);
+    }
     const responses: JsonRpcMessage[] = [];
     for (const [i, p] of produced.entries()) {
       for await (const message of p.messages) {
@@ -722,6 +734,33 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
 
   // --- streams ----------------------------------------------------------------------------
 
+  /**
+   * One routed request: its first message decides the form of the reply. When that is the
+   * response, nothing else can follow, so it goes back as JSON (2025-11-25 basic/transports
+   * "Sending Messages" 5: the server may answer a POST with JSON or SSE when the client accepts
+   * both), with no stream, event log or priming event: there is nothing to resume. Anything else
+   * first (progress, a server-to-client request), or nothing within SINGLE_REPLY_WAIT_MS, and the
+   * reply is an SSE stream as before, every event logged for Last-Event-ID, the first one included.
+   */
+  async #single(p: Extract<Produced, { routed: true }>, request: JsonRpcRequest, meta: SessionMeta, batch: boolean): Promise<Response | Produced> {
+    const iterator = p.messages[Symbol.asyncIterator]();
+    const first = iterator.next();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = await Promise.race([first, new Promise<null>((resolve) => (timer = setTimeout(resolve, SINGLE_REPLY_WAIT_MS, null)))])
+      .catch(() => null) // a failure surfaces in the stream's pump, as it always did
+      .finally(() => clearTimeout(timer));
+    if (waited && !waited.done && isResponse(waited.value) && waited.value.id === request.id && this.#stillAllowed(p.about)) {
+      const response = this.#toClient(waited.value, request.method, meta);
+      // The call's generators end after its response (the audit row and backend metric are written then).
+      for (let step = await iterator.next(); !step.done; step = await iterator.next()) {
+        const filtered = this.#toClient(step.value, request.method, meta);
+        if (filtered && !isResponse(filtered)) this.#standalone?.push(filtered);
+      }
+      return json(batch ? (response ? [response] : []) : response);
+    }
+    return { ...p, messages: continued(first, iterator) };
+  }
+
   #sse(stream: string, produced: Produced[], requests: JsonRpcRequest[], meta: SessionMeta): Response {
     const openedAt = Date.now(); // observed: the stream's duration
     const outbox = new Outbox(this.#storage, stream, { prime: atLeast(meta.clientVersion, "2025-11-25"), now: openedAt });
@@ -980,6 +1019,20 @@ function prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIter
 function itemOf(request: JsonRpcRequest): string {
   const params = request.params ?? {};
   return String(params.name ?? params.uri ?? "");
+}
+
+/** The rest of an iterator whose next step was already asked for (`#single`), without another generator layer. */
+function continued<T>(first: Promise<IteratorResult<T>>, rest: AsyncIterator<T>): AsyncIterable<T> {
+  let pending: Promise<IteratorResult<T>> | null = first;
+  const iterator: AsyncIterator<T> = {
+    next: () => {
+      const step = pending ?? rest.next();
+      pending = null;
+      return step;
+    },
+    return: async (value?: unknown) => (await rest.return?.(value)) ?? { done: true, value: undefined as T },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {

@@ -83,6 +83,10 @@ describe("metrics and logs", () => {
     expect(denied.response.error?.message).toContain("Unknown tool");
     // No credentials: refused at the endpoint (an error of kind "unauthorized").
     expect((await mcp(tenant.id, initializeRequest(), { token: null })).status).toBe(401);
+    // A call with progress is answered with an SSE stream (one whose reply is only its response comes back as JSON).
+    const storm = await session.post({ jsonrpc: "2.0", id: 91, method: "tools/call", params: { name: "weather__watch_storm", arguments: { steps: 2, intervalMs: 5 }, _meta: { progressToken: "obs" } } });
+    expect(storm.headers.get("content-type")).toBe("text/event-stream");
+    expect((await readReply(storm)).messages).toHaveLength(3);
 
     const m = await metrics();
     const forecast = m.requests.find((r) => r.method === "tools/call" && r.tool === "weather__get_forecast");
@@ -99,11 +103,11 @@ describe("metrics and logs", () => {
 
     expect(m.denials).toContainEqual({ backend: "notes", method: "tools/call", tool: "delete_note", reason: "denied", count: 1 });
     expect(m.rateLimits).toContainEqual(expect.objectContaining({ backend: "weather", tool: "get_alerts", count: 1 }));
-    expect(m.totals).toMatchObject({ denials: 1, backendCalls: 2, backendErrors: 0 });
+    expect(m.totals).toMatchObject({ denials: 1, backendCalls: 3, backendErrors: 0 });
     expect(m.totals.rateLimited).toBeGreaterThanOrEqual(1);
-    // tools/call replies are SSE streams: each was measured with its event count.
-    expect(m.streams.find((s) => s.method === "tools/call")?.count).toBeGreaterThanOrEqual(2);
-    expect(m.streams.find((s) => s.method === "tools/call")?.events).toBeGreaterThanOrEqual(2);
+    // The SSE reply stream was measured with its event count (two progress notifications and the response).
+    expect(m.streams.find((s) => s.method === "tools/call")?.count).toBe(1);
+    expect(m.streams.find((s) => s.method === "tools/call")?.events).toBe(3);
     expect(m.health.find((h) => h.backend === "weather")?.status).toBe("up");
 
     // One JSON line per request, call and refusal, with tenant, session, request id, outcome, duration.
@@ -118,7 +122,7 @@ describe("metrics and logs", () => {
     expect(logged("call_refused")).toContainEqual(expect.objectContaining({ tenant: tenant.id, tool: "delete_note", outcome: "denied", rule: "no-deletes" }));
     expect(logged("call_refused")).toContainEqual(expect.objectContaining({ tool: "get_alerts", outcome: "rate_limited" }));
     expect(logged("mcp_request")).toContainEqual(expect.objectContaining({ level: "warn", status: 401, outcome: "unauthorized" }));
-    expect(logged("stream_closed").length).toBeGreaterThanOrEqual(2);
+    expect(logged("stream_closed")).toContainEqual(expect.objectContaining({ tenant: tenant.id, method: "tools/call", events: 3 }));
     // Secrets never: not the client's token, not the admin token, not a bearer header.
     const all = lines.join("\n");
     expect(all).not.toContain(session.token!);
