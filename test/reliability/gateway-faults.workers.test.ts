@@ -7,6 +7,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { backend, connect, createTenant, names, readReply, SseReader, text, type RpcMessage, type Session, type SseEvent } from "../workers/helpers.ts";
+import { LAZY_SCHEMA } from "../../durable-objects/session/storage.ts";
 
 let tenant: string;
 
@@ -125,6 +126,8 @@ describe("a stream whose producer died with the process", () => {
     await session.result("ping");
     const progress = { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: 1, total: 9 } };
     await runInDurableObject(session.stub(), (_instance, state) => {
+      // Stream tables exist once a session has streamed (storage.ts creates them on first use).
+      state.storage.sql.exec(LAZY_SCHEMA.streams);
       state.storage.sql.exec("INSERT INTO streams (stream, done, created_at) VALUES ('p9999', 0, ?)", Date.now());
       state.storage.sql.exec("INSERT INTO events (stream, seq, data) VALUES ('p9999', 1, ?)", JSON.stringify(progress));
       state.storage.sql.exec("INSERT INTO stream_requests (stream, ids) VALUES ('p9999', ?)", JSON.stringify(["lost", 5]));

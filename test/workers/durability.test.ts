@@ -24,7 +24,8 @@ interface UpstreamRow {
 async function upstreams(stub: DurableObjectStub): Promise<UpstreamRow[]> {
   return runInDurableObject(stub, (_instance, state) =>
     state.storage.sql
-      .exec<{ info: string }>("SELECT info FROM upstreams ORDER BY backend")
+      // Upstream sessions are meta rows under 'u:<backend>' (durable-objects/session/storage.ts).
+      .exec<{ info: string }>("SELECT v AS info FROM meta WHERE k >= 'u:' AND k < 'u;' ORDER BY k")
       .toArray()
       .map((row) => {
         const info = JSON.parse(row.info) as UpstreamRow;
@@ -53,6 +54,41 @@ describe("eviction", () => {
     expect(names((await session.result("tools/list")).tools)).toEqual(before);
     // The backends' sessions were reused, not re-created.
     expect(await upstreams(stub)).toEqual(upstreamsBefore);
+  });
+
+  it("a session stored in the earlier layout (upstreams in their own table) keeps its upstream sessions", async () => {
+    const tenant = await createTenant("durable-layout", { backends: [backend.weather(), backend.notes()] });
+    const session = await connect(tenant.id);
+    const stub = session.stub();
+    const before = await upstreams(stub);
+    expect(before.map((u) => u.backend)).toEqual(["notes", "weather"]);
+    // Rewrite the object's storage as the earlier layout left it, then start it afresh.
+    await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE upstreams (backend TEXT PRIMARY KEY, info TEXT NOT NULL)");
+      sql.exec("INSERT INTO upstreams (backend, info) SELECT substr(k, 3), v FROM meta WHERE k >= 'u:' AND k < 'u;'");
+      sql.exec("DELETE FROM meta WHERE k >= 'u:' AND k < 'u;'");
+    });
+    await evictDurableObject(stub);
+    expect(text(await session.callTool("weather__get_forecast", { city: "Oslo", days: 1 }))).toContain("Oslo");
+    expect(await upstreams(stub)).toEqual(before);
+    const tables = await runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'upstreams'").toArray());
+    expect(tables).toEqual([]);
+  });
+
+  it("an idle session keeps one table of its own; the others come with their first use", async () => {
+    const tenant = await createTenant("durable-tables", { backends: [backend.weather()] });
+    const session = await connect(tenant.id);
+    const tables = () =>
+      runInDurableObject(session.stub(), (_instance, state) =>
+        state.storage.sql
+          .exec<{ name: string }>("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+          .toArray()
+          .map((r) => r.name),
+      );
+    expect(await tables()).toEqual(["meta"]);
+    await session.result("tools/list");
+    expect(await tables()).toEqual(["meta", "names"]);
   });
 
   it("the negotiated version and client capabilities survive eviction", async () => {
