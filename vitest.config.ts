@@ -44,7 +44,13 @@ export default defineConfig({
             miniflare: {
               // TEST_MIGRATIONS: migrations/ for test/workers/setup.ts to apply to the AUDIT D1 database.
               // ALLOW_PRIVATE_BACKENDS: the test backends listen on 127.0.0.1 (worker/admin/destinations.ts).
-              bindings: { ADMIN_TOKEN: "workers-test-admin-token", ALLOW_PRIVATE_BACKENDS: "true", TEST_MIGRATIONS: await readD1Migrations("migrations") },
+              // STATE_SECRET: a test-only value that turns on the stateless modern path (worker/dispatch/stateless.ts).
+              bindings: {
+                ADMIN_TOKEN: "workers-test-admin-token",
+                ALLOW_PRIVATE_BACKENDS: "true",
+                STATE_SECRET: "workers-test-state-secret",
+                TEST_MIGRATIONS: await readD1Migrations("migrations"),
+              },
               serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },
               workers: [
                 {

@@ -2,7 +2,7 @@
  * Local development state, created on first use and never committed (.gitignore):
  *   .dev/signing-key.json  an ES256 key pair; `npm run token` signs with the private half, the
  *                          demo tenant trusts the public half
- *   .dev.vars              Worker secrets for `wrangler dev` (ADMIN_TOKEN)
+ *   .dev.vars              Worker secrets for `wrangler dev` (ADMIN_TOKEN, STATE_SECRET)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -38,15 +38,21 @@ export async function ensureDevKeys(root = repoRoot()): Promise<DevKeys> {
   return keys;
 }
 
-/** Reads ADMIN_TOKEN from .dev.vars, creating the file with a random token when missing. */
+/**
+ * Reads ADMIN_TOKEN from .dev.vars, creating the file with a random token when missing, and adds
+ * a random STATE_SECRET (the sealing key of the stateless modern path, worker/dispatch/stateless.ts)
+ * when the file has none.
+ */
 export function ensureDevVars(root = repoRoot()): { adminToken: string } {
   const file = join(root, ".dev.vars");
-  if (existsSync(file)) {
-    const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?$/m.exec(readFileSync(file, "utf8"));
-    if (match) return { adminToken: match[1]! };
-  }
+  const append = (line: string): void => {
+    const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+    writeFileSync(file, `${previous}${previous && !previous.endsWith("\n") ? "\n" : ""}${line}\n`, { mode: 0o600 });
+  };
+  if (!existsSync(file) || !/^STATE_SECRET\s*=/m.test(readFileSync(file, "utf8"))) append(`STATE_SECRET="${randomBytes(32).toString("base64url")}"`);
+  const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?$/m.exec(readFileSync(file, "utf8"));
+  if (match) return { adminToken: match[1]! };
   const adminToken = randomBytes(24).toString("base64url");
-  const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
-  writeFileSync(file, `${previous}${previous && !previous.endsWith("\n") ? "\n" : ""}ADMIN_TOKEN="${adminToken}"\n`, { mode: 0o600 });
+  append(`ADMIN_TOKEN="${adminToken}"`);
   return { adminToken };
 }

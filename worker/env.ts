@@ -25,6 +25,12 @@ export interface Env {
   ALLOW_PRIVATE_BACKENDS?: string;
   /** Custom domains the gateway answers under, comma-separated (loopback and *.workers.dev always). */
   ALLOWED_HOSTS?: string;
+  /**
+   * Seals the `requestState` of 2026-07-28 requests served in the Worker (an AES-GCM key derived
+   * by HKDF; worker/broker/sealed.ts). A Worker secret; unset, modern requests all go through
+   * session objects (worker/dispatch/stateless.ts).
+   */
+  STATE_SECRET?: string;
   /** Backend credentials and service bindings, looked up by name from tenant config. */
   [binding: string]: unknown;
 }

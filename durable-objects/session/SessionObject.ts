@@ -16,13 +16,8 @@
  * never loses one; each event costs a row write).
  */
 import { DurableObject } from "cloudflare:workers";
-import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
-import { filterMessage } from "../../worker/broker/filter.ts";
-import { recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
+import { mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
 import type { Principal } from "../../worker/env.ts";
-import { checkToolLimits } from "../../worker/limits/rate.ts";
-import type { Decision, PolicyItem } from "../../worker/policy/engine.ts";
-import { redact } from "../../worker/policy/redact.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import {
@@ -40,24 +35,22 @@ import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
 import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
 import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
-import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
 import type { TenantObject } from "../tenant/TenantObject.ts";
-import { decideCall, visibility } from "./access.ts";
 import { Backends } from "./backends.ts";
 import { OutboundCredentials } from "../../worker/upstream/credentials.ts";
 import { Catalog } from "./catalog.ts";
 import { fanOut, failureReason, bounded } from "./fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
-import { Relay, toClientError, type CallContext } from "./relay.ts";
+import { Relay, toClientError } from "./relay.ts";
 import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput } from "./rpc.ts";
-import { honoured, listenFilter, modernResponse, tagged, wanted, withoutModernMeta, type ListenFilter } from "./modern.ts";
+import { honoured, listenFilter, tagged, wanted, type ListenFilter } from "./modern.ts";
 import { REQUEST_STATE_TTL_MS, StateSealer } from "../../worker/broker/sealed.ts";
-import { SUPPORTED_VERSIONS } from "../../worker/ingress/modern.ts";
 import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
-import { META, paramHeaders } from "../../worker/protocol/modern.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
 import { SessionObserver } from "../../worker/observe/session.ts";
 import { logger } from "../../worker/observe/log.ts";
+import { asRecord, Dispatcher, LOG_LEVELS, local, maxTimeout, type Produced, type Routed } from "./dispatch.ts";
+import { modernReply, serveModern, type ModernHost } from "./serveModern.ts";
 
 /**
  * How long a POST with one routed request waits for the backend's first message before it opens
@@ -74,23 +67,6 @@ export const POLICY_CHECK_INTERVAL_MS = 2_000;
  * expired while its last request is younger than the idle time.
  */
 const TOUCH_INTERVAL_MS = 5_000;
-/** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
-const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
-/** Methods whose results carry backend content, so redaction applies to them. */
-const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
-/** Methods that leave an audit row (issue 4: every call, read, get and denial). */
-const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
-
-/** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
-interface Routed {
-  request: JsonRpcRequest;
-  item: PolicyItem;
-  args: Record<string, unknown>;
-}
-
-type Produced =
-  | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
-  | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
 
 export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #storage: SessionStorage;
@@ -107,10 +83,16 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #outboxes = new Map<string, Outbox>();
   #standalone: Outbox | null = null;
   #listeners: AbortController | null = null;
+  /** Each backend's own stream under #listeners, so one can be re-opened alone. */
+  readonly #backendListeners = new Map<string, AbortController>();
+  #listenOutbox: Outbox | null = null;
   #policyWatch: ReturnType<typeof setInterval> | null = null;
   /** Modern-era calls waiting for the client's retry with input, by park id (see worker/broker/sealed.ts). */
   readonly #parked = new Map<string, { iterator: AsyncIterator<JsonRpcMessage>; method: string; timer: ReturnType<typeof setTimeout> }>();
-  readonly #sealer = new StateSealer();
+  /** Keyed from STATE_SECRET when set, so pass-through states open on the Worker's stateless path too (sealed.ts). */
+  readonly #sealer: StateSealer;
+  /** The decisions shared with the Worker's stateless path (dispatch.ts). */
+  readonly #dispatcher: Dispatcher;
   /** Open `subscriptions/listen` streams of modern clients. */
   readonly #subscribers = new Set<{ filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void }>();
 
@@ -133,6 +115,23 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       clientIsModern: () => this.#meta?.clientVersion === MODERN_VERSION,
       now: () => Date.now(),
       observer: this.#observer,
+    });
+    this.#sealer = new StateSealer(typeof env.STATE_SECRET === "string" && env.STATE_SECRET !== "" ? env.STATE_SECRET : undefined);
+    this.#dispatcher = new Dispatcher({
+      env,
+      catalog: this.#catalog,
+      backends: this.#backends,
+      relay: this.#relay,
+      observer: this.#observer,
+      config: () => this.#config,
+      principal: () => this.#principal!,
+      caller: () => this.#caller!,
+      tenantObject: () => this.#tenantObject(),
+      waitUntil: (promise) => ctx.waitUntil(promise),
+      sessionId: ctx.id.toString(),
+      clientName: () => (typeof this.#meta?.clientInfo.name === "string" ? this.#meta.clientInfo.name : undefined),
+      logLevel: () => this.#meta?.logLevel,
+      resubscribe: (backend) => this.#resubscribe(backend),
     });
     this.#meta = this.#storage.readMeta();
   }
@@ -242,41 +241,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   async modern(input: ModernInput): Promise<Response> {
     const meta = this.#modernMeta(input);
     if (meta instanceof Response) return meta;
-    const config = this.#config!;
-    const { request } = input;
-    const params = request.params ?? {};
-    // A retry after an InputRequiredResult (2026-07-28 basic/patterns/mrtr): either it resumes a
-    // call parked here, or it carries a modern backend's own state, passed through sealed.
-    let retry: Record<string, unknown> = {};
-    if (typeof params.requestState === "string") {
-      const opened = await this.#sealer.open(params.requestState, this.#bound());
-      if (opened && opened.park !== "") return this.#resume(input, opened.park, asRecord(params.inputResponses));
-      if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
-      retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
-    } else if (params.inputResponses !== undefined) {
-      // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
-      // what they did not ask for); it passes through as sent.
-      retry = { inputResponses: params.inputResponses };
-    }
-    if (request.method === "server/discover") return json(modernResponse(result(request.id, await this.#discover(config)), request.method));
-    if (request.method === "subscriptions/listen") return this.#subscribe(input);
-    const clean: JsonRpcRequest = { ...request, params: { ...withoutModernMeta(params), ...retry } };
-    if (request.method === "tools/call") {
-      const mismatch = await this.#checkParamHeaders(clean, input.paramHeaders, config);
-      if (mismatch) return mismatch.toResponse(request.id);
-    }
-    const produced = await this.#request(clean, config, `m${this.#storage.nextCounter()}`);
-    if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
-    const source = (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]
-      ? (produced.messages as AsyncIterable<JsonRpcMessage>)[Symbol.asyncIterator]()
-      : toAsync(produced.messages as JsonRpcMessage[]);
-    // A backend's protocol-level refusal that ends the call at once (-32020/-32021/-32022) is
-    // answered as the spec says a server answers it: HTTP 400 with the JSON-RPC error.
-    const first = await source.next();
-    if (!first.done && isResponse(first.value) && "error" in first.value && HTTP_400_CODES.has(first.value.error.code)) {
-      return new Response(JSON.stringify({ ...first.value, id: request.id }), { status: 400, headers: { "content-type": "application/json" } });
-    }
-    return this.#modernReply(input, prepend(first, source), request.method);
+    return serveModern(input, this.#modernHost());
   }
 
   /** Creates the object's state on first use (no initialize in 2026-07-28), else checks the caller. */
@@ -302,99 +267,6 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     return meta;
   }
 
-  /** `server/discover` answered for the merged backends (2026-07-28 server/discover). */
-  async #discover(config: TenantConfig): Promise<Record<string, unknown>> {
-    await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => this.#backends.get(backend, s)));
-    const infos = this.#backends.infos(config);
-    const discovered: Record<string, unknown> = {
-      supportedVersions: SUPPORTED_VERSIONS,
-      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
-      _meta: { [META.serverInfo]: GATEWAY_INFO },
-    };
-    const instructions = mergeInstructions(infos);
-    if (instructions !== undefined) discovered.instructions = instructions;
-    return discovered;
-  }
-
-  /**
-   * Answers a modern request from the messages its call produces: notifications stream as they
-   * come (log messages only when the request asked for a level); a legacy backend's
-   * server-to-client request parks the call and answers with an InputRequiredResult; the
-   * response ends it. Closing the stream cancels the call (2026-07-28 streamable-http "Cancellation").
-   */
-  async #modernReply(input: ModernInput, iterator: AsyncIterator<JsonRpcMessage>, method: string): Promise<Response> {
-    const id = input.request.id;
-    const meta = this.#meta!;
-    const pump = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
-      for (;;) {
-        const step = await iterator.next();
-        if (step.done) return;
-        const message = step.value;
-        if (isRequest(message)) {
-          const park = crypto.randomUUID();
-          const timer = setTimeout(() => {
-            this.#parked.delete(park);
-            void iterator.return?.();
-          }, REQUEST_STATE_TTL_MS);
-          this.#parked.set(park, { iterator, method, timer });
-          const requestState = await this.#sealer.seal({ park, exp: Date.now() + REQUEST_STATE_TTL_MS }, this.#bound());
-          emit(result(id, { resultType: "input_required", inputRequests: { [String(message.id)]: { method: message.method, params: message.params ?? {} } }, requestState }));
-          return;
-        }
-        const filtered = this.#toClient(isResponse(message) ? { ...message, id } : message, method, meta);
-        if (!filtered) continue;
-        if (isResponse(filtered)) {
-          if ("result" in filtered && filtered.result.resultType === "input_required") {
-            // A modern backend's own input request passes through; its state is sealed inside
-            // ours, bound to this principal and to this method and item.
-            const backendState = filtered.result.requestState;
-            const state = { park: "", exp: Date.now() + REQUEST_STATE_TTL_MS, m: method, n: itemOf(input.request), ...(typeof backendState === "string" ? { bs: backendState } : {}) };
-            emit({ ...filtered, result: { ...filtered.result, requestState: await this.#sealer.seal(state, this.#bound()) } });
-            return;
-          }
-          emit(modernResponse(filtered, method));
-          return;
-        }
-        // 2026-07-28 server/utilities/logging: no log messages for a request that set no level.
-        if ("method" in filtered && filtered.method === "notifications/message" && input.logLevel === null) continue;
-        emit(filtered);
-      }
-    };
-    if (!input.acceptsSse) {
-      // JSON carries the answer only; progress has no place to go without a stream.
-      let final: JsonRpcMessage | null = null;
-      await pump((m) => {
-        if (isResponse(m)) final = m;
-      }).catch((error) => {
-        final = toClientError(id, error);
-      });
-      return json(final ?? new GatewayError("backend_unavailable").toRpc(id));
-    }
-    let keepalive: ReturnType<typeof setInterval> | null = null;
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        keepalive = setInterval(() => controller.enqueue(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
-        const done = pump((m) => controller.enqueue(encodeEvent({ data: JSON.stringify(m) })))
-          .catch((error) => controller.enqueue(encodeEvent({ data: JSON.stringify(toClientError(id, error)) })))
-          .finally(() => {
-            if (keepalive) clearInterval(keepalive);
-            try {
-              controller.close();
-            } catch {
-              // the client already went away
-            }
-          });
-        this.ctx.waitUntil(done);
-      },
-      cancel: () => {
-        if (keepalive) clearInterval(keepalive);
-        // The client closed the stream: that is the cancellation of this request.
-        void iterator.return?.();
-      },
-    });
-    return sseResponse(body);
-  }
-
   /** The retry of a parked call: hands the client's answers to the backends, then goes on. */
   async #resume(input: ModernInput, park: string, responses: Record<string, unknown>): Promise<Response> {
     const { request } = input;
@@ -405,7 +277,29 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     for (const [gwId, answer] of Object.entries(responses)) {
       await this.#relay.answer({ jsonrpc: "2.0", id: gwId, result: asRecord(answer) }, this.#config!.backends).catch(() => false);
     }
-    return this.#modernReply(input, parked.iterator, parked.method);
+    return modernReply(input, parked.iterator, parked.method, this.#modernHost());
+  }
+
+  /** What serveModern.ts needs from this object: it parks, resumes and holds listen streams. */
+  #modernHost(): ModernHost {
+    return {
+      dispatcher: this.#dispatcher,
+      sealer: this.#sealer,
+      config: this.#config!,
+      nextStream: () => `m${this.#storage.nextCounter()}`,
+      waitUntil: (promise) => this.ctx.waitUntil(promise),
+      subscribe: (input) => this.#subscribe(input),
+      park: (iterator, method) => {
+        const park = crypto.randomUUID();
+        const timer = setTimeout(() => {
+          this.#parked.delete(park);
+          void iterator.return?.();
+        }, REQUEST_STATE_TTL_MS);
+        this.#parked.set(park, { iterator, method, timer });
+        return park;
+      },
+      resume: (input, park, responses) => this.#resume(input, park, responses),
+    };
   }
 
   /** `subscriptions/listen`: one stream of the change notifications the client opted in to, from every backend. */
@@ -443,30 +337,6 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     this.#startListeners(this.#config!, null);
     this.#watchPolicy();
     return sseResponse(body);
-  }
-
-  /**
-   * 2026-07-28 streamable-http "Server Validation": a tools/call's Mcp-Param-* headers must match
-   * the arguments its tool's `x-mcp-header` annotations name, after decoding.
-   */
-  async #checkParamHeaders(request: JsonRpcRequest, given: Record<string, string>, config: TenantConfig): Promise<GatewayError | null> {
-    const name = request.params?.name;
-    if (typeof name !== "string") return null;
-    const definition = await bounded(maxTimeout(config), (signal) => this.#catalog.definition(name, config, signal));
-    if (!definition) return null;
-    const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
-    for (const [header, value] of Object.entries(expected)) {
-      if (given[header] === undefined) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} is required` });
-      const numeric = Number(value);
-      const same = given[header] === value || (Number.isFinite(numeric) && Number(given[header]) === numeric);
-      if (!same) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} does not match the body` });
-    }
-    return null;
-  }
-
-  /** What a sealed requestState is bound to: this tenant and this principal. */
-  #bound(): string {
-    return `${this.#meta?.tenant ?? ""}\u0000${this.#meta?.principal ?? ""}`;
   }
 
   /** GET: the standalone stream, or the resume of any stream after `Last-Event-ID`. */
@@ -525,172 +395,18 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   // --- dispatch ---------------------------------------------------------------------------
 
   async #request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
-    // Bounds the gateway's own work on the request (lists, name resolution); a routed call is
-    // bounded by its backend's timeout inside the relay instead.
-    return bounded(maxTimeout(config), (signal) => this.#dispatch(request, config, stream, signal));
-  }
-
-  async #dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
-    const params = request.params ?? {};
-    try {
-      switch (request.method) {
-        case "ping":
-          return local(result(request.id, {}));
-        case "initialize":
-          return local(new GatewayError("invalid_request", { publicMessage: "Invalid Request: session already initialized" }).toRpc(request.id));
-        case "logging/setLevel":
-          return local(await this.#setLevel(request, config, signal));
-        case "tools/list":
-        case "prompts/list":
-        case "resources/list":
-        case "resources/templates/list": {
-          const visible = visibility(config, this.#principal!, this.#catalog);
-          const outcome = await this.#catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
-          const warnings = outcome.failed.map((f) =>
-            notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
-          );
-          return { routed: false, messages: [...this.#logFiltered(warnings), result(request.id, outcome.result)] };
-        }
-        case "tools/call":
-        case "prompts/get": {
-          const name = params.name;
-          if (typeof name !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: name must be a string" }).toRpc(request.id));
-          // The schema makes arguments an object: anything else is refused here, not forwarded (policy would see {}).
-          if (params.arguments !== undefined && asRecord(params.arguments) !== params.arguments) {
-            return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: arguments must be an object" }).toRpc(request.id));
-          }
-          const tool = request.method === "tools/call";
-          // Unknown, denied and quarantined items all get this same answer, so a hidden item is
-          // indistinguishable from one that does not exist (2025-11-25 server/tools "Error Handling").
-          const unknown = () =>
-            local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
-          const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
-          if (!entry) return unknown();
-          const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
-          // Quarantine decides on the definition as it is now, even when the client did not list again.
-          if (tool && config.policy.pinning === "quarantine") {
-            await this.#catalog.ensureTools(backendOf(config, entry.backend), signal);
-            // A session whose list is cached may not have heard of a change another session saw:
-            // the tenant's pin store is the authority on whether this definition was approved.
-            const stored = await this.#tenantObject()?.status(entry.backend, entry.original);
-            if (stored) this.#catalog.notePin(entry.backend, entry.original, stored);
-          }
-          const args = asRecord(params.arguments);
-          const refused = await this.#admit(request, item, args, config, tool ? name : null);
-          if (refused === "hidden") return unknown();
-          if (refused) return refused;
-          return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream, { request, item, args });
-        }
-        case "resources/read":
-        case "resources/subscribe":
-        case "resources/unsubscribe": {
-          const uri = params.uri;
-          if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
-          const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
-          const owner = await this.#catalog.resolveUri(uri, config, signal);
-          if (!owner) return notFound();
-          const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
-          const refused = await this.#admit(request, item, {}, config, null);
-          if (refused === "hidden") return notFound();
-          if (refused) return refused;
-          if (request.method !== "resources/read") {
-            // 2026-07-28 removed resources/subscribe: for a modern owner the gateway keeps the
-            // subscription itself and asks for the URI's updates on its subscriptions/listen stream.
-            const upstream = await this.#backends.get(backendOf(config, owner), signal);
-            if (upstream.info?.protocolVersion === MODERN_VERSION) {
-              if (request.method === "resources/subscribe") this.#backends.resourceSubscriptions.add(uri);
-              else this.#backends.resourceSubscriptions.delete(uri);
-              return local(result(request.id, {}));
-            }
-          }
-          return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
-        }
-        case "completion/complete":
-          return this.#completion(request, config, stream, signal);
-        default:
-          return local(new GatewayError("method_not_found", { publicMessage: `Method not found: ${request.method}` }).toRpc(request.id));
-      }
-    } catch (error) {
-      return local(toClientError(request.id, error));
+    switch (request.method) {
+      // What only a legacy session has; the rest is the shared dispatch (dispatch.ts).
+      case "ping":
+        return local(result(request.id, {}));
+      case "initialize":
+        return local(new GatewayError("invalid_request", { publicMessage: "Invalid Request: session already initialized" }).toRpc(request.id));
+      case "logging/setLevel":
+        return bounded(maxTimeout(config), async (signal) => local(await this.#setLevel(request, config, signal))).catch((error) => local(toClientError(request.id, error)));
+      default:
+        return this.#dispatcher.request(request, config, stream);
     }
   }
-
-  /**
-   * Decides whether a request may leave for its backend: policy, then tool rate limits. Returns
-   * null to go ahead, "hidden" when the client must see the item as nonexistent, or a refusal.
-   */
-  async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null): Promise<Produced | "hidden" | null> {
-    const decision = decideCall(config, this.#principal!, this.#catalog, item, args);
-    if (decision.effect !== "allow") {
-      this.#audit(request, item, decision, "denied", args);
-      if (decision.effect === "deny") return "hidden";
-      const refusal = new GatewayError("insufficient_scope", {
-        headers: { "www-authenticate": `Bearer error="insufficient_scope", scope="${decision.scopes.join(" ")}", resource_metadata="${this.#caller!.resourceMetadataUrl}"` },
-        detail: `rule ${decision.rule}`,
-      });
-      return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
-    }
-    if (tool !== null) {
-      const limited = await checkToolLimits(this.env.LIMITERS as DurableObjectNamespace<RateLimiter>, config, this.#principal!.sub, tool);
-      if (!limited.ok) {
-        this.#audit(request, item, decision, "rate_limited", args);
-        const refusal = new GatewayError("rate_limited", {
-          headers: { "retry-after": String(limited.retryAfterSeconds) },
-          data: { retryAfterSeconds: limited.retryAfterSeconds },
-          detail: limited.limit,
-        });
-        return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
-      }
-    }
-    return null;
-  }
-
-  async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
-    const params = request.params ?? {};
-    const ref = asRecord(params.ref);
-    if (ref.type === "ref/prompt" && typeof ref.name === "string") {
-      const unknown = () => local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
-      const entry = await this.#catalog.resolve("prompts", ref.name, config, signal);
-      if (!entry) return unknown();
-      const item: PolicyItem = { kind: "prompt", backend: entry.backend, name: entry.original };
-      if (decideCall(config, this.#principal!, this.#catalog, item, {}).effect === "deny") return unknown();
-      return this.#route(request, backendOf(config, entry.backend), { ...params, ref: { ...ref, name: entry.original } }, stream, { request, item, args: {} });
-    }
-    if (ref.type === "ref/resource" && typeof ref.uri === "string") {
-      const notFound = () => local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
-      const owner = await this.#catalog.resolveUri(ref.uri, config, signal);
-      if (!owner) return notFound();
-      const item: PolicyItem = { kind: "resource", backend: owner, name: ref.uri };
-      if (decideCall(config, this.#principal!, this.#catalog, item, {}).effect === "deny") return notFound();
-      return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
-    }
-    return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
-  }
-
-  #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
-    const context: CallContext = { tenant: this.#config!.id, principal: this.#principal!.sub, traceparent: this.#caller!.traceparent };
-    const messages = this.#relay.call(request, backend, params, stream, context);
-    return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
-  }
-
-  /** Passes a call's messages through, writing its audit row when the response has gone by. */
-  async *#audited(messages: AsyncIterable<JsonRpcMessage>, about: Routed): AsyncIterable<JsonRpcMessage> {
-    const started = Date.now();
-    let outcome: AuditEvent["outcome"] = "cancelled";
-    let resultBody: unknown;
-    try {
-      for await (const message of messages) {
-        if (isResponse(message) && message.id === about.request.id) {
-          outcome = "error" in message ? (message.error.message === "Backend timed out" ? "timeout" : "error") : "ok";
-          if ("result" in message) resultBody = message.result;
-        }
-        yield message;
-      }
-    } finally {
-      this.#audit(about.request, about.item, { effect: "allow", rule: null }, outcome, about.args, Date.now() - started, resultBody);
-    }
-  }
-
   /** `logging/setLevel` applies to the gateway's own messages and fans out to every backend that logs. */
   async #setLevel(request: JsonRpcRequest, config: TenantConfig, signal: AbortSignal): Promise<JsonRpcMessage> {
     const level = request.params?.level;
@@ -805,25 +521,46 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   /** Opens each backend's own stream once and merges them into the standalone stream and subscriptions. */
   #startListeners(config: TenantConfig, outbox: Outbox | null): void {
     if (this.#listeners) return;
+    this.#listeners = new AbortController();
+    this.#listenOutbox = outbox;
+    for (const backend of config.backends) this.#listenTo(backend);
+  }
+
+  /** One backend's own stream, until the session ends or the stream is re-opened (#resubscribe). */
+  #listenTo(backend: BackendConfig): void {
+    const parent = this.#listeners;
+    if (!parent) return;
     const controller = new AbortController();
-    this.#listeners = controller;
-    for (const backend of config.backends) {
-      const task = (async () => {
-        const upstream = await this.#backends.get(backend, controller.signal);
-        const messages = await upstream.listen(controller.signal);
-        if (!messages) return;
-        for await (const message of messages) {
-          const mapped = await this.#relay.inbound(backend, message, this.#standalone?.id ?? outbox?.id ?? "listen");
-          const filtered = mapped && this.#toClient(mapped, undefined, this.#meta!);
-          if (!filtered) continue;
-          (this.#standalone ?? outbox)?.push(filtered);
-          for (const subscriber of this.#subscribers) subscriber.push(filtered);
-        }
-      })().catch((error) => {
-        if (!controller.signal.aborted) logger.warn("backend_listen_failed", { backend: backend.name, reason: failureReason(error) });
-      });
-      this.ctx.waitUntil(task);
-    }
+    parent.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    this.#backendListeners.get(backend.name)?.abort();
+    this.#backendListeners.set(backend.name, controller);
+    const task = (async () => {
+      const upstream = await this.#backends.get(backend, controller.signal);
+      const messages = await upstream.listen(controller.signal);
+      if (!messages) return;
+      for await (const message of messages) {
+        const outbox = this.#listenOutbox;
+        const mapped = await this.#relay.inbound(backend, message, this.#standalone?.id ?? outbox?.id ?? "listen");
+        const filtered = mapped && this.#toClient(mapped, undefined, this.#meta!);
+        if (!filtered) continue;
+        (this.#standalone ?? outbox)?.push(filtered);
+        for (const subscriber of this.#subscribers) subscriber.push(filtered);
+      }
+    })().catch((error) => {
+      if (!controller.signal.aborted) logger.warn("backend_listen_failed", { backend: backend.name, reason: failureReason(error) });
+    });
+    this.ctx.waitUntil(task);
+  }
+
+  /**
+   * A modern backend's `subscriptions/listen` names its resource subscriptions when it opens
+   * (2026-07-28 basic/patterns/subscriptions), so a legacy client's resources/subscribe or
+   * unsubscribe after it opened re-opens it with the new list. Nothing is open yet: the first
+   * open asks for the current list anyway.
+   */
+  #resubscribe(backend: BackendConfig): void {
+    if (!this.#listeners || !this.#backendListeners.has(backend.name)) return;
+    this.#listenTo(backend);
   }
 
   // --- policy freshness -------------------------------------------------------------------
@@ -876,8 +613,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   }
 
   #stillAllowed(about: Routed): boolean {
-    if (!this.#config || !this.#principal) return true;
-    return decideCall(this.#config, this.#principal, this.#catalog, about.item, about.args).effect === "allow";
+    return this.#dispatcher.stillAllowed(about);
   }
 
   #tenantObject(): DurableObjectStub<TenantObject> | null {
@@ -889,52 +625,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   // --- helpers ----------------------------------------------------------------------------
 
   #toClient(message: JsonRpcMessage, method: string | undefined, meta: SessionMeta): JsonRpcMessage | null {
-    const filtered = filterMessage(message, { direction: "to-client", peerVersion: meta.clientVersion, ...(method ? { method } : {}) });
-    if (filtered && "result" in filtered && method !== undefined && CONTENT_METHODS.has(method) && this.#config) {
-      return { ...filtered, result: redact(this.#config.policy, filtered.result) };
-    }
-    return filtered;
-  }
-
-  /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
-  #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
-    const min = LOG_LEVELS.indexOf(this.#meta?.logLevel ?? "debug");
-    return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
-  }
-
-  #audit(
-    request: JsonRpcRequest,
-    item: PolicyItem,
-    decision: Decision,
-    outcome: AuditEvent["outcome"],
-    args: Record<string, unknown>,
-    latencyMs?: number,
-    resultBody?: unknown,
-  ): void {
-    const config = this.#config;
-    const meta = this.#meta;
-    if (!config || !meta) return;
-    const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#caller?.traceparent };
-    if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
-    if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);
-    const event: AuditEvent = {
-      at: Date.now(),
-      tenant: config.id,
-      principal: meta.principal,
-      clientName: typeof meta.clientInfo.name === "string" ? meta.clientInfo.name : undefined,
-      sessionId: this.ctx.id.toString(),
-      requestId: String(request.id),
-      method: request.method,
-      backend: item.backend,
-      item: item.name,
-      decision: decision.effect === "allow" ? "allow" : "deny",
-      policyVersion: config.version,
-      latencyMs,
-      outcome,
-      detail,
-    };
-    this.ctx.waitUntil(recordAudit(this.env.AUDIT as D1Database | undefined, event));
-    this.#observer.call(event);
+    return this.#dispatcher.toClient(message, method, meta.clientVersion);
   }
 
   /**
@@ -961,6 +652,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
     this.#relay.abortAll();
     this.#listeners?.abort();
     this.#listeners = null;
+    this.#backendListeners.clear();
     if (this.#policyWatch !== null) clearInterval(this.#policyWatch);
     this.#policyWatch = null;
     for (const outbox of this.#outboxes.values()) outbox.close(Date.now());
@@ -996,31 +688,6 @@ function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
   }
 }
 
-/** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
-const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
-
-/** An iterator that yields an already pulled step first. */
-function prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterator<T> {
-  let pending: IteratorResult<T> | null = first;
-  return {
-    next: () => {
-      if (pending) {
-        const step = pending;
-        pending = null;
-        return Promise.resolve(step);
-      }
-      return rest.next();
-    },
-    return: (value?: unknown) => rest.return?.(value) ?? Promise.resolve({ done: true, value: undefined as T }),
-  };
-}
-
-/** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
-function itemOf(request: JsonRpcRequest): string {
-  const params = request.params ?? {};
-  return String(params.name ?? params.uri ?? "");
-}
-
 /** The rest of an iterator whose next step was already asked for (`#single`), without another generator layer. */
 function continued<T>(first: Promise<IteratorResult<T>>, rest: AsyncIterator<T>): AsyncIterable<T> {
   let pending: Promise<IteratorResult<T>> | null = first;
@@ -1035,30 +702,8 @@ function continued<T>(first: Promise<IteratorResult<T>>, rest: AsyncIterator<T>)
   return { [Symbol.asyncIterator]: () => iterator };
 }
 
-async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {
-  yield* messages;
-}
-
-function local(message: JsonRpcMessage): Produced {
-  return { routed: false, messages: [message] };
-}
-
 function touchInterval(meta: SessionMeta): number {
   return Math.min(TOUCH_INTERVAL_MS, Math.floor(meta.idleMs / 4));
-}
-
-function backendOf(config: TenantConfig, name: string): BackendConfig {
-  const backend = config.backends.find((b) => b.name === name);
-  if (!backend) throw new GatewayError("backend_unavailable", { detail: `backend ${name} is not configured` });
-  return backend;
-}
-
-function maxTimeout(config: TenantConfig): number {
-  return Math.max(1_000, ...config.backends.map((b) => b.timeoutMs));
-}
-
-function asRecord(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
 function json(body: unknown, headers: Record<string, string> = {}): Response {

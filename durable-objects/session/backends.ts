@@ -7,7 +7,7 @@ import { StreamableHttpUpstream } from "../../worker/upstream/streamableHttp.ts"
 import { LegacySseUpstream } from "../../worker/upstream/legacySse.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/types.ts";
-import type { SessionStorage } from "./storage.ts";
+import type { SessionStore } from "./store.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { fnv1a } from "../../worker/broker/naming.ts";
 import { logger } from "../../worker/observe/log.ts";
@@ -17,7 +17,7 @@ import { Breakers } from "./breaker.ts";
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
 
 export class Backends {
-  readonly #storage: SessionStorage;
+  readonly #storage: SessionStore;
   readonly #env: Record<string, unknown>;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #initializing = new Map<string, Promise<Upstream>>();
@@ -33,7 +33,7 @@ export class Backends {
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
 
-  constructor(storage: SessionStorage, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
+  constructor(storage: SessionStore, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
     this.#storage = storage;
     this.#env = env;
     this.#credentials = credentials;

@@ -2,7 +2,10 @@
  * The session's merged view of its backends' tools, prompts, resources and templates.
  *
  * Each backend's complete list is fetched (following its own pagination), cached in memory and
- * dropped when that backend says the list changed or the tenant config changes. The merged list
+ * dropped when that backend says the list changed, when the tenant config changes, or when the
+ * `ttlMs` the backend put on it runs out (2026-07-28 server/utilities/caching; a backend that
+ * gives none is cached until a change, or for the owner's default where nothing would tell it
+ * of one). The merged list
  * is paged to the client with opaque cursors. The name table that routes calls is persisted, so
  * a call after an eviction still reaches the right backend without listing again.
  */
@@ -15,7 +18,7 @@ import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts"
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason } from "./fanout.ts";
-import type { SessionStorage } from "./storage.ts";
+import type { SessionStore } from "./store.ts";
 import type { PinInput, PinStatus } from "../tenant/TenantObject.ts";
 import { toolHash } from "../../worker/policy/pinning.ts";
 import { logger } from "../../worker/observe/log.ts";
@@ -24,6 +27,7 @@ import { logger } from "../../worker/observe/log.ts";
 export const MAX_PAGES_PER_BACKEND = 50;
 
 export interface ListOutcome {
+  /** The page; `ttlMs` is the shortest freshness any contributing backend gave, absent when none gave one. */
   result: Record<string, unknown>;
   /** Backends left out of the result (fail-open), with a log-safe reason. */
   failed: { backend: string; reason: string }[];
@@ -35,20 +39,39 @@ export type Pinner = (tools: PinInput[]) => Promise<Record<string, PinStatus>>;
 /** Whether the client may see an item, by the backend it comes from and its name (or URI) there. */
 export type Visibility = (kind: ListKind, origin: { backend: string; original: string }) => boolean;
 
+export interface CatalogOptions {
+  /** How long a list whose backend gave no `ttlMs` is cached; null: until a change is heard of. */
+  defaultTtlMs?: number | null;
+  now?: () => number;
+}
+
+/** A backend's complete list as fetched, with the freshness it claimed. */
+interface Cached {
+  items: Item[];
+  /** The backend's `ttlMs` (the smallest over its pages), when it gave one. */
+  ttlMs: number | undefined;
+  /** When the cached copy stops being used (Infinity: until a change). */
+  until: number;
+}
+
 export class Catalog {
-  readonly #storage: SessionStorage;
+  readonly #storage: SessionStore;
   readonly #backends: Backends;
   readonly #nextId: () => number;
   readonly #pinner: Pinner;
   /** kind -> backend -> that backend's complete list */
-  readonly #cache = new Map<ListKind, Map<string, Item[]>>();
+  readonly #cache = new Map<ListKind, Map<string, Cached>>();
+  readonly #defaultTtlMs: number | null;
+  readonly #now: () => number;
   /** backend -> tool -> pin status, from the last time the backend's tools were fetched */
   readonly #pins = new Map<string, Map<string, PinStatus>>();
   #configVersion = 0;
   /** The tenant's pinning mode as last seen; until a config is seen, tools are pinned. */
   #pinning: TenantConfig["policy"]["pinning"] = "flag";
 
-  constructor(storage: SessionStorage, backends: Backends, nextId: () => number, pinner: Pinner) {
+  constructor(storage: SessionStore, backends: Backends, nextId: () => number, pinner: Pinner, options: CatalogOptions = {}) {
+    this.#defaultTtlMs = options.defaultTtlMs ?? null;
+    this.#now = options.now ?? Date.now;
     this.#storage = storage;
     this.#backends = backends;
     this.#nextId = nextId;
@@ -84,7 +107,7 @@ export class Catalog {
     const cursor = params?.cursor;
     const position = cursor === undefined ? { offset: 0, generation: null } : decodeCursor(cursor);
     if (position === null) throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor" });
-    const { lists, failed } = await this.#load(kind, config, signal);
+    const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
     const merged = mergeList(kind, lists, config.naming);
     if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
     // Hidden items are left out before paging, so pages and cursors only ever see visible ones.
@@ -100,6 +123,9 @@ export class Catalog {
     if (position.offset + pageSize < shown.length) {
       result.nextCursor = encodeCursor({ offset: position.offset + pageSize, generation });
     }
+    // The merged answer is no fresher than its stalest part (2026-07-28 server/utilities/caching).
+    // Legacy clients never see it (worker/broker/filter.ts drops ttlMs for them).
+    if (ttlMs !== undefined) result.ttlMs = ttlMs;
     return { result, failed };
   }
 
@@ -122,12 +148,12 @@ export class Catalog {
   async definition(exposed: string, config: TenantConfig, signal: AbortSignal): Promise<Item | undefined> {
     const entry = await this.resolve("tools", exposed, config, signal);
     if (!entry) return undefined;
-    return this.#cache.get("tools")?.get(entry.backend)?.find((tool) => tool.name === entry.original);
+    return this.#cache.get("tools")?.get(entry.backend)?.items.find((tool) => tool.name === entry.original);
   }
 
   /** A backend tool's definition from the cache (no fetch), for headers computed at call time. */
   cachedDefinition(backend: string, tool: string): Item | undefined {
-    return this.#cache.get("tools")?.get(backend)?.find((t) => t.name === tool);
+    return this.#cache.get("tools")?.get(backend)?.items.find((t) => t.name === tool);
   }
 
   /** Records a pin status learned elsewhere (the tenant's pin store). */
@@ -139,10 +165,10 @@ export class Catalog {
 
   async ensureTools(backend: BackendConfig, signal: AbortSignal): Promise<void> {
     let cached = this.#cache.get("tools");
-    if (cached?.has(backend.name)) return;
-    const items = await this.#fetchAll("tools", backend, signal);
+    if (this.#fresh(cached?.get(backend.name))) return;
+    const fetched = await this.#fetchAll("tools", backend, signal);
     if (!cached) this.#cache.set("tools", (cached = new Map()));
-    cached.set(backend.name, items);
+    cached.set(backend.name, fetched);
   }
 
   /** Which backend serves a resource URI (exact listed URI, else the best matching template). */
@@ -154,14 +180,18 @@ export class Catalog {
 
   #complete(kind: ListKind, config: TenantConfig): boolean {
     const cached = this.#cache.get(kind);
-    return cached !== undefined && config.backends.every((b) => cached.has(b.name));
+    return cached !== undefined && config.backends.every((b) => this.#fresh(cached.get(b.name)));
   }
 
-  async #load(kind: ListKind, config: TenantConfig, signal: AbortSignal): Promise<{ lists: BackendList[]; failed: ListOutcome["failed"] }> {
+  #fresh(entry: Cached | undefined): entry is Cached {
+    return entry !== undefined && entry.until > this.#now();
+  }
+
+  async #load(kind: ListKind, config: TenantConfig, signal: AbortSignal): Promise<{ lists: BackendList[]; failed: ListOutcome["failed"]; ttlMs: number | undefined }> {
     this.useConfig(config);
     let cached = this.#cache.get(kind);
     if (!cached) this.#cache.set(kind, (cached = new Map()));
-    const missing = config.backends.filter((b) => !cached!.has(b.name));
+    const missing = config.backends.filter((b) => !this.#fresh(cached!.get(b.name)));
     const settled = await fanOut(missing, signal, (backend, s) => this.#fetchAll(kind, backend, s));
     for (const { backend, value } of settled.ok) cached.set(backend, value);
     const failed = settled.failed.map((f) => ({ backend: f.backend, reason: failureReason(f.error) }));
@@ -174,13 +204,19 @@ export class Catalog {
       if (config.failureMode === "closed") throw new GatewayError("backend_unavailable", { detail: `${kind}: ${failed.map((f) => f.backend).join(", ")}` });
       if (failed.length === config.backends.length) throw new GatewayError("all_backends_failed", { detail: `${kind}: every backend failed` });
     }
-    const lists = config.backends.filter((b) => cached!.has(b.name)).map((b) => ({ backend: b.name, items: cached!.get(b.name)! }));
-    return { lists, failed };
+    // A backend that failed this time is left out, even when an expired copy of its list is at hand.
+    const failedNames = new Set(failed.map((f) => f.backend));
+    const contributing = config.backends.filter((b) => cached!.has(b.name) && !failedNames.has(b.name)).map((b) => cached!.get(b.name)!);
+    const lists = config.backends.filter((b) => cached!.has(b.name) && !failedNames.has(b.name)).map((b) => ({ backend: b.name, items: cached!.get(b.name)!.items }));
+    const ttls = contributing.map((c) => c.ttlMs).filter((t): t is number => t !== undefined);
+    return { lists, failed, ttlMs: ttls.length > 0 ? Math.min(...ttls) : undefined };
   }
 
   /** A backend's complete list; an empty one when it does not offer this kind. */
-  async #fetchAll(kind: ListKind, backend: BackendConfig, signal: AbortSignal): Promise<Item[]> {
-    return this.#backends.withUpstream(backend, signal, async (upstream) => {
+  async #fetchAll(kind: ListKind, backend: BackendConfig, signal: AbortSignal): Promise<Cached> {
+    const fetchedAt = this.#now();
+    let ttlMs: number | undefined;
+    const items = await this.#backends.withUpstream(backend, signal, async (upstream) => {
       if (!offers(upstream.info?.capabilities ?? {}, kind)) return [];
       const items: Item[] = [];
       let cursor: unknown;
@@ -202,6 +238,7 @@ export class Catalog {
           reply = message.result;
         }
         if (!reply) throw new UpstreamError("bad_response", backend.name, `${LISTS[kind].method}: no response`);
+        if (typeof reply.ttlMs === "number" && Number.isFinite(reply.ttlMs) && reply.ttlMs >= 0) ttlMs = Math.min(ttlMs ?? Infinity, reply.ttlMs);
         const pageItems = reply[LISTS[kind].field];
         if (Array.isArray(pageItems)) items.push(...pageItems.filter((i): i is Item => typeof i === "object" && i !== null));
         cursor = reply.nextCursor;
@@ -212,6 +249,8 @@ export class Catalog {
       if (kind === "tools" && this.#pinning !== "off") await this.#pin(backend.name, items);
       return items;
     });
+    const lifetime = ttlMs ?? this.#defaultTtlMs;
+    return { items, ttlMs, until: lifetime === null ? Infinity : fetchedAt + lifetime };
   }
 
   /** Pins the backend's tool definitions; a pin store failure leaves the last known statuses. */

@@ -16,7 +16,7 @@ import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
 import { MODERN_VERSION, paramHeaders } from "../../worker/protocol/modern.ts";
-import type { SessionStorage } from "./storage.ts";
+import type { SessionStore } from "./store.ts";
 import type { SessionObserver } from "../../worker/observe/session.ts";
 import { TRACE_META_KEY } from "../../worker/observe/trace.ts";
 import { logger } from "../../worker/observe/log.ts";
@@ -70,7 +70,7 @@ interface InFlight {
 }
 
 export interface RelayHost {
-  storage: SessionStorage;
+  storage: SessionStore;
   backends: Backends;
   catalog: Catalog;
   nextId(): number;

@@ -51,7 +51,8 @@ async function startGatewayOn(port: number, options: GatewayOptions): Promise<Ru
   // The package's exports hide bin/, so resolve the package root and take its bin from there.
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   // Local backends listen on 127.0.0.1, which a production gateway refuses (worker/admin/destinations.ts).
-  const vars = { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_BACKENDS: "true", ...options.vars };
+  // STATE_SECRET turns on the stateless path for all-modern tenants (worker/dispatch/stateless.ts).
+  const vars = { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_BACKENDS: "true", STATE_SECRET: `test-state-${Math.random().toString(36).slice(2)}`, ...options.vars };
   const wranglerEnv = {
     // Offline machines: do not fetch Request.cf data, send no metrics.
     CLOUDFLARE_CF_FETCH_ENABLED: "false",

@@ -13,6 +13,8 @@ export interface ModernBackendOptions {
   modernOnly?: boolean;
   /** Print the SDK's rejection/diagnostic messages on stderr (visible in output()). */
   debug?: boolean;
+  /** The ttlMs the fixture puts on prompts/list (default 60000). */
+  promptsTtlMs?: number;
 }
 
 /** The modern fixture on a free loopback port; `url` is its Streamable HTTP endpoint (`/mcp`). */
@@ -21,6 +23,7 @@ export async function startModernBackend(options: ModernBackendOptions = {}): Pr
   const env: Record<string, string> = { PORT: String(port) };
   if (options.modernOnly) env["MODERN_ONLY"] = "1";
   if (options.debug) env["MODERN_DEBUG"] = "1";
+  if (options.promptsTtlMs !== undefined) env["PROMPTS_TTL_MS"] = String(options.promptsTtlMs);
   const running = await startProcess({
     name: options.modernOnly ? "modern-backend-strict" : "modern-backend",
     command: process.execPath,

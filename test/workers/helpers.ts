@@ -111,6 +111,10 @@ export const backend = {
   weather: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "weather", url: inject("weatherUrl"), timeoutMs: 10_000, ...extra }),
   notes: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "notes", url: inject("notesUrl"), timeoutMs: 10_000, ...extra }),
   everything: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "everything", url: inject("everythingUrl"), timeoutMs: 10_000, ...extra }),
+  /** The 2026-07-28 fixture (modern only). */
+  modern: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "modern", url: inject("modernUrl"), timeoutMs: 10_000, ...extra }),
+  /** A second instance of the fixture whose prompts/list carries ttlMs 5000. */
+  modernShort: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "short", url: inject("modernShortUrl"), timeoutMs: 10_000, ...extra }),
   /** A backend on a closed port: every connection is refused. */
   down: (extra: Partial<BackendInput> = {}): BackendInput => ({ name: "down", url: inject("closedUrl"), timeoutMs: 3_000, ...extra }),
 };

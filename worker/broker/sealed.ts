@@ -3,11 +3,14 @@
  * request (2026-07-28 basic/patterns/mrtr "Security Considerations": requestState is
  * attacker-controlled input, so it is integrity-protected, bound to who may use it, and short-lived).
  *
- * AES-GCM with a key that lives only in the memory of the session object that parked the call:
- * the parked call itself lives there too, so a state that outlives the key could not resume
- * anything anyway, and no secret has to be configured or rotated. Tenant and principal are the
- * associated data: a state presented by anyone else fails authentication. Each state names one
- * park, consumed on first use, so a replay finds nothing.
+ * AES-GCM. Without a secret the key lives only in the memory of the session object that parked
+ * the call: the parked call itself lives there too, so a state that outlives the key could not
+ * resume anything anyway. The Worker's stateless path (worker/dispatch/stateless.ts) issues
+ * states in one isolate that must open in another, so there the key is derived (HKDF-SHA-256)
+ * from the `STATE_SECRET` Worker secret. Tenant and principal are the associated data: a state
+ * presented by anyone else fails authentication. Each parked state names one park, consumed on
+ * first use, so a replay finds nothing; a pass-through state carries an id `j` for the replay
+ * record its home keeps (durable-objects/session/serveModern.ts).
  */
 
 /** How long a parked call waits for the client's retry. */
@@ -23,13 +26,16 @@ export interface SealedState {
   /** Pass-through: the method and item the state was issued for, so it cannot serve another. */
   m?: string;
   n?: string;
+  /** Pass-through: a random id, so the home that opens it can refuse a second use. */
+  j?: string;
 }
 
 export class StateSealer {
   readonly #key: Promise<CryptoKey>;
 
-  constructor() {
-    this.#key = crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]) as Promise<CryptoKey>;
+  /** A key of this object's own, or, given a secret, the key every holder of that secret derives. */
+  constructor(secret?: string) {
+    this.#key = secret ? deriveKey(secret) : (crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]) as Promise<CryptoKey>);
   }
 
   async seal(state: SealedState, boundTo: string): Promise<string> {
@@ -60,6 +66,18 @@ export class StateSealer {
       return null;
     }
   }
+}
+
+/** HKDF-SHA-256 (RFC 5869) from the secret to an AES-256-GCM key, with a fixed label so the secret could serve other uses. */
+async function deriveKey(secret: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new TextEncoder().encode("edge-mcp-gateway"), info: new TextEncoder().encode("requestState v1") },
+    material,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
 }
 
 function toBase64Url(bytes: Uint8Array): string {

@@ -2,7 +2,8 @@
  * The client-facing MCP endpoint of a tenant: POST, GET and DELETE (2025-11-25 basic/transports
  * "Streamable HTTP") at `/t/{tenant}/mcp`, or at `/mcp` on a hostname mapped to the tenant.
  * Each request runs the stages in order: ① guard, ③ tenant, ② authenticate (the tenant's config
- * says how), limits, ④ dispatch to the session's Durable Object.
+ * says how), limits, ④ dispatch to the session's Durable Object, or, for a 2026-07-28 request
+ * to an all-modern tenant, the stateless path in this Worker (stateless.ts).
  */
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
@@ -19,6 +20,7 @@ import type { Caller } from "../../durable-objects/session/rpc.ts";
 import { mintSessionId, modernStub, sessionStub } from "./sessions.ts";
 import { checkModern, isModernRequest } from "../ingress/modern.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
+import { serveStateless, statelessTenant } from "./stateless.ts";
 
 export const endpoint = new Hono<AppEnv>();
 
@@ -53,7 +55,12 @@ endpoint.post("/", async (c) => {
     const modern = checkModern(c.req.raw, messages, batch);
     // 2026-07-28 defines no client notification over HTTP; one that arrives is accepted and ignored.
     if (modern === "notification") return c.body(null, 202);
-    return modernStub(c.env, tenant.id, caller.principal.sub, modern.clientCapabilities).modern({ ...caller, ...modern, acceptsSse: accept.sse });
+    const input = { ...caller, ...modern, acceptsSse: accept.sse };
+    // All-modern tenants are served here, with no Durable Object hop (worker/dispatch/stateless.ts);
+    // a tenant with any legacy backend needs the object that holds its upstream sessions.
+    const stateless = await statelessTenant(c.env, tenant, caller.subjectToken);
+    if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, { ...input, config: stateless });
+    return modernStub(c.env, tenant.id, caller.principal.sub, modern.clientCapabilities).modern(input);
   }
   // An Mcp-Session-Id on a modern request is ignored (above); on a legacy one it must be well-formed.
   const sessionId = sessionIdOf(c.req.raw);
@@ -104,6 +111,16 @@ function callerOf(c: Context<AppEnv>): Caller {
     // One span per request, shared by the log line, the audit row and the backend (worker/observe/requests.ts).
     traceparent: requestTrace(c.req.raw),
   };
+}
+
+/** Background work (audit rows, metrics, a stream's pump) kept alive past the response. */
+function waitUntilOf(c: Context<AppEnv>): (promise: Promise<unknown>) => void {
+  try {
+    const ctx = c.executionCtx;
+    return (promise) => ctx.waitUntil(promise);
+  } catch {
+    return (promise) => void promise.catch(() => {}); // no execution context (a direct app.fetch call)
+  }
 }
 
 function isModernVersionHeader(request: Request): boolean {

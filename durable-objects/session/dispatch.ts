@@ -1,0 +1,357 @@
+/**
+ * The gateway's decisions on one client request, shared by the session object (legacy clients,
+ * and modern clients with a legacy backend) and the Worker's stateless path (modern clients of
+ * all-modern tenants, worker/dispatch/stateless.ts): lists merged and filtered by policy, calls
+ * routed by name with policy admission, tool rate limits, quarantine, audit and redaction.
+ *
+ * What differs between the two homes (where the catalog and upstream sessions live, who the
+ * tenant object is, how background work is kept alive) comes in through DispatchHost.
+ */
+import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
+import { filterMessage } from "../../worker/broker/filter.ts";
+import { recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
+import type { Principal } from "../../worker/env.ts";
+import { checkToolLimits } from "../../worker/limits/rate.ts";
+import type { Decision, PolicyItem } from "../../worker/policy/engine.ts";
+import { redact } from "../../worker/policy/redact.ts";
+import { GatewayError } from "../../worker/protocol/errors.ts";
+import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
+import { isResponse, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
+import { META, MODERN_VERSION, paramHeaders } from "../../worker/protocol/modern.ts";
+import { SUPPORTED_VERSIONS } from "../../worker/ingress/modern.ts";
+import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
+import type { SessionObserver } from "../../worker/observe/session.ts";
+import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
+import type { TenantObject } from "../tenant/TenantObject.ts";
+import { decideCall, visibility } from "./access.ts";
+import type { Backends } from "./backends.ts";
+import type { Catalog } from "./catalog.ts";
+import { bounded, fanOut } from "./fanout.ts";
+import { toClientError, type CallContext, type Relay } from "./relay.ts";
+import type { Caller } from "./rpc.ts";
+
+/** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
+export const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+/** Methods whose results carry backend content, so redaction applies to them. */
+const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+/** Methods that leave an audit row (issue 4: every call, read, get and denial). */
+const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+
+/** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
+export interface Routed {
+  request: JsonRpcRequest;
+  item: PolicyItem;
+  args: Record<string, unknown>;
+}
+
+export type Produced =
+  | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
+  | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
+
+export interface DispatchHost {
+  env: Record<string, unknown>;
+  catalog: Catalog;
+  backends: Backends;
+  relay: Relay;
+  observer: SessionObserver;
+  /** The newest tenant config, principal and caller of the request being served. */
+  config(): TenantConfig | null;
+  principal(): Principal;
+  caller(): Caller;
+  /** The tenant's object (pin store), when bound. */
+  tenantObject(): DurableObjectStub<TenantObject> | null;
+  waitUntil(promise: Promise<unknown>): void;
+  /** What the audit row calls the session, and the client's name when it gave one. */
+  sessionId: string;
+  clientName(): string | undefined;
+  /** The level below which the gateway's own log messages are dropped. */
+  logLevel(): string | undefined;
+  /** A legacy client's resources/subscribe or unsubscribe changed what a modern backend's listen stream must ask for. */
+  resubscribe?(backend: BackendConfig): void;
+}
+
+export class Dispatcher {
+  readonly #host: DispatchHost;
+
+  constructor(host: DispatchHost) {
+    this.#host = host;
+  }
+
+  /** Bounds the gateway's own work on a request (lists, name resolution); a routed call is bounded by its backend's timeout in the relay instead. */
+  request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
+    return bounded(maxTimeout(config), (signal) => this.dispatch(request, config, stream, signal));
+  }
+
+  async dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
+    const params = request.params ?? {};
+    try {
+      switch (request.method) {
+        case "tools/list":
+        case "prompts/list":
+        case "resources/list":
+        case "resources/templates/list": {
+          const catalog = this.#host.catalog;
+          const visible = visibility(config, this.#host.principal(), catalog);
+          const outcome = await catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
+          const warnings = outcome.failed.map((f) =>
+            notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
+          );
+          return { routed: false, messages: [...this.#logFiltered(warnings), result(request.id, outcome.result)] };
+        }
+        case "tools/call":
+        case "prompts/get": {
+          const name = params.name;
+          if (typeof name !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: name must be a string" }).toRpc(request.id));
+          // The schema makes arguments an object: anything else is refused here, not forwarded (policy would see {}).
+          if (params.arguments !== undefined && asRecord(params.arguments) !== params.arguments) {
+            return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: arguments must be an object" }).toRpc(request.id));
+          }
+          const tool = request.method === "tools/call";
+          // Unknown, denied and quarantined items all get this same answer, so a hidden item is
+          // indistinguishable from one that does not exist (2025-11-25 server/tools "Error Handling").
+          const unknown = () =>
+            local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
+          const entry = await this.#host.catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
+          if (!entry) return unknown();
+          const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
+          // Quarantine decides on the definition as it is now, even when the client did not list again.
+          if (tool && config.policy.pinning === "quarantine") {
+            await this.#host.catalog.ensureTools(backendOf(config, entry.backend), signal);
+            // A session whose list is cached may not have heard of a change another session saw:
+            // the tenant's pin store is the authority on whether this definition was approved.
+            const stored = await this.#host.tenantObject()?.status(entry.backend, entry.original);
+            if (stored) this.#host.catalog.notePin(entry.backend, entry.original, stored);
+          }
+          const args = asRecord(params.arguments);
+          const refused = await this.#admit(request, item, args, config, tool ? name : null);
+          if (refused === "hidden") return unknown();
+          if (refused) return refused;
+          return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream, { request, item, args });
+        }
+        case "resources/read":
+        case "resources/subscribe":
+        case "resources/unsubscribe": {
+          const uri = params.uri;
+          if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
+          const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
+          const owner = await this.#host.catalog.resolveUri(uri, config, signal);
+          if (!owner) return notFound();
+          const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+          const refused = await this.#admit(request, item, {}, config, null);
+          if (refused === "hidden") return notFound();
+          if (refused) return refused;
+          if (request.method !== "resources/read") {
+            // 2026-07-28 removed resources/subscribe (changelog; basic/patterns/subscriptions): for a
+            // modern owner the gateway keeps the subscription itself and asks for the URI's updates
+            // on the owner's subscriptions/listen stream, re-opened when it is already open.
+            const backend = backendOf(config, owner);
+            const upstream = await this.#host.backends.get(backend, signal);
+            if (upstream.info?.protocolVersion === MODERN_VERSION) {
+              const subscriptions = this.#host.backends.resourceSubscriptions;
+              const had = subscriptions.has(uri);
+              if (request.method === "resources/subscribe") subscriptions.add(uri);
+              else subscriptions.delete(uri);
+              if (had !== subscriptions.has(uri)) this.#host.resubscribe?.(backend);
+              return local(result(request.id, {}));
+            }
+          }
+          return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+        }
+        case "completion/complete":
+          return await this.#completion(request, config, stream, signal);
+        default:
+          return local(new GatewayError("method_not_found", { publicMessage: `Method not found: ${request.method}` }).toRpc(request.id));
+      }
+    } catch (error) {
+      return local(toClientError(request.id, error));
+    }
+  }
+
+  /** `server/discover` answered for the merged backends (2026-07-28 server/discover). */
+  async discover(config: TenantConfig): Promise<Record<string, unknown>> {
+    const backends = this.#host.backends;
+    await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => backends.get(backend, s)));
+    const infos = backends.infos(config);
+    const discovered: Record<string, unknown> = {
+      supportedVersions: SUPPORTED_VERSIONS,
+      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
+      _meta: { [META.serverInfo]: GATEWAY_INFO },
+    };
+    const instructions = mergeInstructions(infos);
+    if (instructions !== undefined) discovered.instructions = instructions;
+    return discovered;
+  }
+
+  /**
+   * 2026-07-28 streamable-http "Server Validation": a tools/call's Mcp-Param-* headers must match
+   * the arguments its tool's `x-mcp-header` annotations name, after decoding.
+   */
+  async checkParamHeaders(request: JsonRpcRequest, given: Record<string, string>, config: TenantConfig): Promise<GatewayError | null> {
+    const name = request.params?.name;
+    if (typeof name !== "string") return null;
+    const definition = await bounded(maxTimeout(config), (signal) => this.#host.catalog.definition(name, config, signal));
+    if (!definition) return null;
+    const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
+    for (const [header, value] of Object.entries(expected)) {
+      if (given[header] === undefined) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} is required` });
+      const numeric = Number(value);
+      const same = given[header] === value || (Number.isFinite(numeric) && Number(given[header]) === numeric);
+      if (!same) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} does not match the body` });
+    }
+    return null;
+  }
+
+  /** Whether a running call is still allowed under the newest config. */
+  stillAllowed(about: Routed): boolean {
+    const config = this.#host.config();
+    if (!config) return true;
+    return decideCall(config, this.#host.principal(), this.#host.catalog, about.item, about.args).effect === "allow";
+  }
+
+  /** A message on its way to the client: adapted to its revision, content methods redacted. */
+  toClient(message: JsonRpcMessage, method: string | undefined, clientVersion: string): JsonRpcMessage | null {
+    const filtered = filterMessage(message, { direction: "to-client", peerVersion: clientVersion, ...(method ? { method } : {}) });
+    const config = this.#host.config();
+    if (filtered && "result" in filtered && method !== undefined && CONTENT_METHODS.has(method) && config) {
+      return { ...filtered, result: redact(config.policy, filtered.result) };
+    }
+    return filtered;
+  }
+
+  /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
+  #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
+    const min = LOG_LEVELS.indexOf(this.#host.logLevel() ?? "debug");
+    return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
+  }
+
+  /**
+   * Decides whether a request may leave for its backend: policy, then tool rate limits. Returns
+   * null to go ahead, "hidden" when the client must see the item as nonexistent, or a refusal.
+   */
+  async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null): Promise<Produced | "hidden" | null> {
+    const principal = this.#host.principal();
+    const decision = decideCall(config, principal, this.#host.catalog, item, args);
+    if (decision.effect !== "allow") {
+      this.#audit(request, item, decision, "denied", args);
+      if (decision.effect === "deny") return "hidden";
+      const refusal = new GatewayError("insufficient_scope", {
+        headers: { "www-authenticate": `Bearer error="insufficient_scope", scope="${decision.scopes.join(" ")}", resource_metadata="${this.#host.caller().resourceMetadataUrl}"` },
+        detail: `rule ${decision.rule}`,
+      });
+      return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
+    }
+    if (tool !== null) {
+      const limited = await checkToolLimits(this.#host.env.LIMITERS as DurableObjectNamespace<RateLimiter>, config, principal.sub, tool);
+      if (!limited.ok) {
+        this.#audit(request, item, decision, "rate_limited", args);
+        const refusal = new GatewayError("rate_limited", {
+          headers: { "retry-after": String(limited.retryAfterSeconds) },
+          data: { retryAfterSeconds: limited.retryAfterSeconds },
+          detail: limited.limit,
+        });
+        return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
+      }
+    }
+    return null;
+  }
+
+  async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
+    const params = request.params ?? {};
+    const ref = asRecord(params.ref);
+    const catalog = this.#host.catalog;
+    const principal = this.#host.principal();
+    if (ref.type === "ref/prompt" && typeof ref.name === "string") {
+      const unknown = () => local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
+      const entry = await catalog.resolve("prompts", ref.name, config, signal);
+      if (!entry) return unknown();
+      const item: PolicyItem = { kind: "prompt", backend: entry.backend, name: entry.original };
+      if (decideCall(config, principal, catalog, item, {}).effect === "deny") return unknown();
+      return this.#route(request, backendOf(config, entry.backend), { ...params, ref: { ...ref, name: entry.original } }, stream, { request, item, args: {} });
+    }
+    if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+      const notFound = () => local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
+      const owner = await catalog.resolveUri(ref.uri, config, signal);
+      if (!owner) return notFound();
+      const item: PolicyItem = { kind: "resource", backend: owner, name: ref.uri };
+      if (decideCall(config, principal, catalog, item, {}).effect === "deny") return notFound();
+      return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+    }
+    return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
+  }
+
+  #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
+    const context: CallContext = { tenant: this.#host.config()!.id, principal: this.#host.principal().sub, traceparent: this.#host.caller().traceparent };
+    const messages = this.#host.relay.call(request, backend, params, stream, context);
+    return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
+  }
+
+  /** Passes a call's messages through, writing its audit row when the response has gone by. */
+  async *#audited(messages: AsyncIterable<JsonRpcMessage>, about: Routed): AsyncIterable<JsonRpcMessage> {
+    const started = Date.now();
+    let outcome: AuditEvent["outcome"] = "cancelled";
+    let resultBody: unknown;
+    try {
+      for await (const message of messages) {
+        if (isResponse(message) && message.id === about.request.id) {
+          outcome = "error" in message ? (message.error.message === "Backend timed out" ? "timeout" : "error") : "ok";
+          if ("result" in message) resultBody = message.result;
+        }
+        yield message;
+      }
+    } finally {
+      this.#audit(about.request, about.item, { effect: "allow", rule: null }, outcome, about.args, Date.now() - started, resultBody);
+    }
+  }
+
+  #audit(
+    request: JsonRpcRequest,
+    item: PolicyItem,
+    decision: Decision,
+    outcome: AuditEvent["outcome"],
+    args: Record<string, unknown>,
+    latencyMs?: number,
+    resultBody?: unknown,
+  ): void {
+    const config = this.#host.config();
+    if (!config) return;
+    const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#host.caller().traceparent };
+    if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
+    if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);
+    const event: AuditEvent = {
+      at: Date.now(),
+      tenant: config.id,
+      principal: this.#host.principal().sub,
+      clientName: this.#host.clientName(),
+      sessionId: this.#host.sessionId,
+      requestId: String(request.id),
+      method: request.method,
+      backend: item.backend,
+      item: item.name,
+      decision: decision.effect === "allow" ? "allow" : "deny",
+      policyVersion: config.version,
+      latencyMs,
+      outcome,
+      detail,
+    };
+    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT as D1Database | undefined, event));
+    this.#host.observer.call(event);
+  }
+}
+
+export function local(message: JsonRpcMessage): Produced {
+  return { routed: false, messages: [message] };
+}
+
+export function backendOf(config: TenantConfig, name: string): BackendConfig {
+  const backend = config.backends.find((b) => b.name === name);
+  if (!backend) throw new GatewayError("backend_unavailable", { detail: `backend ${name} is not configured` });
+  return backend;
+}
+
+export function maxTimeout(config: TenantConfig): number {
+  return Math.max(1_000, ...config.backends.map((b) => b.timeoutMs));
+}
+
+export function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}

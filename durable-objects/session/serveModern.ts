@@ -1,0 +1,217 @@
+/**
+ * One 2026-07-28 request served end to end, shared by the session object (SessionObject.modern)
+ * and the Worker's stateless path (worker/dispatch/stateless.ts): the sealed requestState of a
+ * retry opened, `server/discover`, the Mcp-Param-* check, dispatch, and the reply (JSON or SSE)
+ * with a backend's InputRequiredResult passed through under a sealed state.
+ *
+ * What only one home can do comes in through ModernHost: parking a legacy backend's call while
+ * the client answers its input request (the session object), the listen stream, and single use
+ * of pass-through states.
+ */
+import { GatewayError } from "../../worker/protocol/errors.ts";
+import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
+import { encodeComment, encodeEvent, SSE_HEADERS } from "../../worker/protocol/sse.ts";
+import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../../worker/broker/sealed.ts";
+import type { TenantConfig } from "../../worker/tenant/schema.ts";
+import { UpstreamError } from "../../worker/upstream/errors.ts";
+import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
+import { asRecord, type Dispatcher } from "./dispatch.ts";
+import { modernResponse, withoutModernMeta } from "./modern.ts";
+import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
+import { toClientError } from "./relay.ts";
+import type { ModernInput } from "./rpc.ts";
+
+/** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
+const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
+
+export interface ModernHost {
+  dispatcher: Dispatcher;
+  sealer: StateSealer;
+  config: TenantConfig;
+  /** A fresh stream name for the relay (server-to-client request bookkeeping). */
+  nextStream(): string;
+  waitUntil(promise: Promise<unknown>): void;
+  /** `subscriptions/listen`: the stream of change notifications. */
+  subscribe(input: ModernInput): Response | Promise<Response>;
+  /**
+   * Keeps a call whose legacy backend asked a server-to-client request until the client's retry;
+   * returns the park's id. Absent where nothing can be kept (the stateless path has no legacy backend).
+   */
+  park?(iterator: AsyncIterator<JsonRpcMessage>, method: string): string;
+  /** The retry of a parked call. */
+  resume?(input: ModernInput, park: string, responses: Record<string, unknown>): Promise<Response>;
+  /**
+   * Marks a pass-through state used; false when it was used before (a replay). Absent where the
+   * home keeps no record (then the backend, which owns its state, decides on replays).
+   */
+  spend?(state: SealedState): boolean;
+}
+
+/** What a sealed requestState is bound to: the tenant and the principal (the AES-GCM associated data). */
+export function boundTo(tenant: string, principal: string): string {
+  return `${tenant}\u0000${principal}`;
+}
+
+export async function serveModern(input: ModernInput, host: ModernHost): Promise<Response> {
+  const { request } = input;
+  const { config, dispatcher } = host;
+  const params = request.params ?? {};
+  // A retry after an InputRequiredResult (2026-07-28 basic/patterns/mrtr): either it resumes a
+  // parked call, or it carries a modern backend's own state, passed through sealed.
+  let retry: Record<string, unknown> = {};
+  if (typeof params.requestState === "string") {
+    const opened = await host.sealer.open(params.requestState, boundTo(config.id, input.principal.sub));
+    if (opened && opened.park !== "") {
+      if (!host.resume) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+      return host.resume(input, opened.park, asRecord(params.inputResponses));
+    }
+    if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    // mrtr "Security Considerations": a state is good for one retry where this home can tell.
+    if (host.spend && !host.spend(opened)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
+  } else if (params.inputResponses !== undefined) {
+    // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
+    // what they did not ask for); it passes through as sent.
+    retry = { inputResponses: params.inputResponses };
+  }
+  if (request.method === "server/discover") return json(modernResponse(result(request.id, await dispatcher.discover(config)), request.method));
+  if (request.method === "subscriptions/listen") return host.subscribe(input);
+  const clean: JsonRpcRequest = { ...request, params: { ...withoutModernMeta(params), ...retry } };
+  if (request.method === "tools/call") {
+    const mismatch = await dispatcher.checkParamHeaders(clean, input.paramHeaders, config);
+    if (mismatch) return mismatch.toResponse(request.id);
+  }
+  const produced = await dispatcher.request(clean, config, host.nextStream());
+  if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
+  const source = produced.routed ? produced.messages[Symbol.asyncIterator]() : toAsync(produced.messages);
+  // A backend's protocol-level refusal that ends the call at once (-32020/-32021/-32022) is
+  // answered as the spec says a server answers it: HTTP 400 with the JSON-RPC error.
+  const first = await source.next();
+  if (!first.done && isResponse(first.value) && "error" in first.value && HTTP_400_CODES.has(first.value.error.code)) {
+    return new Response(JSON.stringify({ ...first.value, id: request.id }), { status: 400, headers: { "content-type": "application/json" } });
+  }
+  return modernReply(input, prepend(first, source), request.method, host);
+}
+
+/**
+ * Answers a modern request from the messages its call produces: notifications stream as they
+ * come (log messages only when the request asked for a level); a legacy backend's
+ * server-to-client request parks the call and answers with an InputRequiredResult; the
+ * response ends it. Closing the stream cancels the call (2026-07-28 streamable-http "Cancellation").
+ */
+export async function modernReply(input: ModernInput, iterator: AsyncIterator<JsonRpcMessage>, method: string, host: ModernHost): Promise<Response> {
+  const id = input.request.id;
+  const bound = boundTo(host.config.id, input.principal.sub);
+  // The response is the call's last message: closing the iterator after it runs the call's
+  // bookkeeping (its audit row, its metric) instead of leaving it suspended.
+  const finish = async (): Promise<void> => {
+    await iterator.return?.();
+  };
+  const pump = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done) return;
+      const message = step.value;
+      if (isRequest(message)) {
+        if (!host.park) {
+          // A 2026-07-28 backend sends no server-to-client requests (basic/patterns/mrtr replaces them).
+          void iterator.return?.();
+          throw new UpstreamError("bad_response", "", `unexpected server-to-client request ${message.method}`);
+        }
+        const park = host.park(iterator, method);
+        const requestState = await host.sealer.seal({ park, exp: Date.now() + REQUEST_STATE_TTL_MS }, bound);
+        emit(result(id, { resultType: "input_required", inputRequests: { [String(message.id)]: { method: message.method, params: message.params ?? {} } }, requestState }));
+        return;
+      }
+      const filtered = host.dispatcher.toClient(isResponse(message) ? { ...message, id } : message, method, MODERN_VERSION);
+      if (!filtered) continue;
+      if (isResponse(filtered)) {
+        if ("result" in filtered && filtered.result.resultType === "input_required") {
+          // A modern backend's own input request passes through; its state is sealed inside
+          // ours, bound to this principal and to this method and item.
+          const backendState = filtered.result.requestState;
+          const state: SealedState = {
+            park: "",
+            exp: Date.now() + REQUEST_STATE_TTL_MS,
+            m: method,
+            n: itemOf(input.request),
+            j: crypto.randomUUID(),
+            ...(typeof backendState === "string" ? { bs: backendState } : {}),
+          };
+          emit({ ...filtered, result: { ...filtered.result, requestState: await host.sealer.seal(state, bound) } });
+          await finish();
+          return;
+        }
+        emit(modernResponse(filtered, method));
+        await finish();
+        return;
+      }
+      // 2026-07-28 server/utilities/logging: no log messages for a request that set no level.
+      if ("method" in filtered && filtered.method === "notifications/message" && input.logLevel === null) continue;
+      emit(filtered);
+    }
+  };
+  if (!input.acceptsSse) {
+    // JSON carries the answer only; progress has no place to go without a stream.
+    let final: JsonRpcMessage | null = null;
+    await pump((m) => {
+      if (isResponse(m)) final = m;
+    }).catch((error) => {
+      final = toClientError(id, error);
+    });
+    return json(final ?? new GatewayError("backend_unavailable").toRpc(id));
+  }
+  let keepalive: ReturnType<typeof setInterval> | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      keepalive = setInterval(() => controller.enqueue(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+      const done = pump((m) => controller.enqueue(encodeEvent({ data: JSON.stringify(m) })))
+        .catch((error) => controller.enqueue(encodeEvent({ data: JSON.stringify(toClientError(id, error)) })))
+        .finally(() => {
+          if (keepalive) clearInterval(keepalive);
+          try {
+            controller.close();
+          } catch {
+            // the client already went away
+          }
+        });
+      host.waitUntil(done);
+    },
+    cancel: () => {
+      if (keepalive) clearInterval(keepalive);
+      // The client closed the stream: that is the cancellation of this request.
+      void iterator.return?.();
+    },
+  });
+  return new Response(body, { status: 200, headers: SSE_HEADERS });
+}
+
+/** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
+function itemOf(request: JsonRpcRequest): string {
+  const params = request.params ?? {};
+  return String(params.name ?? params.uri ?? "");
+}
+
+/** An iterator that yields an already pulled step first. */
+function prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterator<T> {
+  let pending: IteratorResult<T> | null = first;
+  return {
+    next: () => {
+      if (pending) {
+        const step = pending;
+        pending = null;
+        return Promise.resolve(step);
+      }
+      return rest.next();
+    },
+    return: (value?: unknown) => rest.return?.(value) ?? Promise.resolve({ done: true, value: undefined as T }),
+  };
+}
+
+async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {
+  yield* messages;
+}
+
+function json(body: unknown): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+}
