@@ -13,7 +13,7 @@
  *
  * The faulty backends are faultServer.ts, on 127.0.0.1, started by this folder's globalSetup.
  */
-import { inject, describe, expect, it, vi, afterEach } from "vitest";
+import { inject, describe, expect, it, vi, afterAll, afterEach } from "vitest";
 import { ADMIN_TOKEN, ORIGIN, connect, createTenant, gateway, names, putTenant, SseReader, text, type RpcMessage, type Session } from "../workers/helpers.ts";
 import { BREAKER_COOL_DOWN_MS, BREAKER_FAILURE_THRESHOLD } from "../../durable-objects/session/breaker.ts";
 import { faultBackend, type FaultBackend, type FaultMode } from "./faults.ts";
@@ -26,6 +26,19 @@ const BAD_TIMEOUT_MS = 1_000;
 afterEach(() => {
   vi.useRealTimers();
 });
+
+/** What the suite did, printed as its figures line (docs/reliability.md). */
+const figures = { faultsInjected: 0, lists: 0, listsWithoutFailing: 0, badCalls: 0, badCallErrors: 0, goodCalls: 0, leaks: 0 };
+
+afterAll(() => {
+  console.info(JSON.stringify({ figures: "backend-faults", ...figures }));
+});
+
+/** Switches the bad backend into a fault (counted) or back to "ok". */
+async function setFault(bad: FaultBackend, mode: FaultMode, slowMs?: number): Promise<void> {
+  if (mode !== "ok") figures.faultsInjected++;
+  await bad.setMode(mode, slowMs);
+}
 
 interface Setup {
   tenant: string;
@@ -50,19 +63,29 @@ function warningsOf(messages: RpcMessage[]): { backend: string; reason: string }
 
 async function listTools(session: Session): Promise<{ tools: string[]; warnings: { backend: string; reason: string }[] }> {
   const { response, messages, reply } = await within(BOUND_MS, "tools/list", session.request("tools/list"));
-  expect(leakedInternals(JSON.stringify(reply.messages))).toEqual([]);
-  return { tools: names(response.result!.tools), warnings: warningsOf(messages) };
+  const leaked = leakedInternals(JSON.stringify(reply.messages));
+  figures.leaks += leaked.length;
+  expect(leaked).toEqual([]);
+  const tools = names(response.result!.tools);
+  figures.lists++;
+  if (!tools.some((t) => t.startsWith("bad__"))) figures.listsWithoutFailing++;
+  return { tools, warnings: warningsOf(messages) };
 }
 
 async function callBad(session: Session, marker: string): Promise<RpcMessage> {
   const { response, reply } = await within(BOUND_MS, "tools/call bad__echo", session.request("tools/call", { name: "bad__echo", arguments: { marker } }));
-  expect(leakedInternals(JSON.stringify(reply.messages))).toEqual([]);
+  const leaked = leakedInternals(JSON.stringify(reply.messages));
+  figures.leaks += leaked.length;
+  expect(leaked).toEqual([]);
+  figures.badCalls++;
+  if (response.error) figures.badCallErrors++;
   return response;
 }
 
 async function expectGoodWorks(session: Session, marker: string): Promise<void> {
   const result = await within(BOUND_MS, "tools/call good__echo", session.callTool("good__echo", { marker }));
   expect(JSON.parse(text(result))).toEqual({ marker });
+  figures.goodCalls++;
 }
 
 /** Expected reason in the fail-open warning, per fault. */
@@ -88,7 +111,7 @@ describe("a new session next to a failing backend", () => {
 
   it.each(FAULTS)("a backend that is $mode: the merged list comes back without it, and the session goes on", async ({ mode, slowMs, reason }) => {
     const { tenant, bad } = await setup(`faults-new-${mode}`);
-    await bad.setMode(mode, slowMs);
+    await setFault(bad, mode, slowMs);
     const session = await within(BOUND_MS, "initialize", connect(tenant));
     const first = await listTools(session);
     expect(first.tools).toEqual(["good__echo", "good__progress"]);
@@ -97,7 +120,7 @@ describe("a new session next to a failing backend", () => {
     expect(first.warnings[0]!.reason).toMatch(reason);
     await expectGoodWorks(session, `new-${mode}`);
     // The backend recovers: the next list that asks it has its items again.
-    await bad.setMode("ok");
+    await setFault(bad, "ok");
     await retouch(tenant); // a new version drops the session's cached lists
     const again = await listTools(session);
     // Two failures (initialize, the first list) are below the breaker's threshold, so it is asked.
@@ -119,7 +142,7 @@ describe("a backend that fails in the middle of a session", () => {
     const { tenant, bad } = await setup(`faults-mid-${mode}`);
     const session = await connect(tenant);
     expect((await listTools(session)).tools).toHaveLength(4);
-    await bad.setMode(mode, slowMs);
+    await setFault(bad, mode, slowMs);
 
     for (let i = 0; i < BREAKER_FAILURE_THRESHOLD; i++) {
       const response = await callBad(session, `attempt-${i}`);
@@ -144,7 +167,7 @@ describe("a backend that fails in the middle of a session", () => {
     const reader = new SseReader(res.body!);
     const first = await reader.nextMessage();
     expect(first?.method).toBe("notifications/progress");
-    await bad.setMode("drop");
+    await setFault(bad, "drop");
     const rest: RpcMessage[] = [];
     for (;;) {
       const message = await reader.nextMessage(BOUND_MS);
@@ -165,7 +188,7 @@ describe("a backend that fails in the middle of a session", () => {
     const res = await session.post({ jsonrpc: "2.0", id: 42, method: "tools/call", params: { name: "bad__progress", arguments: { marker: "h", steps: 200, intervalMs: 20 }, _meta: { progressToken: 7 } } });
     const reader = new SseReader(res.body!);
     expect((await reader.nextMessage())?.params?.progressToken).toBe(7);
-    await bad.setMode("hang");
+    await setFault(bad, "hang");
     let last: RpcMessage | null = null;
     for (;;) {
       const message = await reader.nextMessage(BOUND_MS);
@@ -179,7 +202,7 @@ describe("a backend that fails in the middle of a session", () => {
 
   it("a slow backend within its timeout is no failure: it is listed and called, and the breaker stays closed", async () => {
     const { tenant, bad } = await setup("faults-slow-ok");
-    await bad.setMode("slow", BAD_TIMEOUT_MS / 4);
+    await setFault(bad, "slow", BAD_TIMEOUT_MS / 4);
     const session = await connect(tenant);
     expect((await listTools(session)).tools).toHaveLength(4);
     for (let i = 0; i < BREAKER_FAILURE_THRESHOLD + 2; i++) {
@@ -194,7 +217,7 @@ describe("the circuit breaker", () => {
     const { tenant, bad } = await setup("faults-breaker");
     const session = await connect(tenant);
     expect((await listTools(session)).tools).toHaveLength(4);
-    await bad.setMode("error500");
+    await setFault(bad, "error500");
     for (let i = 0; i < BREAKER_FAILURE_THRESHOLD; i++) expect((await callBad(session, `fail-${i}`)).error?.message).toBe("Backend unavailable");
     const reached = (await bad.requests()).length;
     expect((await callBad(session, "open")).error?.message).toBe("Backend unavailable");
@@ -208,7 +231,7 @@ describe("the circuit breaker", () => {
 
     // The backend recovers, but nobody asks it until the cool-down has passed; meanwhile its
     // tools are not listed, so a call to one reads like a call to any tool not listed.
-    await bad.setMode("ok");
+    await setFault(bad, "ok");
     expect((await callBad(session, "still-open")).error?.message).toBe("Unknown tool: bad__echo");
     expect((await bad.requests()).length).toBe(reached);
 
@@ -227,7 +250,7 @@ describe("the circuit breaker", () => {
     const { tenant, bad } = await setup("faults-breaker-reopen");
     const session = await connect(tenant);
     await listTools(session);
-    await bad.setMode("error500");
+    await setFault(bad, "error500");
     for (let i = 0; i < BREAKER_FAILURE_THRESHOLD; i++) await callBad(session, `fail-${i}`);
     vi.setSystemTime(Date.now() + BREAKER_COOL_DOWN_MS + 1_000);
     const before = (await bad.requests()).length;
@@ -241,9 +264,9 @@ describe("the circuit breaker", () => {
     const { tenant, bad } = await setup("faults-breaker-scope");
     const first = await connect(tenant);
     await listTools(first);
-    await bad.setMode("error500");
+    await setFault(bad, "error500");
     for (let i = 0; i < BREAKER_FAILURE_THRESHOLD + 1; i++) await callBad(first, `fail-${i}`);
-    await bad.setMode("ok");
+    await setFault(bad, "ok");
     const second = await connect(tenant);
     expect((await listTools(second)).tools).toHaveLength(4);
     expect(JSON.parse(text((await callBad(second, "fresh")).result!))).toEqual({ marker: "fresh" });

@@ -9,7 +9,7 @@ import { MAX_HEAP_GROWTH_MIB, runSoak } from "./soak.ts";
 const SESSIONS = 30;
 const SECONDS = 20;
 
-it(`${SESSIONS} sessions × ${SECONDS} s of lists, calls and streams: no error, nothing lost, heap flat`, { timeout: 240_000 }, async () => {
+it(`${SESSIONS} sessions × ${SECONDS} s of lists, calls and streams: no error, nothing lost, heap flat`, { timeout: 900_000 }, async () => {
   const report = await runSoak({ sessions: SESSIONS, durationMs: SECONDS * 1000 });
   const { samples, ...rss } = report.rssMiB;
   console.info(JSON.stringify({ figures: "soak-short", ...report, rssMiB: { ...rss, sampleCount: samples.length } }));
