@@ -162,11 +162,23 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
     return json(final ?? new GatewayError("backend_unavailable").toRpc(id));
   }
   let keepalive: ReturnType<typeof setInterval> | null = null;
+  // Once the client has gone, nothing more is written (and nothing is reported as a failure).
+  let gone = false;
   const body = new ReadableStream<Uint8Array>({
     start: (controller) => {
-      keepalive = setInterval(() => controller.enqueue(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
-      const done = pump((m) => controller.enqueue(encodeEvent({ data: JSON.stringify(m) })))
-        .catch((error) => controller.enqueue(encodeEvent({ data: JSON.stringify(toClientError(id, error)) })))
+      const write = (chunk: Uint8Array): void => {
+        if (gone) return;
+        try {
+          controller.enqueue(chunk);
+        } catch {
+          gone = true;
+        }
+      };
+      keepalive = setInterval(() => write(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+      const done = pump((m) => write(encodeEvent({ data: JSON.stringify(m) })))
+        .catch((error) => {
+          if (!gone) write(encodeEvent({ data: JSON.stringify(toClientError(id, error)) }));
+        })
         .finally(() => {
           if (keepalive) clearInterval(keepalive);
           try {
@@ -178,6 +190,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       host.waitUntil(done);
     },
     cancel: () => {
+      gone = true;
       if (keepalive) clearInterval(keepalive);
       // The client closed the stream: that is the cancellation of this request.
       void iterator.return?.();

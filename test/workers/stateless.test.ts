@@ -36,7 +36,7 @@ async function modern(tenant: string, method: string, params: Json = {}, options
     "io.modelcontextprotocol/clientCapabilities": options.capabilities ?? CAPABILITIES,
     "io.modelcontextprotocol/clientInfo": { name: "stateless-test", version: "1" },
   };
-  return mcp(tenant, { jsonrpc: "2.0", id: nextId++, method, params: { ...params, _meta: meta } }, { token: await token(tenant, { sub: options.sub ?? "ada" }), version: MODERN, headers });
+  return mcp(tenant, { jsonrpc: "2.0", id: nextId++, method, params: { ...params, _meta: { ...(params._meta as Json | undefined), ...meta } } }, { token: await token(tenant, { sub: options.sub ?? "ada" }), version: MODERN, headers });
 }
 
 /** The response of a modern request (JSON or the last message of its SSE reply). */
@@ -166,6 +166,35 @@ describe("an all-modern tenant is served in the Worker", () => {
     // Arguments are audited redacted.
     expect((okRow.detail as Json).arguments).toEqual({ message: "[gone]" });
     expect(await sessionObjects()).toBe(before);
+  });
+
+  it("counts tool rate limits and audits the refusal", async () => {
+    const tenant = (
+      await createTenant("stateless-rate", {
+        backends: [backend.modern({ era: "modern" })],
+        limits: { rate: [{ scope: "tool", tools: ["modern__inspect_request"], limit: 1, windowSeconds: 600 }] },
+      })
+    ).id;
+    await result(tenant, "tools/call", { name: "modern__inspect_request", arguments: {} });
+    const limited = await readReply(await modern(tenant, "tools/call", { name: "modern__inspect_request", arguments: {} }));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    const rows = await auditRows(tenant, 2);
+    expect(rows.map((r) => r.outcome).sort()).toEqual(["ok", "rate_limited"]);
+  });
+
+  it("cancels the backend's call when the client closes the stream", async () => {
+    const tenant = (await createTenant("stateless-cancel", { backends: [backend.modern({ era: "modern" })] })).id;
+    const status = async () => JSON.parse(String(((await result(tenant, "resources/read", { uri: "modern://status" })).contents as Json[])[0]!.text)) as { cancelled: number };
+    const before = (await status()).cancelled;
+    const res = await modern(tenant, "tools/call", { name: "modern__count", arguments: { steps: 100, intervalMs: 100 }, _meta: { progressToken: "c1" } });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const reader = new SseReader(res.body!);
+    const progress = await reader.nextMessage(5_000);
+    expect(progress?.method).toBe("notifications/progress");
+    expect(progress?.params?.progressToken).toBe("c1");
+    await reader.cancel();
+    await vi.waitFor(async () => expect((await status()).cancelled).toBe(before + 1), { timeout: 4_000, interval: 200 });
   });
 
   it("keeps principals apart: a list cached for one is never served to another", async () => {
