@@ -20,6 +20,10 @@
  * Protocol: initialize (after initDelayMs), notifications/* (202), ping, tools/list (after
  * listDelayMs), tools/call; DELETE ends a session; GET answers 405 (no standalone stream). An
  * unknown session id gets 404, a foreign Host header 403.
+ *
+ * A backend with `modern: true` speaks 2026-07-28 instead: no initialize and no session,
+ * `server/discover`, and every request stands alone (basic/transports/streamable-http), each
+ * result marked `resultType: "complete"` (2026-07-28 changelog). The same tools, the same work.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -33,12 +37,15 @@ export interface BackendSpec {
   initDelayMs?: number;
   /** How many filler tools besides echo and stream. */
   tools?: number;
+  /** Speaks 2026-07-28 (stateless) instead of 2025-11-25. */
+  modern?: boolean;
 }
 
 const HOST = "127.0.0.1";
 const LOCAL_HOSTNAMES = new Set(["127.0.0.1", "localhost"]);
 const VERSIONS = new Set(["2025-03-26", "2025-06-18", "2025-11-25"]);
 const LATEST = "2025-11-25";
+const MODERN = "2026-07-28";
 const MAX_BODY_BYTES = 1024 * 1024;
 
 type Json = Record<string, unknown>;
@@ -99,6 +106,7 @@ function startBackend(spec: BackendSpec): Promise<{ server: Server; port: number
     }
     const id = message.id;
     const params = (message.params ?? {}) as Json;
+    if (spec.modern) return modern(res, id, message.method, params);
     if (message.method === "initialize") {
       if (spec.initDelayMs) await sleep(spec.initDelayMs);
       const session = randomUUID();
@@ -136,16 +144,42 @@ function startBackend(spec: BackendSpec): Promise<{ server: Server; port: number
     }
   }
 
+  /** A 2026-07-28 request: no session to check, everything it needs is in it. */
+  async function modern(res: ServerResponse, id: unknown, method: unknown, params: Json): Promise<void> {
+    if (id === undefined) return void res.writeHead(202).end();
+    if (method === "server/discover") {
+      return reply(res, 200, {
+        jsonrpc: "2.0",
+        id,
+        result: { resultType: "complete", supportedVersions: [MODERN], capabilities: { tools: { listChanged: false } }, _meta: { "io.modelcontextprotocol/serverInfo": { name: `bench-${spec.name}`, version: "1.0.0" } } },
+      });
+    }
+    const version = ((params._meta ?? {}) as Json)["io.modelcontextprotocol/protocolVersion"];
+    if (version !== MODERN) return reply(res, 400, { jsonrpc: "2.0", id, error: { code: -32022, message: "Unsupported protocol version", data: { supported: [MODERN] } } });
+    switch (method) {
+      case "ping":
+        return reply(res, 200, { jsonrpc: "2.0", id, result: { resultType: "complete" } });
+      case "tools/list":
+        if (spec.listDelayMs) await sleep(spec.listDelayMs);
+        return reply(res, 200, { jsonrpc: "2.0", id, result: { resultType: "complete", tools } });
+      case "tools/call":
+        return call(res, id, params);
+      default:
+        return reply(res, 200, { jsonrpc: "2.0", id, error: { code: -32601, message: "Method not found" } });
+    }
+  }
+
   function call(res: ServerResponse, id: unknown, params: Json): void {
     const args = (params.arguments ?? {}) as Json;
+    const complete = spec.modern ? { resultType: "complete" } : {};
     if (params.name === "echo") {
-      return reply(res, 200, { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: String(args.text ?? "") }] } });
+      return reply(res, 200, { jsonrpc: "2.0", id, result: { ...complete, content: [{ type: "text", text: String(args.text ?? "") }] } });
     }
     if (params.name === "stream") {
       const count = Math.max(0, Math.min(100_000, Number(args.count ?? 0)));
       const token = ((params._meta ?? {}) as Json).progressToken;
       const filler = "x".repeat(Math.max(0, Math.min(65_536, Number(args.size ?? 0))));
-      const done = { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: `streamed ${token === undefined ? 0 : count} ${String(args.tag ?? "")}` }] } };
+      const done = { jsonrpc: "2.0", id, result: { ...complete, content: [{ type: "text", text: `streamed ${token === undefined ? 0 : count} ${String(args.tag ?? "")}` }] } };
       if (token === undefined) return reply(res, 200, done);
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       let sent = 0;
@@ -160,7 +194,7 @@ function startBackend(spec: BackendSpec): Promise<{ server: Server; port: number
       pump();
       return;
     }
-    return reply(res, 200, { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: "ok" }] } });
+    return reply(res, 200, { jsonrpc: "2.0", id, result: { ...complete, content: [{ type: "text", text: "ok" }] } });
   }
 
   return new Promise((resolve, reject) => {

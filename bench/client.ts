@@ -6,6 +6,9 @@
  * Two client transports, because the targets speak two:
  * - StreamableSession: Streamable HTTP (MCP 2025-03-26+), used for the backends and the gateway.
  *   A reply is JSON or SSE; SSE is parsed as it arrives and the exchange ends at the response.
+ *   With `modern`, it is a 2026-07-28 client instead: no session, `server/discover` in place of
+ *   the handshake, and every request carries its `_meta` and its Mcp-* headers
+ *   (basic/transports/streamable-http "Request Metadata").
  * - LegacySseSession: the 2024-11-05 HTTP+SSE transport, which is what mcp-hub 4.2.1 serves at
  *   /mcp (GET opens the stream, POSTs go to /messages?sessionId=..., responses come on the stream).
  */
@@ -14,6 +17,9 @@ import { Agent, request, type IncomingHttpHeaders, type IncomingMessage } from "
 export type Json = Record<string, unknown>;
 
 export const CLIENT_PROTOCOL_VERSION = "2025-11-25";
+export const MODERN_PROTOCOL_VERSION = "2026-07-28";
+/** The request field an `Mcp-Name` header repeats, per method (2026-07-28 streamable-http). */
+const NAME_FIELD: Record<string, string> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
 const CLIENT_INFO = { name: "bench-client", version: "1.0.0" };
 
 export interface HttpReply {
@@ -105,21 +111,24 @@ export class StreamableSession {
   readonly #http: Http;
   readonly #url: URL;
   readonly #headers: Record<string, string>;
+  readonly #modern: boolean;
   #sessionId: string | null = null;
   #nextId = 1;
 
-  constructor(http: Http, url: string, headers: Record<string, string> = {}) {
+  constructor(http: Http, url: string, headers: Record<string, string> = {}, options: { modern?: boolean } = {}) {
     this.#http = http;
     this.#url = new URL(url);
     this.#headers = { ...headers, accept: "application/json, text/event-stream", "content-type": "application/json" };
+    this.#modern = options.modern === true;
   }
 
   get sessionId(): string | null {
     return this.#sessionId;
   }
 
-  /** initialize + notifications/initialized (the whole handshake, as every client does it). */
+  /** initialize + notifications/initialized (the whole handshake, as every client does it); a modern client discovers instead. */
   async initialize(): Promise<Json> {
+    if (this.#modern) return (await this.request("server/discover", {})).response;
     const { response } = await this.request("initialize", {
       protocolVersion: CLIENT_PROTOCOL_VERSION,
       capabilities: {},
@@ -138,7 +147,15 @@ export class StreamableSession {
   /** One request; resolves with the response once it has arrived (the reply stream drained). */
   async request(method: string, params: Json, onNotification?: (message: Json) => void): Promise<Exchange> {
     const id = this.#nextId++;
-    const reply = await this.#http.send(this.#url, "POST", this.#requestHeaders(), JSON.stringify({ jsonrpc: "2.0", id, method, params }));
+    const headers = this.#requestHeaders();
+    if (this.#modern) {
+      params = { ...params, _meta: { ...((params._meta as Json | undefined) ?? {}), "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": CLIENT_INFO } };
+      headers["mcp-protocol-version"] = MODERN_PROTOCOL_VERSION;
+      headers["mcp-method"] = method;
+      const field = NAME_FIELD[method];
+      if (field) headers["mcp-name"] = String(params[field]);
+    }
+    const reply = await this.#http.send(this.#url, "POST", headers, JSON.stringify({ jsonrpc: "2.0", id, method, params }));
     if (method === "initialize") {
       const sid = reply.headers["mcp-session-id"];
       if (typeof sid === "string") this.#sessionId = sid;

@@ -8,6 +8,7 @@
  * also exactly what `wrangler deploy` would upload, so the bundle scenario and the load scenarios
  * measure the same code.
  */
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -108,6 +109,10 @@ export async function startBundledGateway(options: { bundle: Bundle; workDir: st
       // (worker/admin/destinations.ts); harmless for trees that predate the check.
       "--var",
       "ALLOW_PRIVATE_BACKENDS:true",
+      // The sealing key of the stateless 2026-07-28 path; without it every modern request takes
+      // a Durable Object (worker/dispatch/stateless.ts).
+      "--var",
+      `STATE_SECRET:${randomBytes(32).toString("base64url")}`,
     ],
     cwd: options.workDir,
     env: WRANGLER_ENV,

@@ -3,6 +3,7 @@
  * Numbers come only from the results; the prose around them says how they were measured and
  * what they mean.
  */
+import { readFileSync } from "node:fs";
 import { barChart, lineChart } from "./svg.ts";
 import { TARGET_LABELS, type TargetId } from "./scenarios.ts";
 
@@ -71,11 +72,13 @@ export function renderReport(report: Json): Rendered {
   };
 
   // --- echo ---
+  /** The gateway's targets: legacy sessions (through the session object) and 2026-07-28 requests (none). */
+  const GATEWAY_TARGETS = ["gateway-open", "gateway-policy", "modern-open", "modern-policy"];
   const echo = results.echo as Json | undefined;
   if (echo) {
     const s = echo.summary as Record<string, Json>;
     const peerAdded = s.peer?.addedP50 as number;
-    for (const t of ["gateway-open", "gateway-policy"]) {
+    for (const t of GATEWAY_TARGETS.filter((t) => s[t])) {
       check("echo at a fixed rate", `${label(t)}: added p50`, ms(s[t]!.addedP50), `≤ ${TARGETS.echoP50AddedMs} ms`, s[t]!.addedP50 <= TARGETS.echoP50AddedMs);
       check("echo at a fixed rate", `${label(t)}: added p99`, ms(s[t]!.addedP99), `≤ ${TARGETS.echoP99AddedMs} ms`, s[t]!.addedP99 <= TARGETS.echoP99AddedMs);
       check("echo at a fixed rate", `${label(t)}: added p50 vs the peer's`, `${num(s[t]!.addedP50 / peerAdded)}×`, `≤ ${TARGETS.echoPeerShare}×`, s[t]!.addedP50 <= TARGETS.echoPeerShare * peerAdded);
@@ -95,7 +98,13 @@ export function renderReport(report: Json): Rendered {
 into a Worker and out again at all (the floor: \`wrangler dev\`'s proxy, miniflare's entry and outbound Workers, workerd);
 ${ms(doAdded)} more for a Durable Object hop with one SQLite write (floor-do); ${ms(gwOverDo)} more for the gateway's own
 work on the session path (tenant lookup, session object, policy, id mapping, the SSE reply and its event log, the
-audit row, logs); ${ms(policyOverOpen)} more for JWT verification, the rate limiters, the CEL rules and redaction.`;
+audit row, logs); ${ms(policyOverOpen)} more for JWT verification, the rate limiters, the CEL rules and redaction.${
+      s["modern-open"]
+        ? ` A 2026-07-28 client of a 2026-07-28 backend takes no session object at all (the Worker serves it,
+worker/dispatch/stateless.ts): it adds ${ms(s["modern-open"]!.addedP50 as number)} without policy and ${ms(s["modern-policy"]?.addedP50 as number)} with it,
+${ms((s["gateway-open"]!.addedP50 as number) - (s["modern-open"]!.addedP50 as number))} less than a 2025-11-25 session without policy.`
+        : ""
+    }`;
     sections.push(`## 1. tools/call echo at a fixed moderate rate
 
 One client session per target sends \`tools/call echo\` with a distinct ~256-byte text per request, open loop at
@@ -116,7 +125,7 @@ ${table(
   const sat = results.saturation as Json | undefined;
   if (sat) {
     const s = sat.summary as Record<string, Json>;
-    for (const t of ["gateway-open", "gateway-policy"]) check("saturation", `${label(t)}: throughput / direct`, num(s[t]!.ratio), `≥ ${TARGETS.saturationRatio}`, s[t]!.ratio >= TARGETS.saturationRatio);
+    for (const t of GATEWAY_TARGETS.filter((t) => s[t])) check("saturation", `${label(t)}: throughput / direct`, num(s[t]!.ratio), `≥ ${TARGETS.saturationRatio}`, s[t]!.ratio >= TARGETS.saturationRatio);
     const p = sat.params as Json;
     const parts = ["client", "backend", "workerd", "peer"];
     charts["saturation.svg"] = barChart({
@@ -549,40 +558,17 @@ backend is wherever it is.
   session writes its SSE events, a stream row and, with the fixes below, no counter rows; an empty SQLite database is
   about 12 KB (section 6).
 
-## Fixes made while building this benchmark
-
-Each fix was measured on this machine with \`node bench/ab.ts <patch>\`: two gateways built from the same working
-tree, one with and one without the change, running side by side and measured alternately (median of 3 to 6 rounds;
-CPU is the workerd CPU time per unit of work from /proc). The machine was shared, so differences under about 10% are
-noise. The hot spots came from \`node bench/hotspots.ts [call|stream|fanout] [open|policy]\`.
-
-| change | files | before → after |
-|---|---|---|
-| The session's SSE event log is written in batches (up to 64 notifications or 10 ms; a message with an id flushes at once, and nothing is sent before it is logged), one multi-row INSERT per batch instead of one write and commit per event | durable-objects/session/outbox.ts, storage.ts (\`appendEvents\`) | 10,000-notification stream: 41.3 s → 2.3 s in the quick bench; workerd CPU per notification 0.93 → 0.21 ms (A/B of the batching alone) |
-| A reply stream's idle limit is one timer and one abort listener per stream instead of a timer, a listener and a racing promise per event; well-formed JSON-RPC messages are classified without zod (which copied every params and result object) | worker/upstream/streamableHttp.ts, worker/protocol/jsonrpc.ts | CPU per notification 0.215 → 0.160 ms (−26%, with the batching in place); no measurable change for single calls |
-| The rate limiter moves its cleanup alarm forward at most once an hour instead of on every hit (the alarm checks the newest window before clearing) | durable-objects/ratelimit/RateLimiter.ts | \`tools/call\` with policy: workerd CPU 33.6 → 31.6 ms (−6%) |
-| Tool definitions are not hashed and pinned when the tenant's pinning is "off" | durable-objects/session/catalog.ts | \`tools/list\` over 20 backends, no-policy tenant: 135 → 102 ms median |
-| The session's id counter reserves 64 values per write (was a write per value, two per call); the event log's time-based pruning runs at most once a second and the size bound checks the rowid span before counting | durable-objects/session/storage.ts | \`tools/call\` without policy: CPU 23.5 → 20.3 ms (−14%), with policy within noise; two fewer row writes and five fewer statements (three of them table scans) per call |
-
-All together, A/B on the same tree: CPU per streamed notification 0.71 → 0.14 ms and wall time per notification 0.76
-→ 0.14 ms; \`tools/call\` with policy −14% CPU; \`tools/list\` over 20 backends without policy 140 → 95 ms.
-
-## Found, not changed (for the owners of that code)
-
-Inclusive CPU per \`tools/call\` in a sampling profile of the gateway isolate (\`node bench/hotspots.ts call\`; the
-profiler slows JavaScript, so read these as shares, not absolute costs):
-
-- The request log line (worker/observe/log.ts, one \`console.log\` per request) is the largest single item, about
-  2.6 ms of ~20 ms; locally every console line also travels to wrangler over the inspector. Sampling or batching the
-  per-request line would be the biggest single win on the hot path.
-- The audit row (a D1 insert per call, in \`waitUntil\`) is about 1.5 to 2 ms. It is off the response's path but
-  not off the CPU.
-- SQLite statements in the session object: about 3 ms before the counter and prune fixes, each statement costing
-  tenths of a millisecond here.
-- The session answers every routed call with SSE and logs each event, even when the reply is a single response.
-- JWT verification (ES256) runs on every request, about 0.8 ms here; a per-isolate cache of verified tokens until
-  their expiry would remove it for a client that reuses its token.
-- The tenant config is structured-cloned into every session RPC.
-`;
+${fixesSection()}`;
   return { markdown, charts, verdicts };
+}
+
+/**
+ * "Fixes made" and "Found, not changed": docs/benchmarks-fixes.md, kept by hand (each fix with its
+ * A/B figures), so a fix is recorded where it is made and every report carries the current list.
+ */
+function fixesSection(): string {
+  const text = readFileSync(new URL("../docs/benchmarks-fixes.md", import.meta.url), "utf8");
+  // The file's own title and preamble are for readers of the file; the report starts at its first section.
+  const first = text.indexOf("\n## ");
+  return `${(first === -1 ? text : text.slice(first + 1)).trimEnd()}\n`;
 }

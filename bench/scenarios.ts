@@ -56,7 +56,7 @@ export type Log = (line: string) => void;
 
 // --- targets -------------------------------------------------------------------------------
 
-export type TargetId = "direct" | "floor" | "floor-do" | "gateway-open" | "gateway-policy" | "peer";
+export type TargetId = "direct" | "floor" | "floor-do" | "gateway-open" | "gateway-policy" | "modern-open" | "modern-policy" | "peer";
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: "direct to the backend",
@@ -64,6 +64,8 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   "floor-do": "floor: null proxy through a Durable Object",
   "gateway-open": "gateway, no policy (anonymous)",
   "gateway-policy": "gateway, JWT + policy",
+  "modern-open": "gateway, 2026-07-28 client and backend, no policy",
+  "modern-policy": "gateway, 2026-07-28 client and backend, JWT + policy",
   peer: "peer: mcp-hub 4.2.1",
 };
 
@@ -75,6 +77,8 @@ interface Target {
   echo: string;
   stream: string;
   legacy: boolean;
+  /** A 2026-07-28 client (stateless), to a tenant whose backend speaks it too: no session object on the path. */
+  modern?: boolean;
 }
 
 function targetsFor(stack: Stack, ids: readonly TargetId[]): Target[] {
@@ -85,13 +89,15 @@ function targetsFor(stack: Stack, ids: readonly TargetId[]): Target[] {
     "floor-do": { url: `${stack.floorOrigin}/do/mcp`, headers: {}, echo: "echo", stream: "stream", legacy: false },
     "gateway-open": gateway("open"),
     "gateway-policy": gateway("policy"),
+    "modern-open": { ...stack.tenant("echom", "open"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
+    "modern-policy": { ...stack.tenant("echom", "policy"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
     peer: { url: stack.peerUrl, headers: {}, echo: "bench__echo", stream: "bench__stream", legacy: true },
   };
   return ids.map((id) => ({ id, ...all[id] }));
 }
 
-function openSession(http: Http, target: { url: string; headers: Record<string, string>; legacy?: boolean }): Session {
-  return target.legacy ? new LegacySseSession(http, target.url) : new StreamableSession(http, target.url, target.headers);
+function openSession(http: Http, target: { url: string; headers: Record<string, string>; legacy?: boolean; modern?: boolean }): Session {
+  return target.legacy ? new LegacySseSession(http, target.url) : new StreamableSession(http, target.url, target.headers, { modern: target.modern === true });
 }
 
 /** Processes whose CPU a target's requests cost (the client is measured separately). */
@@ -105,6 +111,8 @@ function processesOf(stack: Stack, id: TargetId): Record<string, number[]> {
       return { ...backend, workerd: stack.pids.floorWorkerd };
     case "gateway-open":
     case "gateway-policy":
+    case "modern-open":
+    case "modern-policy":
       return { ...backend, workerd: stack.pids.gatewayWorkerd };
     case "peer":
       return { ...backend, peer: [stack.pids.peer] };
@@ -139,7 +147,7 @@ function rotated<T>(items: readonly T[], run: number): T[] {
 
 // --- 1. tools/call echo at a fixed moderate rate -----------------------------------------------
 
-export const ECHO_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "peer"];
+export const ECHO_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
 
 export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
   const { ratePerSec, count, runs, warmup } = s.echo;
@@ -181,7 +189,7 @@ export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
 
 // --- 2. tools/call at saturation ------------------------------------------------------------
 
-export const SATURATION_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "peer"];
+export const SATURATION_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
 
 export async function saturation(stack: Stack, s: Settings, log: Log) {
   const { workers, durationMs, runs } = s.saturation;

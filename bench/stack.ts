@@ -52,7 +52,8 @@ export interface Stack {
 }
 
 export function backendSpecs(): BackendSpec[] {
-  const specs: BackendSpec[] = [{ name: "bench" }];
+  // "mbench" is "bench" speaking 2026-07-28: the stateless path (worker/dispatch/stateless.ts).
+  const specs: BackendSpec[] = [{ name: "bench" }, { name: "mbench", modern: true }];
   for (let i = 1; i <= Math.max(...FANOUT_SIZES); i++) specs.push({ name: `b${String(i).padStart(2, "0")}`, listDelayMs: LIST_DELAY_MS });
   INIT_DELAYS_MS.forEach((ms, i) => specs.push({ name: `i${i + 1}`, initDelayMs: ms }));
   return specs;
@@ -74,7 +75,7 @@ export function policyDocument(): Pick<TenantInput, "policy" | "limits"> {
     policy: {
       defaultEffect: "deny",
       rules: [
-        { id: "bench-role-uses-bench-backends", effect: "allow", principals: { roles: ["bench"] }, items: { backends: ["bench", "b*", "i*"] } },
+        { id: "bench-role-uses-bench-backends", effect: "allow", principals: { roles: ["bench"] }, items: { backends: ["bench", "mbench", "b*", "i*"] } },
         { id: "no-destructive-tools", effect: "deny", items: { kinds: ["tool"], names: ["delete_*", "drop_*", "admin_*"] } },
         { id: "echo-size-cap", effect: "deny", items: { kinds: ["tool"], names: ["echo"] }, when: "has(args.text) && size(args.text) > 4096" },
         { id: "stream-bounded", effect: "deny", items: { kinds: ["tool"], names: ["stream"] }, when: "has(args.count) && args.count > 50000" },
@@ -94,7 +95,8 @@ export function policyDocument(): Pick<TenantInput, "policy" | "limits"> {
 function tenantDocument(id: string, backends: string[], mode: GatewayMode, signer: TestSigner, url: (name: string) => string): TenantInput {
   const common = {
     id,
-    backends: backends.map((name) => ({ name, url: url(name), timeoutMs: 30_000 })),
+    // Declared modern, as an operator would for a backend known to speak 2026-07-28 (no probe).
+    backends: backends.map((name) => ({ name, url: url(name), timeoutMs: 30_000, ...(name === "mbench" ? { era: "modern" as const } : {}) })),
     naming: { mode: "always" as const, separator: "__" },
   };
   if (mode === "open") return { ...common, auth: { anonymous: true }, policy: { pinning: "off" } };
@@ -107,7 +109,7 @@ export function tenantId(name: string, mode: GatewayMode): string {
 }
 
 export function tenantBackends(): Record<string, string[]> {
-  const names: Record<string, string[]> = { echo: ["bench"], init: ["i1", "i2", "i3"], idle: [...IDLE_BACKENDS] };
+  const names: Record<string, string[]> = { echo: ["bench"], echom: ["mbench"], init: ["i1", "i2", "i3"], idle: [...IDLE_BACKENDS] };
   for (const n of FANOUT_SIZES) names[`fan${n}`] = Array.from({ length: n }, (_, i) => `b${String(i + 1).padStart(2, "0")}`);
   return names;
 }
