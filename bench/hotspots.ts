@@ -1,18 +1,20 @@
 /**
  * Where the gateway's CPU goes: starts a bench stack, samples the gateway isolate with the V8
  * profiler (over the inspector port `wrangler dev` gives workerd) while one session sends
- * `tools/call echo` (or streams notifications, or lists 20 backends), and prints functions by
- * inclusive and by self time per unit of work. The profiler slows JavaScript: read shares.
+ * `tools/call echo` (or streams notifications, or lists 20 backends, or calls echo as a
+ * 2026-07-28 client of a 2026-07-28 backend: "modern"), and prints functions by inclusive and by
+ * self time per unit of work. The profiler slows JavaScript: read shares.
  *
- *   node bench/hotspots.ts [call|stream|fanout] [open|policy] [units]
+ *   node bench/hotspots.ts [call|stream|fanout|modern] [open|policy] [units]
  */
 import { Http, StreamableSession } from "./client.ts";
 import { cpuMs, findInspector, profileDuring, summarize } from "./profile.ts";
 import { startStack } from "./stack.ts";
 
-const kind = (process.argv[2] ?? "call") as "call" | "stream" | "fanout";
+const kind = (process.argv[2] ?? "call") as "call" | "stream" | "fanout" | "modern";
 const mode = (process.argv[3] ?? "open") as "open" | "policy";
-const units = Number(process.argv[4] ?? (kind === "call" ? 300 : kind === "stream" ? 5000 : 20));
+const units = Number(process.argv[4] ?? (kind === "call" || kind === "modern" ? 300 : kind === "stream" ? 5000 : 20));
+const echo = kind === "modern" ? "mbench__echo" : "bench__echo";
 const TARGET = "core:user:edge-mcp-gateway";
 
 const stack = await startStack(() => {});
@@ -21,10 +23,10 @@ try {
   const pids = stack.pids.gatewayWorkerd;
   const port = await findInspector(pids, TARGET);
   if (port === null) throw new Error("no inspector lists the gateway");
-  const tenant = stack.tenant(kind === "fanout" ? "fan20" : "echo", mode);
-  const session = new StreamableSession(http, tenant.url, tenant.headers);
+  const tenant = stack.tenant(kind === "fanout" ? "fan20" : kind === "modern" ? "echom" : "echo", mode);
+  const session = new StreamableSession(http, tenant.url, tenant.headers, { modern: kind === "modern" });
   await session.initialize();
-  for (let i = 0; i < 20; i++) await session.request("tools/call", { name: "bench__echo", arguments: { text: `warm ${i}` } }).catch(() => {});
+  for (let i = 0; i < 20; i++) await session.request("tools/call", { name: echo, arguments: { text: `warm ${i}` } }).catch(() => {});
   const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
   const { profiles } = await profileDuring(port, [TARGET], async () => {
     if (kind === "stream") {
@@ -32,8 +34,8 @@ try {
       return;
     }
     for (let i = 0; i < units; i++) {
-      if (kind === "call") {
-        await session.request("tools/call", { name: "bench__echo", arguments: { text: `call ${i} ${Math.random()}` } });
+      if (kind === "call" || kind === "modern") {
+        await session.request("tools/call", { name: echo, arguments: { text: `call ${i} ${Math.random()}` } });
       } else {
         const fresh = new StreamableSession(http, tenant.url, tenant.headers);
         await fresh.initialize();
