@@ -74,7 +74,8 @@ interface Context {
 const eraMemo = new Map<string, { modern: boolean; until: number }>();
 const contexts = new Map<string, Context>();
 const spent = new Map<string, number>();
-const credentials = new Map<Env, OutboundCredentials>();
+/** Outbound token cache of this isolate (replaced if the bindings object ever changes, never grown). */
+let credentials: { env: Env; source: OutboundCredentials } | null = null;
 let sealer: { secret: string; sealer: StateSealer } | null = null;
 
 /** The secret the stateless path seals with, or null when it is not configured (the path is then off). */
@@ -199,9 +200,8 @@ function contextFor(env: Env, config: TenantConfig, input: ModernInput): Context
 }
 
 function credentialSource(env: Env, subjectToken: () => string | null): CredentialSource {
-  let source = credentials.get(env);
-  if (!source) credentials.set(env, (source = new OutboundCredentials(env)));
-  const outbound = source;
+  if (credentials?.env !== env) credentials = { env, source: new OutboundCredentials(env) };
+  const outbound = credentials.source;
   return (backend, signal) => outbound.headers(backend, subjectToken(), signal);
 }
 
