@@ -11,7 +11,7 @@
 import { env } from "cloudflare:workers";
 import { listDurableObjectIds } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { ADMIN_TOKEN, ORIGIN, backend, connect, createTenant, gateway, mcp, names, readReply, SseReader, text, token, type Json, type RpcMessage } from "./helpers.ts";
+import { ADMIN_TOKEN, ORIGIN, backend, connect, createTenant, gateway, mcp, putTenant, names, readReply, SseReader, text, token, type Json, type RpcMessage } from "./helpers.ts";
 import { StateSealer } from "../../worker/broker/sealed.ts";
 import { statelessTenant } from "../../worker/dispatch/stateless.ts";
 import type { Env } from "../../worker/env.ts";
@@ -291,6 +291,19 @@ describe("an all-modern tenant is served in the Worker", () => {
     // The new tool is listed (the short backend's tools/list says ttlMs 0).
     expect(names((await result(tenant, "tools/list")).tools)).toContain(`short__${tool}_0`);
     expect(await sessionObjects()).toBe(before);
+  });
+  it("announces a new tenant config on an open listen stream as list changes", async () => {
+    const config = await createTenant("stateless-listen-policy", { backends: [backend.modern({ era: "modern" })] });
+    const res = await modern(config.id, "subscriptions/listen", { notifications: { toolsListChanged: true } });
+    const reader = new SseReader(res.body!);
+    expect(((await reader.nextMessage(5_000))!).method).toBe("notifications/subscriptions/acknowledged");
+    const { id, version: _version, ...document } = config;
+    await putTenant(id, { ...document, policy: { ...document.policy, rules: [{ id: "no-echo", effect: "deny", items: { names: ["echo"] } }] } });
+    const changed = await reader.nextMessage(8_000);
+    expect(changed?.method).toBe("notifications/tools/list_changed");
+    await reader.cancel();
+    // And the next list follows the new policy.
+    await vi.waitFor(async () => expect(names((await result(id, "tools/list")).tools)).not.toContain("modern__echo"), { timeout: 5_000, interval: 500 });
   });
 });
 

@@ -21,7 +21,8 @@
  *   issued by one isolate opens in any other. Without that secret the path is off and the
  *   session object serves every modern request, as before.
  * - **Listen.** `subscriptions/listen` is held by this invocation: one listen stream per backend,
- *   merged, closed when the client goes away.
+ *   merged, closed when the client goes away; a new tenant config version while it is open is
+ *   announced as list changes, as a session object announces it.
  */
 import type { Env } from "../env.ts";
 import { fnv1a } from "../broker/naming.ts";
@@ -45,6 +46,7 @@ import { KEEPALIVE_INTERVAL_MS } from "../../durable-objects/session/outbox.ts";
 import { Relay } from "../../durable-objects/session/relay.ts";
 import type { ModernInput } from "../../durable-objects/session/rpc.ts";
 import { serveModern } from "../../durable-objects/session/serveModern.ts";
+import { POLICY_CHECK_INTERVAL_MS } from "../../durable-objects/session/SessionObject.ts";
 import { MemoryStore } from "../../durable-objects/session/store.ts";
 
 /** How long a backend's detected era is trusted before it is probed again. */
@@ -242,6 +244,7 @@ function listen(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: Mod
   backends.restore(config, input.clientCapabilities);
   for (const uri of filter.resourceSubscriptions) backends.resourceSubscriptions.add(uri);
   let keepalive: ReturnType<typeof setInterval> | null = null;
+  let policyWatch: ReturnType<typeof setInterval> | null = null;
   const body = new ReadableStream<Uint8Array>({
     start: (stream) => {
       const send = (chunk: Uint8Array): void => {
@@ -253,6 +256,23 @@ function listen(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: Mod
       };
       send(encodeEvent({ data: JSON.stringify(tagged({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { notifications: honoured(filter) } }, subscriptionId)) }));
       keepalive = setInterval(() => send(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+      // As a session object does for its streams: while this one is open, the tenant's version is
+      // checked every POLICY_CHECK_INTERVAL_MS, and a new one (policy, backends, naming) tells the
+      // client its lists may have changed.
+      let version = config.version;
+      policyWatch = setInterval(() => {
+        void tenantObject(env, config.id)
+          .version()
+          .then((current) => {
+            if (current <= version) return;
+            version = current;
+            for (const method of ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]) {
+              const change = { jsonrpc: "2.0" as const, method };
+              if (wanted(filter, change)) send(encodeEvent({ data: JSON.stringify(tagged(change, subscriptionId)) }));
+            }
+          })
+          .catch((error) => logger.warn("policy_check_failed", { tenant: config.id, error: String(error) }));
+      }, POLICY_CHECK_INTERVAL_MS);
       const tasks = config.backends.map(async (backend) => {
         try {
           const upstream = await backends.get(backend, controller.signal);
@@ -273,6 +293,7 @@ function listen(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: Mod
     },
     cancel: () => {
       if (keepalive) clearInterval(keepalive);
+      if (policyWatch) clearInterval(policyWatch);
       controller.abort();
       void backends.terminateAll(AbortSignal.timeout(1_000)).catch(() => {});
     },
