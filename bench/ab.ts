@@ -8,6 +8,7 @@
  *   node bench/ab.ts <patch|-> [rounds=4] [extra patch applied to "after" only]
  *
  * `-` compares the tree with itself plus the extra patch (for trying a change before making it).
+ * AB_ONLY=call,stream,list runs only those kinds of work (tools/call, the stream, the 20-backend list).
  */
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -65,9 +66,12 @@ try {
     ["tools/call, policy", 100, async (s) => { for (let i = 0; i < 100; i++) await s.policy.request("tools/call", { name: "bench__echo", arguments: { text: `x ${i} ${Math.random()}` } }); }],
     ["stream, per notification", 2000, (s) => s.open.request("tools/call", { name: "bench__stream", arguments: { count: 2000, size: 256 }, _meta: { progressToken: `p${Math.random()}` } })],
   ];
+  const only = process.env.AB_ONLY ? new Set(process.env.AB_ONLY.split(",")) : null;
+  const kindOf = (name: string): string => (name.startsWith("tools/call") ? "call" : name.startsWith("stream") ? "stream" : "list");
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? VARIANTS : ([...VARIANTS].reverse() as unknown as typeof VARIANTS);
     for (const [name, units, fn] of work) {
+      if (only && !only.has(kindOf(name))) continue;
       for (const v of order) {
         const pids = stacks[v]!.pids.gatewayWorkerd;
         const c0 = pids.reduce((a, p) => a + cpuMs(p), 0);
@@ -76,7 +80,7 @@ try {
         record(name, v, since(t0) / units, (pids.reduce((a, p) => a + cpuMs(p), 0) - c0) / units);
       }
     }
-    for (const v of order) {
+    for (const v of only && !only.has("list") ? [] : order) {
       for (const mode of ["open", "policy"] as const) {
         const t = stacks[v]!.tenant("fan20", mode);
         const s = new StreamableSession(http, t.url, t.headers);
