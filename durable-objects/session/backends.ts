@@ -28,8 +28,11 @@ export class Backends {
   #clientCapabilities: Record<string, unknown> = {};
   /** The client's log level (`logging/setLevel`), sent per request to modern backends. */
   logLevel: string | undefined;
-  /** URIs a legacy client subscribed to on modern backends (asked for on their listen streams). */
-  readonly resourceSubscriptions = new Set<string>();
+  /**
+   * URIs subscribed to on modern backends, by owning backend: each backend's listen stream asks
+   * for its own URIs only, so no backend hears of another's resources.
+   */
+  readonly #resourceSubscriptions = new Map<string, Set<string>>();
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
 
@@ -95,6 +98,16 @@ export class Backends {
     }
   }
 
+  /** Adds (or with `on` false removes) a URI the backend's listen stream asks updates for; true when that changed anything. */
+  subscribeResource(backend: string, uri: string, on: boolean): boolean {
+    let uris = this.#resourceSubscriptions.get(backend);
+    if (!uris) this.#resourceSubscriptions.set(backend, (uris = new Set()));
+    if (uris.has(uri) === on) return false;
+    if (on) uris.add(uri);
+    else uris.delete(uri);
+    return true;
+  }
+
   /** Ends every upstream session (client DELETE, idle expiry). */
   async terminateAll(signal: AbortSignal): Promise<void> {
     const all = [...this.#upstreams.values()];
@@ -137,7 +150,7 @@ export class Backends {
       era: backend.era,
       // A modern backend hears, on every request, what a legacy one learned at initialize.
       client: () => ({ capabilities: this.#clientCapabilities, info: GATEWAY_INFO, logLevel: this.logLevel }),
-      resourceSubscriptions: () => [...this.resourceSubscriptions],
+      resourceSubscriptions: () => [...(this.#resourceSubscriptions.get(backend.name) ?? [])],
       ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
     };
     const upstream = backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);

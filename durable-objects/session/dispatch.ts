@@ -147,11 +147,7 @@ export class Dispatcher {
             const backend = backendOf(config, owner);
             const upstream = await this.#host.backends.get(backend, signal);
             if (upstream.info?.protocolVersion === MODERN_VERSION) {
-              const subscriptions = this.#host.backends.resourceSubscriptions;
-              const had = subscriptions.has(uri);
-              if (request.method === "resources/subscribe") subscriptions.add(uri);
-              else subscriptions.delete(uri);
-              if (had !== subscriptions.has(uri)) this.#host.resubscribe?.(backend);
+              if (this.#host.backends.subscribeResource(owner, uri, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
               return local(result(request.id, {}));
             }
           }
@@ -199,6 +195,25 @@ export class Dispatcher {
       if (!same) return new GatewayError("header_mismatch", { publicMessage: `Header mismatch: ${header} does not match the body` });
     }
     return null;
+  }
+
+  /**
+   * The resources of a 2026-07-28 `subscriptions/listen` the principal may follow, by owning
+   * backend: a URI no backend serves, or one policy hides, is left out (and so left out of the
+   * acknowledgement: 2026-07-28 basic/patterns/subscriptions "Acknowledgment").
+   */
+  async resourceOwners(uris: readonly string[], config: TenantConfig): Promise<Map<string, string>> {
+    const owners = new Map<string, string>();
+    if (uris.length === 0) return owners;
+    await bounded(maxTimeout(config), async (signal) => {
+      for (const uri of uris) {
+        const owner = await this.#host.catalog.resolveUri(uri, config, signal);
+        if (!owner) continue;
+        const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+        if (decideCall(config, this.#host.principal(), this.#host.catalog, item, {}).effect === "allow") owners.set(uri, owner);
+      }
+    });
+    return owners;
   }
 
   /** Whether a running call is still allowed under the newest config. */

@@ -272,13 +272,14 @@ describe("an all-modern tenant is served in the Worker", () => {
     const ack = JSON.parse((await reader.next())!.data) as RpcMessage;
     expect(ack.method).toBe("notifications/subscriptions/acknowledged");
     const subscriptionId = (ack.params!._meta as Json)["io.modelcontextprotocol/subscriptionId"];
-    expect((ack.params!.notifications as Json).toolsListChanged).toBe(true);
+    // Both backends serve modern://status; it is followed on its owner's stream (the first listed).
+    expect(ack.params!.notifications).toEqual({ toolsListChanged: true, resourceSubscriptions: ["modern://status"] });
 
     // The backends' listen streams open in the background: call until a change arrives.
     const tool = `added_${crypto.randomUUID().slice(0, 6)}`;
     const received = await collect(
       reader,
-      (attempt) => result(tenant, "tools/call", { name: "short__add_tool", arguments: { name: `${tool}_${attempt}` } }),
+      (attempt) => result(tenant, "tools/call", { name: "modern__add_tool", arguments: { name: `${tool}_${attempt}` } }),
       (messages) => messages.some((m) => m.method === "notifications/resources/updated"),
     );
     const changed = received.find((m) => m.method === "notifications/tools/list_changed");
@@ -289,9 +290,23 @@ describe("an all-modern tenant is served in the Worker", () => {
     expect(received.every((m) => ["notifications/tools/list_changed", "notifications/resources/updated"].includes(m.method!))).toBe(true);
     await reader.cancel();
     // The new tool is listed (the short backend's tools/list says ttlMs 0).
-    expect(names((await result(tenant, "tools/list")).tools)).toContain(`short__${tool}_0`);
+    expect(names((await result(tenant, "tools/list")).tools)).toContain(`modern__${tool}_0`);
     expect(await sessionObjects()).toBe(before);
   });
+  it("follows only resources the principal may read that some backend serves", async () => {
+    const tenant = (
+      await createTenant("stateless-listen-hidden", {
+        backends: [backend.modern({ era: "modern" })],
+        policy: { defaultEffect: "allow", rules: [{ id: "no-status", effect: "deny", items: { kinds: ["resource"], names: ["modern://status"] } }] },
+      })
+    ).id;
+    const res = await modern(tenant, "subscriptions/listen", { notifications: { promptsListChanged: true, resourceSubscriptions: ["modern://status", "nowhere://x"] } });
+    const reader = new SseReader(res.body!);
+    const ack = await reader.nextMessage(5_000);
+    expect(ack?.params?.notifications).toEqual({ promptsListChanged: true });
+    await reader.cancel();
+  });
+
   it("announces a new tenant config on an open listen stream as list changes", async () => {
     const config = await createTenant("stateless-listen-policy", { backends: [backend.modern({ era: "modern" })] });
     const res = await modern(config.id, "subscriptions/listen", { notifications: { toolsListChanged: true } });

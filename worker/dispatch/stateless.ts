@@ -236,13 +236,16 @@ function spend(state: SealedState): boolean {
  * subscription. Each backend's own listen stream is opened for this stream alone, so it asks
  * for exactly the client's resource subscriptions, and closed with it.
  */
-function listen(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: ModernInput, relay: Relay, dispatcher: Dispatcher): Response {
-  const filter = listenFilter(input.request.params ?? {});
+async function listen(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: ModernInput, relay: Relay, dispatcher: Dispatcher): Promise<Response> {
+  const asked = listenFilter(input.request.params ?? {});
+  // Only resources some backend serves and this principal may read are followed, each on its owner's stream.
+  const owners = await dispatcher.resourceOwners(asked.resourceSubscriptions, config).catch(() => new Map<string, string>());
+  const filter = { ...asked, resourceSubscriptions: asked.resourceSubscriptions.filter((uri) => owners.has(uri)) };
   const subscriptionId = input.request.id;
   const controller = new AbortController();
   const backends = new Backends(new MemoryStore(), env, credentialSource(env, () => input.subjectToken));
   backends.restore(config, input.clientCapabilities);
-  for (const uri of filter.resourceSubscriptions) backends.resourceSubscriptions.add(uri);
+  for (const [uri, owner] of owners) backends.subscribeResource(owner, uri, true);
   let keepalive: ReturnType<typeof setInterval> | null = null;
   let policyWatch: ReturnType<typeof setInterval> | null = null;
   const body = new ReadableStream<Uint8Array>({
