@@ -93,6 +93,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   readonly #sealer: StateSealer;
   /** The decisions shared with the Worker's stateless path (dispatch.ts). */
   readonly #dispatcher: Dispatcher;
+  /** How many open listen streams of modern clients follow each resource URI (#follow). */
+  readonly #followed = new Map<string, number>();
   /** Open `subscriptions/listen` streams of modern clients. */
   readonly #subscribers = new Set<{ filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void }>();
 
@@ -303,8 +305,14 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   }
 
   /** `subscriptions/listen`: one stream of the change notifications the client opted in to, from every backend. */
-  #subscribe(input: ModernInput): Response {
-    const filter = listenFilter(input.request.params ?? {});
+  async #subscribe(input: ModernInput): Promise<Response> {
+    const asked = listenFilter(input.request.params ?? {});
+    // 2026-07-28 has no resources/subscribe: the filter's URIs are followed as a legacy client's
+    // subscriptions are (dispatch.ts), policy first, then on a modern owner's listen stream or by
+    // resources/subscribe to a legacy owner. What cannot be followed is left out of the acknowledgement.
+    const followed: string[] = [];
+    for (const uri of asked.resourceSubscriptions) if (await this.#follow(uri, true)) followed.push(uri);
+    const filter = { ...asked, resourceSubscriptions: followed };
     // The subscription's id is the listen request's own id (2026-07-28 basic/patterns/subscriptions).
     const subscriptionId = input.request.id;
     let entry: { filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void } | null = null;
@@ -332,11 +340,39 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       cancel: () => {
         if (entry) this.#subscribers.delete(entry);
         if (keepalive) clearInterval(keepalive);
+        for (const uri of followed) this.ctx.waitUntil(this.#follow(uri, false));
       },
     });
     this.#startListeners(this.#config!, null);
     this.#watchPolicy();
     return sseResponse(body);
+  }
+
+  /**
+   * Follows (or stops following) a resource's updates for a modern client's listen stream; the
+   * object subscribes once per URI however many streams follow it. False when it cannot be
+   * followed (unknown, hidden by policy, refused by its backend).
+   */
+  async #follow(uri: string, on: boolean): Promise<boolean> {
+    const count = this.#followed.get(uri) ?? 0;
+    const next = on ? count + 1 : Math.max(0, count - 1);
+    if ((count === 0) === (next === 0)) {
+      if (next > 0) this.#followed.set(uri, next);
+      else this.#followed.delete(uri);
+      return true;
+    }
+    const request: JsonRpcRequest = { jsonrpc: "2.0", id: `gw-follow-${this.#storage.nextCounter()}`, method: on ? "resources/subscribe" : "resources/unsubscribe", params: { uri } };
+    let ok = false;
+    try {
+      const produced = await this.#request(request, this.#config!, "listen");
+      for await (const message of produced.messages) if (isResponse(message) && message.id === request.id) ok = "result" in message;
+    } catch (error) {
+      logger.warn("resource_follow_failed", { error: String(error) });
+    }
+    if (on && !ok) return false;
+    if (next > 0) this.#followed.set(uri, next);
+    else this.#followed.delete(uri);
+    return true;
   }
 
   /** GET: the standalone stream, or the resume of any stream after `Last-Event-ID`. */

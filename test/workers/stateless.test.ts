@@ -334,6 +334,25 @@ describe("what stays with session objects", () => {
     expect(await sessionObjects()).toBe(before + 1);
   });
 
+  it("a modern client's listen through a session object follows its resources on their owners", async () => {
+    const tenant = (await createTenant("stateless-mixed-listen", { backends: [backend.modern(), backend.notes()] })).id;
+    const res = await modern(tenant, "subscriptions/listen", { notifications: { resourceSubscriptions: ["modern://status", "nowhere://x"] } });
+    const reader = new SseReader(res.body!);
+    const ack = await reader.nextMessage(5_000);
+    // The URI no backend serves is not honoured, and the acknowledgement says so.
+    expect(ack?.params?.notifications).toEqual({ resourceSubscriptions: ["modern://status"] });
+    const tool = `mixed_${crypto.randomUUID().slice(0, 6)}`;
+    const received = await collect(
+      reader,
+      (attempt) => result(tenant, "tools/call", { name: "modern__add_tool", arguments: { name: `${tool}_${attempt}` } }),
+      (messages) => messages.some((m) => m.method === "notifications/resources/updated"),
+    );
+    expect(received.find((m) => m.method === "notifications/resources/updated")?.params?.uri, JSON.stringify(received)).toBe("modern://status");
+    // Nothing it did not ask for: the list changes of add_tool stay off this stream.
+    expect(received.every((m) => m.method === "notifications/resources/updated")).toBe(true);
+    await reader.cancel();
+  });
+
   it("decides by era and secret: declared or detected modern only, and only with STATE_SECRET", async () => {
     const gatewayEnv = env as unknown as Env; // the test's typing of env lists only what tests touch
     const modernOnly = await createTenant("stateless-decide", { backends: [backend.modern(), backend.modernShort()] });
