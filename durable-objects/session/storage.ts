@@ -182,8 +182,10 @@ export class SessionStorage {
   writeNames(kind: string, entries: readonly NameEntry[]): void {
     this.#ensure("names");
     this.#sql.exec("DELETE FROM names WHERE kind = ?", kind);
-    for (const e of entries) {
-      this.#sql.exec("INSERT INTO names (kind, exposed, backend, original) VALUES (?, ?, ?, ?)", kind, e.exposed, e.backend, e.original);
+    // One statement per 25 names (the bound-parameter limit is 100 per query), not one per name.
+    for (let i = 0; i < entries.length; i += 25) {
+      const part = entries.slice(i, i + 25);
+      this.#sql.exec(`INSERT INTO names (kind, exposed, backend, original) VALUES ${part.map(() => "(?, ?, ?, ?)").join(", ")}`, ...part.flatMap((e) => [kind, e.exposed, e.backend, e.original]));
     }
   }
 
