@@ -290,6 +290,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       config: this.#config!,
       nextStream: () => `m${this.#storage.nextCounter()}`,
       waitUntil: (promise) => this.ctx.waitUntil(promise),
+      cancel: (id) => this.ctx.waitUntil(this.#relay.cancel(id, "client closed the stream")),
       subscribe: (input) => this.#subscribe(input),
       park: (iterator, method) => {
         const park = crypto.randomUUID();

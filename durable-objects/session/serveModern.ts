@@ -9,7 +9,7 @@
  * of pass-through states.
  */
 import { GatewayError } from "../../worker/protocol/errors.ts";
-import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
+import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../../worker/protocol/jsonrpc.ts";
 import { encodeComment, encodeEvent, SSE_HEADERS } from "../../worker/protocol/sse.ts";
 import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../../worker/broker/sealed.ts";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
@@ -31,6 +31,11 @@ export interface ModernHost {
   /** A fresh stream name for the relay (server-to-client request bookkeeping). */
   nextStream(): string;
   waitUntil(promise: Promise<unknown>): void;
+  /**
+   * Stops the backend call of a request whose client went away now, rather than when the call
+   * next sends something (an async generator's return() waits behind its pending next()).
+   */
+  cancel?(id: RequestId): void;
   /** `subscriptions/listen`: the stream of change notifications. */
   subscribe(input: ModernInput): Response | Promise<Response>;
   /**
@@ -193,6 +198,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       gone = true;
       if (keepalive) clearInterval(keepalive);
       // The client closed the stream: that is the cancellation of this request.
+      host.cancel?.(id);
       void iterator.return?.();
     },
   });

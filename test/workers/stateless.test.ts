@@ -187,14 +187,15 @@ describe("an all-modern tenant is served in the Worker", () => {
     const tenant = (await createTenant("stateless-cancel", { backends: [backend.modern({ era: "modern" })] })).id;
     const status = async () => JSON.parse(String(((await result(tenant, "resources/read", { uri: "modern://status" })).contents as Json[])[0]!.text)) as { cancelled: number };
     const before = (await status()).cancelled;
-    const res = await modern(tenant, "tools/call", { name: "modern__count", arguments: { steps: 100, intervalMs: 100 }, _meta: { progressToken: "c1" } });
+    // Steps 2 s apart: the backend sends nothing between them, and the cancellation must not wait for the next one.
+    const res = await modern(tenant, "tools/call", { name: "modern__count", arguments: { steps: 10, intervalMs: 2_000 }, _meta: { progressToken: "c1" } });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = new SseReader(res.body!);
     const progress = await reader.nextMessage(5_000);
     expect(progress?.method).toBe("notifications/progress");
     expect(progress?.params?.progressToken).toBe("c1");
     await reader.cancel();
-    await vi.waitFor(async () => expect((await status()).cancelled).toBe(before + 1), { timeout: 4_000, interval: 200 });
+    await vi.waitFor(async () => expect((await status()).cancelled).toBe(before + 1), { timeout: 1_200, interval: 100 });
   });
 
   it("keeps principals apart: a list cached for one is never served to another", async () => {

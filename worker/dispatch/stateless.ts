@@ -144,6 +144,7 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
     config,
     nextStream: () => `w${context.store.nextCounter()}`,
     waitUntil,
+    cancel: (id) => waitUntil(relay.cancel(id, "client closed the stream")),
     subscribe: (listenInput) => listen(env, waitUntil, config, listenInput, relay, dispatcher),
     spend,
   });
