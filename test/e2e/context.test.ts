@@ -44,8 +44,10 @@ async function whoami(tenant: string): Promise<Record<string, unknown>> {
     body: JSON.stringify({ jsonrpc: "2.0", id: "call-42", method: "tools/call", params: { name: "notes__whoami", arguments: {} } }),
   });
   const body = await call.text();
-  const data = body.split("\n").find((line) => line.startsWith("data: {") && line.includes('"call-42"'));
-  const message = JSON.parse(data!.slice(6)) as { result: { content: { text: string }[] } };
+  // A reply that is only the response may come back as JSON; otherwise it is an SSE stream.
+  const sse = (call.headers.get("content-type") ?? "").startsWith("text/event-stream");
+  const data = sse ? body.split("\n").find((line) => line.startsWith("data: {") && line.includes('"call-42"'))!.slice(6) : body;
+  const message = JSON.parse(data) as { result: { content: { text: string }[] } };
   return JSON.parse(message.result.content[0]!.text) as Record<string, unknown>;
 }
 
