@@ -97,7 +97,7 @@ export function renderReport(report: Json): Rendered {
     echoBreakdown = `Where the added median goes (p50 differences between targets): ${ms(floorAdded)} for getting a request
 into a Worker and out again at all (the floor: \`wrangler dev\`'s proxy, miniflare's entry and outbound Workers, workerd);
 ${ms(doAdded)} more for a Durable Object hop with one SQLite write (floor-do); ${ms(gwOverDo)} more for the gateway's own
-work on the session path (tenant lookup, session object, policy, id mapping, the SSE reply and its event log, the
+work on the session path (tenant lookup, session object, policy, id mapping, the reply (JSON for a lone response, else SSE and its event log), the
 audit row, logs); ${ms(policyOverOpen)} more for JWT verification, the rate limiters, the CEL rules and redaction.${
       s["modern-open"]
         ? ` A 2026-07-28 client of a 2026-07-28 backend takes no session object at all (the Worker serves it,
@@ -379,8 +379,9 @@ is a file of whole 4 KiB pages, one page at least for every table and index in t
 figure for an empty SQLite-backed Durable Object is about 12 KB ("Does an empty table / SQLite database contribute
 to my storage?", Durable Objects FAQ). The session's own rows (the payload above) fit in the target. What would
 reach it: keep idle sessions as rows in a few shared objects (a sharded session table, one small row per session)
-and give a session its own object only while it has streams or pending requests; creating only the tables an idle
-session uses (meta, upstreams) would cut the local figure to about a third, not to 4 KiB.
+and give a session its own object only while it has streams or pending requests. An idle session now creates only
+the one table it uses (meta, which also holds its upstream sessions; the others come with their first use): four
+pages locally, three of them the database's own (its schema and the two platform tables).
 `);
   }
 
@@ -554,9 +555,10 @@ backend is wherever it is.
 - **A Durable Object is single-threaded (about 1,000 requests/s).** One session is one object, so one session's calls
   are serialized there; the per-principal rate limiter is one object per principal, which bounds one principal's
   request rate across all its sessions at roughly that figure.
-- **Storage is billed by rows read and written and by size** (SQLite-backed Durable Objects). Per \`tools/call\` the
-  session writes its SSE events, a stream row and, with the fixes below, no counter rows; an empty SQLite database is
-  about 12 KB (section 6).
+- **Storage is billed by rows read and written and by size** (SQLite-backed Durable Objects). Per \`tools/call\` whose
+  reply is only its response the session writes no event or stream rows (it answers with JSON); a call that streams
+  writes its SSE events and a stream row; with the fixes below, neither writes a counter row per call; an empty SQLite database is about 12 KB
+  (section 6).
 
 ${fixesSection()}`;
   return { markdown, charts, verdicts };
