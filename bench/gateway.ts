@@ -15,6 +15,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startProcess, type Running } from "../test/support/processes.ts";
+import { putTenantAt } from "../test/support/gateway.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const require = createRequire(import.meta.url);
@@ -84,63 +85,35 @@ export async function startBundledGateway(options: { bundle: Bundle; workDir: st
   writeFileSync(configPath, toml);
   await wrangler(["d1", "migrations", "apply", "AUDIT", "--local", "--persist-to", options.persistTo, "--config", configPath], { cwd: options.workDir });
 
-  const port = await freePort();
   const adminToken = `bench-admin-${Math.random().toString(36).slice(2)}`;
-  const running = await startProcess({
+  const running = await startWranglerDev({
     name: "gateway",
-    command: process.execPath,
-    args: [
-      wranglerBin,
-      "dev",
-      "--config",
-      configPath,
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      options.persistTo,
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "warn",
-      "--var",
-      `ADMIN_TOKEN:${adminToken}`,
+    config: configPath,
+    persistTo: options.persistTo,
+    cwd: options.workDir,
+    vars: {
+      ADMIN_TOKEN: adminToken,
       // Every backend here is on 127.0.0.1, which the admin API refuses unless told otherwise
       // (worker/admin/destinations.ts); harmless for trees that predate the check.
-      "--var",
-      "ALLOW_PRIVATE_BACKENDS:true",
+      ALLOW_PRIVATE_BACKENDS: "true",
       // The sealing key of the stateless 2026-07-28 path; without it every modern request takes
       // a Durable Object (worker/dispatch/stateless.ts).
-      "--var",
-      `STATE_SECRET:${randomBytes(32).toString("base64url")}`,
-    ],
-    cwd: options.workDir,
-    env: WRANGLER_ENV,
-    readyUrl: `http://127.0.0.1:${port}/healthz`,
-    timeoutMs: 90_000,
+      STATE_SECRET: randomBytes(32).toString("base64url"),
+    },
   });
-  const origin = `http://127.0.0.1:${port}`;
   return {
     ...running,
-    origin,
     adminToken,
     configPath,
-    mcpUrl: (tenant) => `${origin}/t/${tenant}/mcp`,
+    mcpUrl: (tenant) => `${running.origin}/t/${tenant}/mcp`,
     async putTenant(tenant) {
-      const id = (tenant as { id: string }).id;
-      const response = await fetch(`${origin}/admin/tenants/${id}`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-        body: JSON.stringify(tenant),
-      });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`PUT tenant ${id}: ${response.status} ${text.slice(0, 500)}`);
+      await putTenantAt(running.origin, adminToken, tenant);
     },
   };
 }
 
 /** Starts a Worker folder (a wrangler.toml) with `wrangler dev`, state in `persistTo`. */
-export async function startWranglerDev(options: { config: string; persistTo: string; vars: Record<string, string>; name: string }): Promise<Running & { origin: string }> {
+export async function startWranglerDev(options: { config: string; persistTo: string; vars: Record<string, string>; name: string; cwd?: string }): Promise<Running & { origin: string }> {
   const port = await freePort();
   const running = await startProcess({
     name: options.name,
@@ -161,7 +134,7 @@ export async function startWranglerDev(options: { config: string; persistTo: str
       "warn",
       ...Object.entries(options.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     env: WRANGLER_ENV,
     readyUrl: `http://127.0.0.1:${port}/healthz`,
     timeoutMs: 90_000,

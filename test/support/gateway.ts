@@ -95,17 +95,7 @@ async function startGatewayOn(port: number, options: GatewayOptions): Promise<Ru
     origin,
     adminToken,
     mcpUrl: (tenant) => `${origin}/t/${tenant}/mcp`,
-    async putTenant(tenant) {
-      const id = (tenant as { id: string }).id;
-      const response = await fetch(`${origin}/admin/tenants/${id}`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-        body: JSON.stringify(tenant),
-      });
-      const body = (await response.json()) as Record<string, unknown>;
-      if (!response.ok) throw new Error(`PUT tenant ${id}: ${response.status} ${JSON.stringify(body)}`);
-      return body;
-    },
+    putTenant: (tenant) => putTenantAt(origin, adminToken, tenant),
     async stop() {
       await running.stop();
       if (temporary) rmSync(persistTo, { recursive: true, force: true });
@@ -129,4 +119,17 @@ function applyD1Migrations(wrangler: string, persistTo: string, env: Record<stri
       },
     );
   });
+}
+
+/** PUTs a tenant document through a gateway's admin API; throws with the answer when refused. */
+export async function putTenantAt(origin: string, adminToken: string, tenant: unknown): Promise<Record<string, unknown>> {
+  const id = (tenant as { id: string }).id;
+  const response = await fetch(`${origin}/admin/tenants/${id}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(tenant),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  if (!response.ok) throw new Error(`PUT tenant ${id}: ${response.status} ${JSON.stringify(body).slice(0, 500)}`);
+  return body;
 }
