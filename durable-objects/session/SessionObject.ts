@@ -264,9 +264,9 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
       this.#storage.writeMeta(meta);
       this.ctx.waitUntil(this.ctx.storage.setAlarm(now + meta.idleMs));
     }
-    const meta = this.#authorize(input);
-    if (!(meta instanceof Response)) this.#backends.logLevel = input.logLevel ?? undefined;
-    return meta;
+    // A modern request's logLevel travels in its own _meta (serveModern), never through this
+    // object's shared state, where a concurrent request of the same principal would pick it up.
+    return this.#authorize(input);
   }
 
   /** The retry of a parked call: hands the client's answers to the backends, then goes on. */

@@ -34,12 +34,17 @@ export function modernResponse(response: JsonRpcResponse, method: string): JsonR
   return { ...response, result };
 }
 
-/** The client's own protocol `_meta` keys are the gateway's business, not the backend's. */
+/**
+ * The client's own protocol `_meta` keys are the gateway's business, not the backend's, with one
+ * exception: the request's `logLevel` travels with it (2026-07-28 server/utilities/logging: the
+ * level is per request), so a modern backend hears this request's level and no other's; the
+ * upstream drops it for a legacy backend (worker/protocol/modern.ts legacyRequest).
+ */
 export function withoutModernMeta(params: Record<string, unknown>): Record<string, unknown> {
   const { requestState: _s, inputResponses: _r, _meta, ...rest } = params;
   if (typeof _meta !== "object" || _meta === null) return rest;
   const meta: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(_meta)) if (!key.startsWith("io.modelcontextprotocol/")) meta[key] = value;
+  for (const [key, value] of Object.entries(_meta)) if (!key.startsWith("io.modelcontextprotocol/") || key === META.logLevel) meta[key] = value;
   return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
 }
 

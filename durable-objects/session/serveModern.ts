@@ -15,7 +15,7 @@ import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../../
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
-import { asRecord, type Dispatcher } from "./dispatch.ts";
+import { asRecord, LOG_LEVELS, type Dispatcher } from "./dispatch.ts";
 import { modernResponse, withoutModernMeta } from "./modern.ts";
 import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
 import { toClientError } from "./relay.ts";
@@ -151,8 +151,9 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
         await finish();
         return;
       }
-      // 2026-07-28 server/utilities/logging: no log messages for a request that set no level.
-      if ("method" in filtered && filtered.method === "notifications/message" && input.logLevel === null) continue;
+      // 2026-07-28 server/utilities/logging: no log messages for a request that set no level, and
+      // none below the level it set (a legacy backend logs at its session's level, not this request's).
+      if ("method" in filtered && filtered.method === "notifications/message" && !atOrAbove(filtered.params?.level, input.logLevel)) continue;
       emit(filtered);
     }
   };
@@ -233,4 +234,10 @@ async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessa
 
 function json(body: unknown): Response {
   return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+}
+
+/** Whether a log message's level is at or above the request's; never when the request set none. */
+function atOrAbove(level: unknown, requested: string | null): boolean {
+  if (requested === null) return false;
+  return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(requested);
 }

@@ -369,6 +369,32 @@ describe("what stays with session objects", () => {
   });
 });
 
+describe("logLevel is per request (2026-07-28 server/utilities/logging)", () => {
+  /** Log messages of a `count` call, with or without a level in its own _meta. */
+  async function logsOf(tenant: string, level: string | null): Promise<RpcMessage[]> {
+    const meta = level === null ? {} : { _meta: { "io.modelcontextprotocol/logLevel": level } };
+    const reply = await readReply(await modern(tenant, "tools/call", { name: "modern__count", arguments: { steps: 3, intervalMs: 30 }, ...meta }));
+    expect(reply.messages.findLast((m) => m.result !== undefined)?.result).toBeDefined();
+    return reply.messages.filter((m) => m.method === "notifications/message");
+  }
+
+  for (const [path, backends] of [
+    ["in the Worker", () => [backend.modern({ era: "modern" })]],
+    ["through a session object", () => [backend.modern(), backend.notes()]],
+  ] as const) {
+    it(`${path}: concurrent requests of one principal each get the log messages they asked for, and only those`, async () => {
+      const tenant = (await createTenant("stateless-loglevel", { backends: backends() })).id;
+      // Twice over, so that neither request's level can be left behind for the next.
+      for (let round = 0; round < 2; round++) {
+        const [asked, silent, above] = await Promise.all([logsOf(tenant, "info"), logsOf(tenant, null), logsOf(tenant, "error")]);
+        expect(asked.map((m) => (m.params as Json).data)).toEqual(["step 1", "step 2", "step 3"]);
+        expect(silent).toEqual([]);
+        expect(above).toEqual([]);
+      }
+    });
+  }
+});
+
 describe("ttlMs (2026-07-28 server/utilities/caching)", () => {
   it("is the minimum the contributing backends gave, on both paths", async () => {
     const stateless = (await createTenant("ttl-stateless", { backends: [backend.modern({ era: "modern" }), backend.modernShort({ era: "modern" })] })).id;

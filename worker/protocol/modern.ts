@@ -6,6 +6,7 @@
  * (basic/transports/streamable-http "Request Metadata").
  */
 
+import type { JsonRpcRequest } from "./jsonrpc.ts";
 export const MODERN_VERSION = "2026-07-28";
 
 export const META = {
@@ -85,6 +86,21 @@ export function requestMeta(
   meta[META.protocolVersion] = MODERN_VERSION;
   meta[META.clientCapabilities] = client.capabilities;
   meta[META.clientInfo] = client.info;
-  if (client.logLevel) meta[META.logLevel] = client.logLevel;
+  // A level the request carries is that request's own (a modern client's, per request); the
+  // session's (a legacy client's logging/setLevel) applies only where the request has none.
+  if (client.logLevel && meta[META.logLevel] === undefined) meta[META.logLevel] = client.logLevel;
   return meta;
+}
+
+/** The 2026-07-28 envelope keys, which a backend of an earlier revision must never be sent. */
+const MODERN_ENVELOPE = [META.protocolVersion, META.clientCapabilities, META.clientInfo, META.logLevel];
+
+/** A request as a legacy backend gets it: without the modern envelope in its `_meta` (other keys stay). */
+export function legacyRequest(message: JsonRpcRequest): JsonRpcRequest {
+  const meta = message.params?._meta;
+  if (typeof meta !== "object" || meta === null || !MODERN_ENVELOPE.some((key) => key in meta)) return message;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(meta)) if (!MODERN_ENVELOPE.includes(key as (typeof MODERN_ENVELOPE)[number])) kept[key] = value;
+  const { _meta: _dropped, ...params } = message.params!;
+  return { ...message, params: Object.keys(kept).length > 0 ? { ...params, _meta: kept } : params };
 }

@@ -14,6 +14,7 @@
 import { classify, isRequest, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { isContentType, JSON_TYPE, SSE_TYPE } from "../protocol/mediaType.ts";
 import { decodeEvents } from "../protocol/sse.ts";
+import { legacyRequest } from "../protocol/modern.ts";
 import { UpstreamError } from "./errors.ts";
 import { AsyncQueue } from "./queue.ts";
 import type { StreamableHttpOptions } from "./streamableHttp.ts";
@@ -72,7 +73,7 @@ export class LegacySseUpstream implements Upstream {
   async *request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage> {
     // Thrown on the first read, like every other upstream failure, so callers handle one path.
     if (!this.#stream) throw new UpstreamError("session_expired", this.backend, "legacy SSE stream is not connected");
-    yield* this.#call(message, signal, headers);
+    yield* this.#call(legacyRequest(message), signal, headers);
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse, signal: AbortSignal): Promise<void> {

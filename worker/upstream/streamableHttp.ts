@@ -12,7 +12,7 @@ import { isContentType, JSON_TYPE, SSE_TYPE } from "../protocol/mediaType.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
-import { META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
+import { legacyRequest, META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher, HeaderSource, Upstream, UpstreamInfo } from "./types.ts";
 
@@ -123,7 +123,7 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async *request(message: JsonRpcRequest, signal: AbortSignal, headers?: Record<string, string>): AsyncIterable<JsonRpcMessage> {
-    const { body, extra } = this.modern ? this.#modernRequest(message) : { body: message, extra: {} };
+    const { body, extra } = this.modern ? this.#modernRequest(message) : { body: legacyRequest(message), extra: {} };
     const { response } = await this.#post(body, signal, { ...extra, ...headers });
     yield* this.#replies(response, message.id, signal);
   }
