@@ -49,7 +49,7 @@ import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
 import { SessionObserver } from "../../worker/observe/session.ts";
 import { logger } from "../../worker/observe/log.ts";
-import { asRecord, Dispatcher, LOG_LEVELS, local, maxTimeout, type Produced, type Routed } from "./dispatch.ts";
+import { asRecord, Dispatcher, goneAnswer, LOG_LEVELS, local, maxTimeout, type Produced, type Routed } from "./dispatch.ts";
 import { modernReply, serveModern, type ModernHost } from "./serveModern.ts";
 
 /**
@@ -88,6 +88,8 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #listenOutbox: Outbox | null = null;
   #policyWatch: ReturnType<typeof setInterval> | null = null;
   /** Modern-era calls waiting for the client's retry with input, by park id (see worker/broker/sealed.ts). */
+  /** 2026-07-28 replies in progress: while any is, the policy watch keeps this object's config current. */
+  #modernReplies = 0;
   readonly #parked = new Map<string, { iterator: AsyncIterator<JsonRpcMessage>; method: string; timer: ReturnType<typeof setTimeout> }>();
   /** Keyed from STATE_SECRET when set, so pass-through states open on the Worker's stateless path too (sealed.ts). */
   readonly #sealer: StateSealer;
@@ -302,6 +304,13 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
         return park;
       },
       resume: (input, park, responses) => this.#resume(input, park, responses),
+      watch: () => {
+        this.#modernReplies++;
+        this.#watchPolicy();
+        return () => {
+          this.#modernReplies--;
+        };
+      },
     };
   }
 
@@ -629,7 +638,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   #watchPolicy(): void {
     if (this.#policyWatch !== null) return;
     this.#policyWatch = setInterval(() => {
-      const open = this.#outboxes.size > 0 || this.#standalone?.attached === true || this.#subscribers.size > 0;
+      const open = this.#outboxes.size > 0 || this.#standalone?.attached === true || this.#subscribers.size > 0 || this.#modernReplies > 0;
       if (!open || !this.#config) {
         clearInterval(this.#policyWatch!);
         this.#policyWatch = null;
@@ -705,25 +714,6 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
 /** The answer to a call whose stream died with the process before its response (listen). */
 const INTERRUPTED = new GatewayError("backend_unavailable", { publicMessage: "Backend unavailable: the call was interrupted by a gateway restart" });
 
-/**
- * The answer to a request whose item was revoked while it ran: exactly what the same request
- * gets when sent now (unknown tool or prompt, resource not found), so revoked reads as gone.
- */
-function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
-  const params = request.params ?? {};
-  switch (request.method) {
-    case "tools/call":
-      return new GatewayError("unknown_tool", { publicMessage: `Unknown tool: ${String(params.name)}` }).toRpc(request.id);
-    case "prompts/get":
-      return new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${String(params.name)}` }).toRpc(request.id);
-    case "resources/read":
-    case "resources/subscribe":
-    case "resources/unsubscribe":
-      return new GatewayError("resource_not_found", { data: { uri: params.uri } }).toRpc(request.id);
-    default:
-      return new GatewayError("invalid_params").toRpc(request.id);
-  }
-}
 
 /** The rest of an iterator whose next step was already asked for (`#single`), without another generator layer. */
 function continued<T>(first: Promise<IteratorResult<T>>, rest: AsyncIterator<T>): AsyncIterable<T> {

@@ -370,3 +370,23 @@ export function maxTimeout(config: TenantConfig): number {
 export function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
+
+/**
+ * The answer to a request whose item was revoked while it ran: exactly what the same request
+ * gets when sent now (unknown tool or prompt, resource not found), so revoked reads as gone.
+ */
+export function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
+  const params = request.params ?? {};
+  switch (request.method) {
+    case "tools/call":
+      return new GatewayError("unknown_tool", { publicMessage: `Unknown tool: ${String(params.name)}` }).toRpc(request.id);
+    case "prompts/get":
+      return new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${String(params.name)}` }).toRpc(request.id);
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe":
+      return new GatewayError("resource_not_found", { data: { uri: params.uri } }).toRpc(request.id);
+    default:
+      return new GatewayError("invalid_params").toRpc(request.id);
+  }
+}

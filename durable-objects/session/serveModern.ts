@@ -15,7 +15,7 @@ import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../../
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
-import { asRecord, LOG_LEVELS, type Dispatcher } from "./dispatch.ts";
+import { asRecord, goneAnswer, LOG_LEVELS, type Dispatcher, type Routed } from "./dispatch.ts";
 import { modernResponse, withoutModernMeta } from "./modern.ts";
 import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
 import { toClientError } from "./relay.ts";
@@ -50,6 +50,11 @@ export interface ModernHost {
    * home keeps no record (then the backend, which owns its state, decides on replays).
    */
   spend?(state: SealedState): boolean;
+  /**
+   * Keeps the dispatcher's config current (the tenant's version polled) while a reply is in
+   * progress, so a running call follows a policy change; returns what ends the watch.
+   */
+  watch?(): () => void;
 }
 
 /** What a sealed requestState is bound to: the tenant and the principal (the AES-GCM associated data). */
@@ -95,7 +100,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
   if (!first.done && isResponse(first.value) && "error" in first.value && HTTP_400_CODES.has(first.value.error.code)) {
     return new Response(JSON.stringify({ ...first.value, id: request.id }), { status: 400, headers: { "content-type": "application/json" } });
   }
-  return modernReply(input, prepend(first, source), request.method, host);
+  return modernReply(input, prepend(first, source), request.method, host, produced.routed ? produced.about : undefined);
 }
 
 /**
@@ -104,7 +109,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
  * server-to-client request parks the call and answers with an InputRequiredResult; the
  * response ends it. Closing the stream cancels the call (2026-07-28 streamable-http "Cancellation").
  */
-export async function modernReply(input: ModernInput, iterator: AsyncIterator<JsonRpcMessage>, method: string, host: ModernHost): Promise<Response> {
+export async function modernReply(input: ModernInput, iterator: AsyncIterator<JsonRpcMessage>, method: string, host: ModernHost, about?: Routed): Promise<Response> {
   const id = input.request.id;
   const bound = boundTo(host.config.id, input.principal.sub);
   // The response is the call's last message: closing the iterator after it runs the call's
@@ -113,10 +118,26 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
     await iterator.return?.();
   };
   const pump = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
+    const unwatch = about ? host.watch?.() : undefined;
+    try {
+      await relay(emit);
+    } finally {
+      unwatch?.();
+    }
+  };
+  const relay = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
     for (;;) {
       const step = await iterator.next();
       if (step.done) return;
       const message = step.value;
+      if (about && !host.dispatcher.stillAllowed(about)) {
+        // The policy changed under a running call: stop it, and answer as for an item that is
+        // gone, exactly as a session's legacy stream does (SessionObject.#sse).
+        host.cancel?.(id);
+        void iterator.return?.();
+        emit(goneAnswer(input.request));
+        return;
+      }
       if (isRequest(message)) {
         if (!host.park) {
           // A 2026-07-28 backend sends no server-to-client requests (basic/patterns/mrtr replaces them).

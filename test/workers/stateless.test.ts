@@ -395,6 +395,33 @@ describe("logLevel is per request (2026-07-28 server/utilities/logging)", () => 
   }
 });
 
+describe("a policy change under a running modern call", () => {
+  for (const [path, backends] of [
+    ["in the Worker", () => [backend.modern({ era: "modern" })]],
+    ["through a session object", () => [backend.modern(), backend.notes()]],
+  ] as const) {
+    it(`${path}: the call is stopped and answered as for a tool that is gone`, async () => {
+      const config = await createTenant("stateless-revoke", { backends: backends() });
+      const res = await modern(config.id, "tools/call", { name: "modern__count", arguments: { steps: 60, intervalMs: 100 }, _meta: { progressToken: "revoke" } });
+      const reader = new SseReader(res.body!);
+      expect((await reader.nextMessage(5_000))?.method).toBe("notifications/progress");
+      const { id, version: _version, ...document } = config;
+      await putTenant(id, { ...document, policy: { ...document.policy, rules: [{ id: "no-count", effect: "deny", items: { names: ["count"] } }] } });
+      const rest: RpcMessage[] = [];
+      for (;;) {
+        const message = await reader.nextMessage(10_000);
+        if (message === null) break;
+        rest.push(message);
+      }
+      const last = rest.at(-1)!;
+      expect(last.error).toEqual({ code: -32602, message: "Unknown tool: modern__count" });
+      // Stopped well before its 60 steps (the version is checked every 2 s; 6 s of steps).
+      expect(rest.filter((m) => m.method === "notifications/progress").length).toBeLessThan(55);
+      expect(rest.filter((m) => m.result !== undefined)).toEqual([]);
+    });
+  }
+});
+
 describe("ttlMs (2026-07-28 server/utilities/caching)", () => {
   it("is the minimum the contributing backends gave, on both paths", async () => {
     const stateless = (await createTenant("ttl-stateless", { backends: [backend.modern({ era: "modern" }), backend.modernShort({ era: "modern" })] })).id;

@@ -123,13 +123,16 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
     now: () => Date.now(),
     observer,
   });
+  // The config a running call is judged by: the request's, replaced by a newer version while a
+  // reply is in progress (watch below), so a revoked tool stops as it does in a session object.
+  let current = config;
   const dispatcher = new Dispatcher({
     env,
     catalog: context.catalog,
     backends: context.backends,
     relay,
     observer,
-    config: () => config,
+    config: () => current,
     principal: () => input.principal,
     caller: () => input,
     tenantObject: () => tenantObject(env, config.id),
@@ -147,6 +150,20 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
     cancel: (id) => waitUntil(relay.cancel(id, "client closed the stream")),
     subscribe: (listenInput) => listen(env, waitUntil, config, listenInput, relay, dispatcher),
     spend,
+    watch: () => {
+      const authority = tenantObject(env, config.id);
+      const timer = setInterval(() => {
+        void authority
+          .version()
+          .then(async (version) => {
+            if (version <= current.version) return;
+            const fresh = (await authority.config()) as TenantConfig | null;
+            if (fresh && fresh.version > current.version) current = fresh;
+          })
+          .catch((error) => logger.warn("policy_check_failed", { tenant: config.id, error: String(error) }));
+      }, POLICY_CHECK_INTERVAL_MS);
+      return () => clearInterval(timer);
+    },
   });
 }
 
