@@ -36,21 +36,21 @@ import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
 import { allowsBatches, atLeast, negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
 import type { TenantObject } from "../tenant/TenantObject.ts";
-import { Backends } from "./backends.ts";
+import { Backends } from "../../worker/engine/backends.ts";
 import { OutboundCredentials } from "../../worker/upstream/credentials.ts";
-import { Catalog } from "./catalog.ts";
-import { fanOut, failureReason, bounded } from "./fanout.ts";
+import { Catalog } from "../../worker/engine/catalog.ts";
+import { fanOut, failureReason, bounded } from "../../worker/engine/fanout.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
-import { Relay, toClientError } from "./relay.ts";
-import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput } from "./rpc.ts";
-import { honoured, listenFilter, tagged, wanted, type ListenFilter } from "./modern.ts";
+import { Relay, toClientError } from "../../worker/engine/relay.ts";
+import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput } from "../../worker/engine/inputs.ts";
+import { honoured, listenFilter, tagged, wanted, type ListenFilter } from "../../worker/engine/listen.ts";
 import { REQUEST_STATE_TTL_MS, StateSealer } from "../../worker/broker/sealed.ts";
 import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
 import { SessionStorage, type SessionMeta } from "./storage.ts";
 import { SessionObserver } from "../../worker/observe/session.ts";
 import { logger } from "../../worker/observe/log.ts";
-import { asRecord, Dispatcher, goneAnswer, LOG_LEVELS, local, maxTimeout, type Produced, type Routed } from "./dispatch.ts";
-import { modernReply, serveModern, type ModernHost } from "./serveModern.ts";
+import { asRecord, Dispatcher, goneAnswer, LOG_LEVELS, local, maxTimeout, type Produced, type Routed } from "../../worker/engine/handler.ts";
+import { modernReply, serveModern, type ModernHost } from "../../worker/engine/modern.ts";
 
 /**
  * How long a POST with one routed request waits for the backend's first message before it opens

@@ -15,7 +15,7 @@
  */
 import { inject, describe, expect, it, vi, afterAll, afterEach } from "vitest";
 import { ADMIN_TOKEN, ORIGIN, connect, createTenant, gateway, names, putTenant, SseReader, text, type RpcMessage, type Session } from "../workers/helpers.ts";
-import { BREAKER_COOL_DOWN_MS, BREAKER_FAILURE_THRESHOLD } from "../../durable-objects/session/breaker.ts";
+import { BREAKER_COOL_DOWN_MS, BREAKER_FAILURE_THRESHOLD } from "../../worker/engine/breaker.ts";
 import { faultBackend, type FaultBackend, type FaultMode } from "./faults.ts";
 import { leakedInternals, within } from "./support.ts";
 

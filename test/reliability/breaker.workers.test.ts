@@ -3,7 +3,7 @@
  * backend-faults.workers.test.ts shows the same breaker at work inside real sessions.
  */
 import { describe, expect, it } from "vitest";
-import { Breaker, Breakers, BREAKER_COOL_DOWN_MS, BREAKER_FAILURE_THRESHOLD, BREAKER_MAX_COOL_DOWN_MS } from "../../durable-objects/session/breaker.ts";
+import { Breaker, Breakers, BREAKER_COOL_DOWN_MS, BREAKER_FAILURE_THRESHOLD, BREAKER_MAX_COOL_DOWN_MS } from "../../worker/engine/breaker.ts";
 import { UpstreamError } from "../../worker/upstream/errors.ts";
 import type { JsonRpcMessage } from "../../worker/protocol/jsonrpc.ts";
 import type { Upstream, UpstreamInfo } from "../../worker/upstream/types.ts";

@@ -13,7 +13,7 @@ import { listDurableObjectIds } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { ADMIN_TOKEN, ORIGIN, backend, connect, createTenant, gateway, mcp, putTenant, names, readReply, SseReader, text, token, type Json, type RpcMessage } from "./helpers.ts";
 import { StateSealer } from "../../worker/broker/sealed.ts";
-import { statelessTenant } from "../../worker/dispatch/stateless.ts";
+import { statelessTenant } from "../../worker/stateless/home.ts";
 import type { Env } from "../../worker/env.ts";
 
 const MODERN = "2026-07-28";

@@ -16,11 +16,11 @@ import { GatewayError } from "../protocol/errors.ts";
 import { isRequest } from "../protocol/jsonrpc.ts";
 import { tenantForHost } from "../tenant/hosts.ts";
 import { loadTenant } from "../tenant/store.ts";
-import type { Caller } from "../../durable-objects/session/rpc.ts";
+import type { Caller } from "../engine/inputs.ts";
 import { mintSessionId, modernStub, sessionStub } from "./sessions.ts";
 import { checkModern, isModernRequest } from "../ingress/modern.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
-import { serveStateless, statelessTenant } from "./stateless.ts";
+import { serveStateless, statelessTenant } from "../stateless/home.ts";
 
 export const endpoint = new Hono<AppEnv>();
 

@@ -8,7 +8,7 @@
  * the backend is reachable, speaks MCP, and how fast. Token-exchange credentials need a client's
  * token, which an admin request does not have; such a backend is reported as not probeable.
  */
-import { fanOut, failureReason } from "../../durable-objects/session/fanout.ts";
+import { fanOut, failureReason } from "../engine/fanout.ts";
 import { LISTS, offers, type Item, type ListKind } from "../broker/merge.ts";
 import { isErrorResponse, isResponse } from "../protocol/jsonrpc.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";

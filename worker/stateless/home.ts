@@ -37,17 +37,17 @@ import { UpstreamError } from "../upstream/errors.ts";
 import { OutboundCredentials } from "../upstream/credentials.ts";
 import { SessionObserver } from "../observe/session.ts";
 import { logger } from "../observe/log.ts";
-import { Backends, type CredentialSource } from "../../durable-objects/session/backends.ts";
-import { Catalog } from "../../durable-objects/session/catalog.ts";
-import { Dispatcher, maxTimeout } from "../../durable-objects/session/dispatch.ts";
-import { bounded, failureReason, fanOut } from "../../durable-objects/session/fanout.ts";
-import { honoured, LIST_TTL_MS, listenFilter, tagged, wanted } from "../../durable-objects/session/modern.ts";
+import { Backends, type CredentialSource } from "../engine/backends.ts";
+import { Catalog } from "../engine/catalog.ts";
+import { Dispatcher, maxTimeout } from "../engine/handler.ts";
+import { bounded, failureReason, fanOut } from "../engine/fanout.ts";
+import { honoured, LIST_TTL_MS, listenFilter, tagged, wanted } from "../engine/listen.ts";
 import { KEEPALIVE_INTERVAL_MS } from "../../durable-objects/session/outbox.ts";
-import { Relay } from "../../durable-objects/session/relay.ts";
-import type { ModernInput } from "../../durable-objects/session/rpc.ts";
-import { serveModern } from "../../durable-objects/session/serveModern.ts";
+import { Relay } from "../engine/relay.ts";
+import type { ModernInput } from "../engine/inputs.ts";
+import { serveModern } from "../engine/modern.ts";
 import { POLICY_CHECK_INTERVAL_MS } from "../../durable-objects/session/SessionObject.ts";
-import { MemoryStore } from "../../durable-objects/session/store.ts";
+import { MemoryStore } from "../engine/store.ts";
 
 /** How long a backend's detected era is trusted before it is probed again. */
 export const ERA_MEMO_TTL_MS = 5 * 60_000;

@@ -7,28 +7,28 @@
  * What differs between the two homes (where the catalog and upstream sessions live, who the
  * tenant object is, how background work is kept alive) comes in through DispatchHost.
  */
-import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
-import { filterMessage } from "../../worker/broker/filter.ts";
-import { recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
-import type { Principal } from "../../worker/env.ts";
-import { checkToolLimits } from "../../worker/limits/rate.ts";
-import type { Decision, PolicyItem } from "../../worker/policy/engine.ts";
-import { redact } from "../../worker/policy/redact.ts";
-import { GatewayError } from "../../worker/protocol/errors.ts";
-import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
-import { isResponse, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
-import { META, MODERN_VERSION, paramHeaders } from "../../worker/protocol/modern.ts";
-import { SUPPORTED_VERSIONS } from "../../worker/ingress/modern.ts";
-import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
-import type { SessionObserver } from "../../worker/observe/session.ts";
-import type { RateLimiter } from "../ratelimit/RateLimiter.ts";
-import type { TenantObject } from "../tenant/TenantObject.ts";
+import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
+import { filterMessage } from "../broker/filter.ts";
+import { recordAudit, type AuditEvent } from "../audit/audit.ts";
+import type { Principal } from "../env.ts";
+import { checkToolLimits } from "../limits/rate.ts";
+import type { Decision, PolicyItem } from "../policy/engine.ts";
+import { redact } from "../policy/redact.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import { GATEWAY_INFO } from "../protocol/identity.ts";
+import { isResponse, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
+import { SUPPORTED_VERSIONS } from "../ingress/modern.ts";
+import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import type { SessionObserver } from "../observe/session.ts";
+import type { RateLimiter } from "../../durable-objects/ratelimit/RateLimiter.ts";
+import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
 import { decideCall, visibility } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut } from "./fanout.ts";
 import { toClientError, type CallContext, type Relay } from "./relay.ts";
-import type { Caller } from "./rpc.ts";
+import type { Caller } from "./inputs.ts";
 
 /** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
 export const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];

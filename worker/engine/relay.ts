@@ -6,20 +6,20 @@
  * minted the same way and mapped back. Server-to-client requests (sampling, elicitation, roots)
  * reach the client under `<backend>:<n>` ids, recorded in storage until the client answers.
  */
-import { filterMessage } from "../../worker/broker/filter.ts";
-import { LIST_CHANGED } from "../../worker/broker/merge.ts";
-import { GatewayError } from "../../worker/protocol/errors.ts";
-import { isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../../worker/protocol/jsonrpc.ts";
-import type { BackendConfig } from "../../worker/tenant/schema.ts";
-import { UpstreamError } from "../../worker/upstream/errors.ts";
+import { filterMessage } from "../broker/filter.ts";
+import { LIST_CHANGED } from "../broker/merge.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import { isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
+import type { BackendConfig } from "../tenant/schema.ts";
+import { UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
-import { MODERN_VERSION, paramHeaders } from "../../worker/protocol/modern.ts";
+import { MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import type { SessionStore } from "./store.ts";
-import type { SessionObserver } from "../../worker/observe/session.ts";
-import { TRACE_META_KEY } from "../../worker/observe/trace.ts";
-import { logger } from "../../worker/observe/log.ts";
+import type { SessionObserver } from "../observe/session.ts";
+import { TRACE_META_KEY } from "../observe/trace.ts";
+import { logger } from "../observe/log.ts";
 
 /** The client capability each server-to-client request needs (2025-11-25 client/*). */
 const REQUIRED_CAPABILITY: Record<string, string> = {

@@ -23,8 +23,8 @@
  * object on every request, a single point every session of the tenant waits on, and state that
  * lags the truth by that round trip.
  */
-import { UpstreamError } from "../../worker/upstream/errors.ts";
-import type { Upstream } from "../../worker/upstream/types.ts";
+import { UpstreamError } from "../upstream/errors.ts";
+import type { Upstream } from "../upstream/types.ts";
 
 /**
  * Consecutive failures that open the breaker. One failure can be a blip (a dropped connection,

@@ -2,15 +2,15 @@
  * The session's connections to its backends: one upstream session per backend, created lazily,
  * persisted, re-created when the backend forgets it (404), and closed with the session.
  */
-import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
-import { StreamableHttpUpstream } from "../../worker/upstream/streamableHttp.ts";
-import { LegacySseUpstream } from "../../worker/upstream/legacySse.ts";
-import { UpstreamError } from "../../worker/upstream/errors.ts";
-import type { Fetcher, Upstream, UpstreamInfo } from "../../worker/upstream/types.ts";
+import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { StreamableHttpUpstream } from "../upstream/streamableHttp.ts";
+import { LegacySseUpstream } from "../upstream/legacySse.ts";
+import { UpstreamError } from "../upstream/errors.ts";
+import type { Fetcher, Upstream, UpstreamInfo } from "../upstream/types.ts";
 import type { SessionStore } from "./store.ts";
-import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
-import { fnv1a } from "../../worker/broker/naming.ts";
-import { logger } from "../../worker/observe/log.ts";
+import { GATEWAY_INFO } from "../protocol/identity.ts";
+import { fnv1a } from "../broker/naming.ts";
+import { logger } from "../observe/log.ts";
 import { Breakers } from "./breaker.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */

@@ -5,9 +5,9 @@
  * (worker/dispatch/stateless.ts) hands it a MemoryStore that lives as long as the isolate's
  * cache entry, because nothing it holds there must survive an eviction.
  */
-import type { NameEntry } from "../../worker/broker/naming.ts";
-import type { UpstreamInfo } from "../../worker/upstream/types.ts";
-import type { PendingRequest, SessionStorage } from "./storage.ts";
+import type { NameEntry } from "../broker/naming.ts";
+import type { UpstreamInfo } from "../upstream/types.ts";
+import type { PendingRequest, SessionStorage } from "../../durable-objects/session/storage.ts";
 
 export type SessionStore = Pick<
   SessionStorage,

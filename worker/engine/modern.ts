@@ -8,18 +8,18 @@
  * the client answers its input request (the session object), the listen stream, and single use
  * of pass-through states.
  */
-import { GatewayError } from "../../worker/protocol/errors.ts";
-import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../../worker/protocol/jsonrpc.ts";
-import { encodeComment, encodeEvent, SSE_HEADERS } from "../../worker/protocol/sse.ts";
-import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../../worker/broker/sealed.ts";
-import type { TenantConfig } from "../../worker/tenant/schema.ts";
-import { UpstreamError } from "../../worker/upstream/errors.ts";
-import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
-import { asRecord, goneAnswer, LOG_LEVELS, type Dispatcher, type Routed } from "./dispatch.ts";
-import { modernResponse, withoutModernMeta } from "./modern.ts";
-import { KEEPALIVE_INTERVAL_MS } from "./outbox.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
+import { encodeComment, encodeEvent, SSE_HEADERS } from "../protocol/sse.ts";
+import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../broker/sealed.ts";
+import type { TenantConfig } from "../tenant/schema.ts";
+import { UpstreamError } from "../upstream/errors.ts";
+import { MODERN_VERSION } from "../protocol/modern.ts";
+import { asRecord, goneAnswer, LOG_LEVELS, type Dispatcher, type Routed } from "./handler.ts";
+import { modernResponse, withoutModernMeta } from "./listen.ts";
+import { KEEPALIVE_INTERVAL_MS } from "../../durable-objects/session/outbox.ts";
 import { toClientError } from "./relay.ts";
-import type { ModernInput } from "./rpc.ts";
+import type { ModernInput } from "./inputs.ts";
 
 /** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
 const HTTP_400_CODES = new Set([-32020, -32021, -32022]);

@@ -2,8 +2,8 @@
  * Concurrent calls to many backends with a deadline each, so one hanging backend delays a merged
  * answer by at most its own timeout, never longer, and never fails the others.
  */
-import type { BackendConfig } from "../../worker/tenant/schema.ts";
-import { UpstreamError } from "../../worker/upstream/errors.ts";
+import type { BackendConfig } from "../tenant/schema.ts";
+import { UpstreamError } from "../upstream/errors.ts";
 
 export interface Settled<T> {
   ok: { backend: string; value: T }[];

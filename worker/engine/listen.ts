@@ -2,9 +2,9 @@
  * The 2026-07-28 face of a session object: how its answers look to a modern client. Pure
  * helpers; the object (SessionObject.modern) decides when to use them.
  */
-import { LISTS } from "../../worker/broker/merge.ts";
-import type { JsonRpcMessage, JsonRpcResponse } from "../../worker/protocol/jsonrpc.ts";
-import { META } from "../../worker/protocol/modern.ts";
+import { LISTS } from "../broker/merge.ts";
+import type { JsonRpcMessage, JsonRpcResponse } from "../protocol/jsonrpc.ts";
+import { META } from "../protocol/modern.ts";
 
 /** Freshness hint on merged lists (2026-07-28 server/utilities/caching): lists change rarely and list_changed covers the rest. */
 export const LIST_TTL_MS = 30_000;

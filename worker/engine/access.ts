@@ -3,10 +3,10 @@
  * a call may leave. Quarantined tool definitions (pinning "quarantine", definition changed since
  * approval) are treated exactly like denied ones.
  */
-import type { ListKind } from "../../worker/broker/merge.ts";
-import type { Principal } from "../../worker/env.ts";
-import { decide, isVisible, type Decision, type ItemKind, type PolicyItem } from "../../worker/policy/engine.ts";
-import type { TenantConfig } from "../../worker/tenant/schema.ts";
+import type { ListKind } from "../broker/merge.ts";
+import type { Principal } from "../env.ts";
+import { decide, isVisible, type Decision, type ItemKind, type PolicyItem } from "../policy/engine.ts";
+import type { TenantConfig } from "../tenant/schema.ts";
 import type { Catalog, Visibility } from "./catalog.ts";
 
 export const ITEM_KIND: Record<ListKind, ItemKind> = {

@@ -9,19 +9,19 @@
  * is paged to the client with opaque cursors. The name table that routes calls is persisted, so
  * a call after an eviction still reaches the right backend without listing again.
  */
-import { encodeCursor, decodeCursor } from "../../worker/broker/cursor.ts";
-import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../../worker/broker/merge.ts";
-import { fnv1a, resolveName, type NameEntry } from "../../worker/broker/naming.ts";
-import { isErrorResponse, isResponse, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
-import { GatewayError } from "../../worker/protocol/errors.ts";
-import type { BackendConfig, TenantConfig } from "../../worker/tenant/schema.ts";
-import { UpstreamError } from "../../worker/upstream/errors.ts";
+import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
+import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
+import { fnv1a, resolveName, type NameEntry } from "../broker/naming.ts";
+import { isErrorResponse, isResponse, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason } from "./fanout.ts";
 import type { SessionStore } from "./store.ts";
-import type { PinInput, PinStatus } from "../tenant/TenantObject.ts";
-import { toolHash } from "../../worker/policy/pinning.ts";
-import { logger } from "../../worker/observe/log.ts";
+import type { PinInput, PinStatus } from "../../durable-objects/tenant/TenantObject.ts";
+import { toolHash } from "../policy/pinning.ts";
+import { logger } from "../observe/log.ts";
 
 /** A backend listing more pages than this is cut off: a loop guard, far above real catalogs. */
 export const MAX_PAGES_PER_BACKEND = 50;
