@@ -8,11 +8,9 @@
  * they belong to, so a replay never crosses streams (the spec's MUST NOT).
  */
 import type { JsonRpcMessage } from "../../worker/protocol/jsonrpc.ts";
-import { encodeComment, encodeEvent } from "../../worker/protocol/sse.ts";
+import { sseStream, type SseSink } from "../../worker/engine/reply.ts";
+import { logger } from "../../worker/observe/log.ts";
 import type { SessionStorage } from "./storage.ts";
-
-/** Comment keepalive period: the Cloudflare edge cuts SSE streams idle for minutes (FACTS.md). */
-export const KEEPALIVE_INTERVAL_MS = 15_000;
 /** Reconnect delay suggested to clients in the `retry` field when the gateway closes a stream. */
 export const CLIENT_RETRY_MS = 1_000;
 /**
@@ -37,8 +35,8 @@ export class Outbox {
   readonly id: string;
   #seq: number;
   #done = false;
-  #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  #keepalive: ReturnType<typeof setInterval> | null = null;
+  /** The attached client's connection, if any (one per stream: a newer attach replaces it). */
+  #sink: SseSink | null = null;
   readonly #storage: SessionStorage;
   readonly #prime: boolean;
   /** Called when the client goes away while the stream is still open. */
@@ -60,7 +58,7 @@ export class Outbox {
   }
 
   get attached(): boolean {
-    return this.#controller !== null;
+    return this.#sink?.open === true;
   }
 
   /** Logs the message, then sends it if a client is attached (notifications in short batches). */
@@ -82,14 +80,14 @@ export class Outbox {
     if (this.#unlogged.length === 0) return;
     const batch = this.#unlogged.splice(0);
     this.#storage.appendEvents(this.id, batch);
-    for (const event of batch) this.#send(encodeEvent({ id: eventId(this.id, event.seq), data: event.data }));
+    for (const event of batch) this.#sink?.event({ id: eventId(this.id, event.seq), data: event.data });
   }
 
   #flushQuietly(): void {
     try {
       this.#flush();
     } catch (error) {
-      console.error(JSON.stringify({ event: "event_log_failed", stream: this.id, error: String(error) }));
+      logger.error("event_log_failed", { stream: this.id, error: String(error) });
     }
   }
 
@@ -99,14 +97,8 @@ export class Outbox {
     this.#flushQuietly();
     this.#done = true;
     this.#storage.finishStream(this.id, now);
-    const controller = this.#controller;
-    this.#stopKeepalive();
-    this.#controller = null;
-    try {
-      controller?.close();
-    } catch {
-      // already closed by the client
-    }
+    this.#sink?.close();
+    this.#sink = null;
   }
 
   /**
@@ -117,28 +109,21 @@ export class Outbox {
     // A replay reads the log, so everything pushed so far is logged first.
     this.#flushQuietly();
     this.#detachCurrent();
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
+    return sseStream({
+      start: (sink) => {
         if (afterSeq === null) {
           // The priming event lets the client resume even before the first message (2025-11-25
           // basic/transports, POST item 6); only clients of that revision expect it.
-          if (this.#prime) controller.enqueue(encodeEvent({ id: eventId(this.id, this.#seq), data: "", retry: CLIENT_RETRY_MS }));
+          if (this.#prime) sink.event({ id: eventId(this.id, this.#seq), data: "", retry: CLIENT_RETRY_MS });
         } else {
-          for (const event of this.#storage.eventsAfter(this.id, afterSeq)) {
-            controller.enqueue(encodeEvent({ id: eventId(this.id, event.seq), data: event.data }));
-          }
+          for (const event of this.#storage.eventsAfter(this.id, afterSeq)) sink.event({ id: eventId(this.id, event.seq), data: event.data });
         }
-        if (this.#done) {
-          controller.close();
-          return;
-        }
-        this.#controller = controller;
-        this.#keepalive = setInterval(() => this.#send(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
+        if (this.#done) sink.close();
+        else this.#sink = sink;
       },
       cancel: () => {
         // The client went away; the stream goes on being logged for a resume.
-        this.#stopKeepalive();
-        this.#controller = null;
+        if (this.#sink?.open === false) this.#sink = null;
         if (!this.#done) this.onDetach?.();
       },
     });
@@ -146,28 +131,7 @@ export class Outbox {
 
   /** Closes the client's connection without ending the stream, so it can resume later. */
   #detachCurrent(): void {
-    const previous = this.#controller;
-    this.#stopKeepalive();
-    this.#controller = null;
-    try {
-      previous?.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  #send(bytes: Uint8Array): void {
-    if (!this.#controller) return;
-    try {
-      this.#controller.enqueue(bytes);
-    } catch {
-      this.#controller = null;
-      this.#stopKeepalive();
-    }
-  }
-
-  #stopKeepalive(): void {
-    if (this.#keepalive !== null) clearInterval(this.#keepalive);
-    this.#keepalive = null;
+    this.#sink?.close();
+    this.#sink = null;
   }
 }

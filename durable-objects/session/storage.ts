@@ -29,6 +29,7 @@
  */
 import type { NameEntry } from "../../worker/broker/naming.ts";
 import type { UpstreamInfo } from "../../worker/upstream/types.ts";
+import type { PendingRequest, SessionStore } from "../../worker/engine/store.ts";
 
 /** Events older than this after their stream finished are pruned: long enough to reconnect. */
 export const EVENT_RETENTION_MS = 5 * 60 * 1000;
@@ -71,16 +72,7 @@ export interface SessionMeta {
   logLevel?: string;
 }
 
-export interface PendingRequest {
-  gwId: string;
-  backend: string;
-  /** The backend's own id, JSON-encoded so numbers and strings survive the round trip. */
-  upstreamId: string;
-  stream: string;
-  method: string;
-}
-
-export class SessionStorage {
+export class SessionStorage implements SessionStore {
   readonly #sql: SqlStorage;
   /** The counter block in hand: the next value to hand out and the last one reserved. */
   #counterNext = 1;

@@ -16,13 +16,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 import { logger } from "../../worker/observe/log.ts";
 
-export interface PinInput {
-  backend: string;
-  tool: string;
-  hash: string;
-}
-
-export type PinStatus = "approved" | "changed";
+import type { PinInput, PinStatus } from "../../worker/policy/pinning.ts";
 
 export interface PinRecord {
   backend: string;

@@ -53,7 +53,7 @@ catalog.get("/tenants/:id/catalog", async (c) => {
   const [listed, pins] = await Promise.all([
     withEachBackend(c.env, tenant.backends, async (upstream, info, signal) => {
       const lists: Partial<Record<ListKind, unknown[]>> = {};
-      for (const kind of KINDS) lists[kind] = await listItems(upstream, info, kind, signal);
+      for (const kind of KINDS) lists[kind] = await listItems(upstream, kind, signal);
       return lists;
     }),
     tenantObject(c.env, tenant.id).pins(),

@@ -11,6 +11,7 @@ import type { SessionStore } from "./store.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
 import { fnv1a } from "../broker/naming.ts";
 import { logger } from "../observe/log.ts";
+import { eraKeyOf } from "../upstream/era.ts";
 import { Breakers } from "./breaker.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
@@ -140,47 +141,72 @@ export class Backends {
   }
 
   #create(backend: BackendConfig, info: UpstreamInfo | null): Upstream {
-    const options = {
-      backend: backend.name,
-      url: backend.url,
-      fetcher: this.#fetcher(backend),
-      headers: this.#headers(backend),
-      timeoutMs: backend.timeoutMs,
+    const upstream = connect(this.#env, backend, {
       info,
-      era: backend.era,
+      credentials: this.#credentials,
       // A modern backend hears, on every request, what a legacy one learned at initialize.
       client: () => ({ capabilities: this.#clientCapabilities, info: GATEWAY_INFO, logLevel: this.logLevel }),
       resourceSubscriptions: () => [...(this.#resourceSubscriptions.get(backend.name) ?? [])],
-      ...(backend.auth && this.#credentials ? { dynamicHeaders: (signal: AbortSignal) => this.#credentials!(backend, signal) } : {}),
-    };
-    const upstream = backend.transport === "sse" ? new LegacySseUpstream(options) : new StreamableHttpUpstream(options);
+    });
     // A backend that keeps failing is skipped for a cool-down instead of tried on every request.
     return this.#breakers.guard(backend.name, entryOf(backend), upstream);
   }
+}
 
-  #fetcher(backend: BackendConfig): Fetcher {
-    if (backend.transport === "service") {
-      const binding = backend.service ? this.#env[backend.service] : undefined;
-      if (!isFetcher(binding)) {
-        return async () => {
-          throw new UpstreamError("unreachable", backend.name, `service binding ${backend.service ?? "?"} is not bound`);
-        };
-      }
-      return (request) => binding.fetch(request);
-    }
-    return (request) => fetch(request);
-  }
+export interface ConnectOptions {
+  /** The upstream session to resume (from storage), or null for a new one. */
+  info?: UpstreamInfo | null;
+  credentials?: CredentialSource | null;
+  /** What a modern backend is told about the client (default: the gateway itself, no capabilities). */
+  client?: () => { capabilities: Record<string, unknown>; info: Record<string, unknown>; logLevel?: string | undefined };
+  resourceSubscriptions?: () => string[];
+  /** Shorter than the backend's own timeout (an admin probe must stay responsive). */
+  timeoutMs?: number;
+}
 
-  /** Static headers plus secret-backed ones; the client's own headers never enter here. */
-  #headers(backend: BackendConfig): Record<string, string> {
-    const headers: Record<string, string> = { ...backend.headers };
-    for (const [header, secret] of Object.entries(backend.secretHeaders)) {
-      const value = this.#env[secret];
-      if (typeof value === "string") headers[header] = value;
-      else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
-    }
-    return headers;
+/**
+ * An upstream for a backend entry: its transport, where it is (URL or service binding), its
+ * static and secret headers, and outbound credentials. Sessions, the stateless home and the
+ * admin API's probes all build their upstreams here. The client's own headers never enter.
+ */
+export function connect(env: Record<string, unknown>, backend: BackendConfig, options: ConnectOptions = {}): Upstream {
+  const credentials = options.credentials;
+  const upstreamOptions = {
+    backend: backend.name,
+    url: backend.url,
+    eraKey: eraKeyOf(backend),
+    fetcher: fetcherOf(env, backend),
+    headers: headersOf(env, backend),
+    timeoutMs: Math.min(backend.timeoutMs, options.timeoutMs ?? Infinity),
+    info: options.info ?? null,
+    era: backend.era,
+    client: options.client ?? (() => ({ capabilities: {}, info: GATEWAY_INFO })),
+    ...(options.resourceSubscriptions ? { resourceSubscriptions: options.resourceSubscriptions } : {}),
+    ...(backend.auth && credentials ? { dynamicHeaders: (signal: AbortSignal) => credentials(backend, signal) } : {}),
+  };
+  return backend.transport === "sse" ? new LegacySseUpstream(upstreamOptions) : new StreamableHttpUpstream(upstreamOptions);
+}
+
+function fetcherOf(env: Record<string, unknown>, backend: BackendConfig): Fetcher {
+  if (backend.transport !== "service") return (request) => fetch(request);
+  const binding = backend.service ? env[backend.service] : undefined;
+  if (!isFetcher(binding)) {
+    return async () => {
+      throw new UpstreamError("unreachable", backend.name, `service binding ${backend.service ?? "?"} is not bound`);
+    };
   }
+  return (request) => binding.fetch(request);
+}
+
+/** Static headers plus secret-backed ones. */
+function headersOf(env: Record<string, unknown>, backend: BackendConfig): Record<string, string> {
+  const headers: Record<string, string> = { ...backend.headers };
+  for (const [header, secret] of Object.entries(backend.secretHeaders)) {
+    const value = env[secret];
+    if (typeof value === "string") headers[header] = value;
+    else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
+  }
+  return headers;
 }
 
 /** What an upstream's stored info also records: the backend entry it was built from. */

@@ -12,14 +12,15 @@
 import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
 import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
 import { fnv1a, resolveName, type NameEntry } from "../broker/naming.ts";
-import { isErrorResponse, isResponse, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { isErrorResponse, isResponse, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
+import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason } from "./fanout.ts";
 import type { SessionStore } from "./store.ts";
-import type { PinInput, PinStatus } from "../../durable-objects/tenant/TenantObject.ts";
+import type { PinInput, PinStatus } from "../policy/pinning.ts";
 import { toolHash } from "../policy/pinning.ts";
 import { logger } from "../observe/log.ts";
 
@@ -215,39 +216,12 @@ export class Catalog {
   /** A backend's complete list; an empty one when it does not offer this kind. */
   async #fetchAll(kind: ListKind, backend: BackendConfig, signal: AbortSignal): Promise<Cached> {
     const fetchedAt = this.#now();
-    let ttlMs: number | undefined;
-    const items = await this.#backends.withUpstream(backend, signal, async (upstream) => {
-      if (!offers(upstream.info?.capabilities ?? {}, kind)) return [];
-      const items: Item[] = [];
-      let cursor: unknown;
-      for (let page = 0; page < MAX_PAGES_PER_BACKEND; page++) {
-        const request: JsonRpcRequest = {
-          jsonrpc: "2.0",
-          id: this.#nextId(),
-          method: LISTS[kind].method,
-          ...(cursor === undefined ? {} : { params: { cursor } }),
-        };
-        let reply: Record<string, unknown> | undefined;
-        for await (const message of upstream.request(request, signal)) {
-          if (!isResponse(message) || message.id !== request.id) continue;
-          if (isErrorResponse(message)) {
-            // Method not found: the backend has no such list after all; treat it as empty.
-            if (message.error.code === -32601) return items;
-            throw new UpstreamError("bad_response", backend.name, `${LISTS[kind].method} failed: ${message.error.code}`);
-          }
-          reply = message.result;
-        }
-        if (!reply) throw new UpstreamError("bad_response", backend.name, `${LISTS[kind].method}: no response`);
-        if (typeof reply.ttlMs === "number" && Number.isFinite(reply.ttlMs) && reply.ttlMs >= 0) ttlMs = Math.min(ttlMs ?? Infinity, reply.ttlMs);
-        const pageItems = reply[LISTS[kind].field];
-        if (Array.isArray(pageItems)) items.push(...pageItems.filter((i): i is Item => typeof i === "object" && i !== null));
-        cursor = reply.nextCursor;
-        if (typeof cursor !== "string" || cursor === "") break;
-      }
+    const { items, ttlMs } = await this.#backends.withUpstream(backend, signal, async (upstream) => {
+      const list = await fetchList(upstream, kind, signal, this.#nextId);
       // With pinning off nothing reads the pins: hashing every definition and the pin store's
       // round trip were a large share of a listing's CPU time (docs/benchmarks.md).
-      if (kind === "tools" && this.#pinning !== "off") await this.#pin(backend.name, items);
-      return items;
+      if (kind === "tools" && this.#pinning !== "off") await this.#pin(backend.name, list.items);
+      return list;
     });
     const lifetime = ttlMs ?? this.#defaultTtlMs;
     return { items, ttlMs, until: lifetime === null ? Infinity : fetchedAt + lifetime };
@@ -264,4 +238,36 @@ export class Catalog {
       logger.warn("pinning_failed", { backend, error: String(error) });
     }
   }
+}
+
+/**
+ * A backend's complete list of one kind, following its own pagination (at most
+ * MAX_PAGES_PER_BACKEND pages), with the shortest `ttlMs` its pages gave. Empty when the
+ * backend does not offer the kind, or answers "method not found" after all.
+ */
+export async function fetchList(upstream: Upstream, kind: ListKind, signal: AbortSignal, nextId: () => RequestId): Promise<{ items: Item[]; ttlMs: number | undefined }> {
+  const items: Item[] = [];
+  let ttlMs: number | undefined;
+  if (!offers(upstream.info?.capabilities ?? {}, kind)) return { items, ttlMs };
+  const { method, field } = LISTS[kind];
+  let cursor: unknown;
+  for (let page = 0; page < MAX_PAGES_PER_BACKEND; page++) {
+    const request: JsonRpcRequest = { jsonrpc: "2.0", id: nextId(), method, ...(cursor === undefined ? {} : { params: { cursor } }) };
+    let reply: Record<string, unknown> | undefined;
+    for await (const message of upstream.request(request, signal)) {
+      if (!isResponse(message) || message.id !== request.id) continue;
+      if (isErrorResponse(message)) {
+        if (message.error.code === -32601) return { items, ttlMs };
+        throw new UpstreamError("bad_response", upstream.backend, `${method} failed: ${message.error.code}`);
+      }
+      reply = message.result;
+    }
+    if (!reply) throw new UpstreamError("bad_response", upstream.backend, `${method}: no response`);
+    if (typeof reply.ttlMs === "number" && Number.isFinite(reply.ttlMs) && reply.ttlMs >= 0) ttlMs = Math.min(ttlMs ?? Infinity, reply.ttlMs);
+    const pageItems = reply[field];
+    if (Array.isArray(pageItems)) items.push(...pageItems.filter((i): i is Item => typeof i === "object" && i !== null));
+    cursor = reply.nextCursor;
+    if (typeof cursor !== "string" || cursor === "") break;
+  }
+  return { items, ttlMs };
 }

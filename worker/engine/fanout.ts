@@ -2,7 +2,7 @@
  * Concurrent calls to many backends with a deadline each, so one hanging backend delays a merged
  * answer by at most its own timeout, never longer, and never fails the others.
  */
-import type { BackendConfig } from "../tenant/schema.ts";
+import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 
 export interface Settled<T> {
@@ -54,6 +54,11 @@ async function withDeadline<T>(
 export function failureReason(error: unknown): string {
   if (error instanceof UpstreamError) return error.kind === "http_status" ? `http_${error.status}` : error.kind;
   return "error";
+}
+
+/** The gateway's own work on a request (lists, name resolution) is bounded by its slowest backend's timeout. */
+export function maxTimeout(config: TenantConfig): number {
+  return Math.max(1_000, ...config.backends.map((b) => b.timeoutMs));
 }
 
 /**

@@ -1,37 +1,29 @@
 /**
- * The gateway's decisions on one client request, shared by the session object (legacy clients,
- * and modern clients with a legacy backend) and the Worker's stateless path (modern clients of
- * all-modern tenants, worker/dispatch/stateless.ts): lists merged and filtered by policy, calls
- * routed by name with policy admission, tool rate limits, quarantine, audit and redaction.
- *
- * What differs between the two homes (where the catalog and upstream sessions live, who the
- * tenant object is, how background work is kept alive) comes in through DispatchHost.
+ * ⑦ The engine's decisions on one client request, the same in both homes: lists merged and
+ * filtered by policy, calls routed by name with policy admission, tool rate limits,
+ * quarantine, audit and redaction. What differs between the homes (where the catalog and
+ * upstream sessions live, who the tenant's authority is, how background work is kept alive)
+ * comes in through the EngineHost (host.ts).
  */
 import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
 import { recordAudit, type AuditEvent } from "../audit/audit.ts";
-import type { Principal } from "../env.ts";
 import { checkToolLimits } from "../limits/rate.ts";
 import type { Decision, PolicyItem } from "../policy/engine.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
-import { isResponse, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { asRecord, isResponse, LOG_LEVELS, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
-import { SUPPORTED_VERSIONS } from "../ingress/modern.ts";
+import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
-import type { SessionObserver } from "../observe/session.ts";
-import type { RateLimiter } from "../../durable-objects/ratelimit/RateLimiter.ts";
-import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
 import { decideCall, visibility } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
-import { bounded, fanOut } from "./fanout.ts";
+import { bounded, fanOut, maxTimeout } from "./fanout.ts";
 import { toClientError, type CallContext, type Relay } from "./relay.ts";
-import type { Caller } from "./inputs.ts";
+import type { EngineHost } from "./host.ts";
 
-/** Log levels in order (2025-11-25 server/utilities/logging, RFC 5424). */
-export const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 /** Methods whose results carry backend content, so redaction applies to them. */
 const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 /** Methods that leave an audit row (issue 4: every call, read, get and denial). */
@@ -48,33 +40,24 @@ export type Produced =
   | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
   | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
 
-export interface DispatchHost {
-  env: Record<string, unknown>;
+/** The engine parts a handler works with (host.ts createEngine wires them). */
+export interface HandlerParts {
   catalog: Catalog;
   backends: Backends;
   relay: Relay;
-  observer: SessionObserver;
-  /** The newest tenant config, principal and caller of the request being served. */
-  config(): TenantConfig | null;
-  principal(): Principal;
-  caller(): Caller;
-  /** The tenant's object (pin store), when bound. */
-  tenantObject(): DurableObjectStub<TenantObject> | null;
-  waitUntil(promise: Promise<unknown>): void;
-  /** What the audit row calls the session, and the client's name when it gave one. */
-  sessionId: string;
-  clientName(): string | undefined;
-  /** The level below which the gateway's own log messages are dropped. */
-  logLevel(): string | undefined;
-  /** A legacy client's resources/subscribe or unsubscribe changed what a modern backend's listen stream must ask for. */
-  resubscribe?(backend: BackendConfig): void;
 }
 
-export class Dispatcher {
-  readonly #host: DispatchHost;
+export class Handler {
+  readonly #host: EngineHost;
+  readonly #catalog: Catalog;
+  readonly #backends: Backends;
+  readonly #relay: Relay;
 
-  constructor(host: DispatchHost) {
+  constructor(host: EngineHost, parts: HandlerParts) {
     this.#host = host;
+    this.#catalog = parts.catalog;
+    this.#backends = parts.backends;
+    this.#relay = parts.relay;
   }
 
   /** Bounds the gateway's own work on a request (lists, name resolution); a routed call is bounded by its backend's timeout in the relay instead. */
@@ -90,8 +73,8 @@ export class Dispatcher {
         case "prompts/list":
         case "resources/list":
         case "resources/templates/list": {
-          const catalog = this.#host.catalog;
-          const visible = visibility(config, this.#host.principal(), catalog);
+          const catalog = this.#catalog;
+          const visible = visibility(config, this.#host.caller().principal, catalog);
           const outcome = await catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
           const warnings = outcome.failed.map((f) =>
             notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
@@ -111,16 +94,16 @@ export class Dispatcher {
           // indistinguishable from one that does not exist (2025-11-25 server/tools "Error Handling").
           const unknown = () =>
             local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
-          const entry = await this.#host.catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
+          const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
           if (!entry) return unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
           // Quarantine decides on the definition as it is now, even when the client did not list again.
           if (tool && config.policy.pinning === "quarantine") {
-            await this.#host.catalog.ensureTools(backendOf(config, entry.backend), signal);
+            await this.#catalog.ensureTools(backendOf(config, entry.backend), signal);
             // A session whose list is cached may not have heard of a change another session saw:
             // the tenant's pin store is the authority on whether this definition was approved.
-            const stored = await this.#host.tenantObject()?.status(entry.backend, entry.original);
-            if (stored) this.#host.catalog.notePin(entry.backend, entry.original, stored);
+            const stored = await this.#host.tenant()?.status(entry.backend, entry.original);
+            if (stored) this.#catalog.notePin(entry.backend, entry.original, stored);
           }
           const args = asRecord(params.arguments);
           const refused = await this.#admit(request, item, args, config, tool ? name : null);
@@ -134,7 +117,7 @@ export class Dispatcher {
           const uri = params.uri;
           if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
           const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
-          const owner = await this.#host.catalog.resolveUri(uri, config, signal);
+          const owner = await this.#catalog.resolveUri(uri, config, signal);
           if (!owner) return notFound();
           const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
           const refused = await this.#admit(request, item, {}, config, null);
@@ -145,9 +128,9 @@ export class Dispatcher {
             // modern owner the gateway keeps the subscription itself and asks for the URI's updates
             // on the owner's subscriptions/listen stream, re-opened when it is already open.
             const backend = backendOf(config, owner);
-            const upstream = await this.#host.backends.get(backend, signal);
+            const upstream = await this.#backends.get(backend, signal);
             if (upstream.info?.protocolVersion === MODERN_VERSION) {
-              if (this.#host.backends.subscribeResource(owner, uri, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
+              if (this.#backends.subscribeResource(owner, uri, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
               return local(result(request.id, {}));
             }
           }
@@ -165,7 +148,7 @@ export class Dispatcher {
 
   /** `server/discover` answered for the merged backends (2026-07-28 server/discover). */
   async discover(config: TenantConfig): Promise<Record<string, unknown>> {
-    const backends = this.#host.backends;
+    const backends = this.#backends;
     await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => backends.get(backend, s)));
     const infos = backends.infos(config);
     const discovered: Record<string, unknown> = {
@@ -185,7 +168,7 @@ export class Dispatcher {
   async checkParamHeaders(request: JsonRpcRequest, given: Record<string, string>, config: TenantConfig): Promise<GatewayError | null> {
     const name = request.params?.name;
     if (typeof name !== "string") return null;
-    const definition = await bounded(maxTimeout(config), (signal) => this.#host.catalog.definition(name, config, signal));
+    const definition = await bounded(maxTimeout(config), (signal) => this.#catalog.definition(name, config, signal));
     if (!definition) return null;
     const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
     for (const [header, value] of Object.entries(expected)) {
@@ -207,10 +190,10 @@ export class Dispatcher {
     if (uris.length === 0) return owners;
     await bounded(maxTimeout(config), async (signal) => {
       for (const uri of uris) {
-        const owner = await this.#host.catalog.resolveUri(uri, config, signal);
+        const owner = await this.#catalog.resolveUri(uri, config, signal);
         if (!owner) continue;
         const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
-        if (decideCall(config, this.#host.principal(), this.#host.catalog, item, {}).effect === "allow") owners.set(uri, owner);
+        if (decideCall(config, this.#host.caller().principal, this.#catalog, item, {}).effect === "allow") owners.set(uri, owner);
       }
     });
     return owners;
@@ -220,7 +203,7 @@ export class Dispatcher {
   stillAllowed(about: Routed): boolean {
     const config = this.#host.config();
     if (!config) return true;
-    return decideCall(config, this.#host.principal(), this.#host.catalog, about.item, about.args).effect === "allow";
+    return decideCall(config, this.#host.caller().principal, this.#catalog, about.item, about.args).effect === "allow";
   }
 
   /** A message on its way to the client: adapted to its revision, content methods redacted. */
@@ -235,7 +218,7 @@ export class Dispatcher {
 
   /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
   #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
-    const min = LOG_LEVELS.indexOf(this.#host.logLevel() ?? "debug");
+    const min = LOG_LEVELS.indexOf(this.#host.client().logLevel ?? "debug");
     return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
   }
 
@@ -244,8 +227,8 @@ export class Dispatcher {
    * null to go ahead, "hidden" when the client must see the item as nonexistent, or a refusal.
    */
   async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null): Promise<Produced | "hidden" | null> {
-    const principal = this.#host.principal();
-    const decision = decideCall(config, principal, this.#host.catalog, item, args);
+    const principal = this.#host.caller().principal;
+    const decision = decideCall(config, principal, this.#catalog, item, args);
     if (decision.effect !== "allow") {
       this.#audit(request, item, decision, "denied", args);
       if (decision.effect === "deny") return "hidden";
@@ -256,7 +239,7 @@ export class Dispatcher {
       return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
     }
     if (tool !== null) {
-      const limited = await checkToolLimits(this.#host.env.LIMITERS as DurableObjectNamespace<RateLimiter>, config, principal.sub, tool);
+      const limited = await checkToolLimits(this.#host.env.LIMITERS, config, principal.sub, tool);
       if (!limited.ok) {
         this.#audit(request, item, decision, "rate_limited", args);
         const refusal = new GatewayError("rate_limited", {
@@ -273,8 +256,8 @@ export class Dispatcher {
   async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
     const params = request.params ?? {};
     const ref = asRecord(params.ref);
-    const catalog = this.#host.catalog;
-    const principal = this.#host.principal();
+    const catalog = this.#catalog;
+    const principal = this.#host.caller().principal;
     if (ref.type === "ref/prompt" && typeof ref.name === "string") {
       const unknown = () => local(new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${ref.name}` }).toRpc(request.id));
       const entry = await catalog.resolve("prompts", ref.name, config, signal);
@@ -295,8 +278,8 @@ export class Dispatcher {
   }
 
   #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
-    const context: CallContext = { tenant: this.#host.config()!.id, principal: this.#host.principal().sub, traceparent: this.#host.caller().traceparent };
-    const messages = this.#host.relay.call(request, backend, params, stream, context);
+    const context: CallContext = { tenant: this.#host.config()!.id, principal: this.#host.caller().principal.sub, traceparent: this.#host.caller().traceparent };
+    const messages = this.#relay.call(request, backend, params, stream, context);
     return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
   }
 
@@ -335,8 +318,8 @@ export class Dispatcher {
     const event: AuditEvent = {
       at: Date.now(),
       tenant: config.id,
-      principal: this.#host.principal().sub,
-      clientName: this.#host.clientName(),
+      principal: this.#host.caller().principal.sub,
+      clientName: this.#host.client().name,
       sessionId: this.#host.sessionId,
       requestId: String(request.id),
       method: request.method,
@@ -348,7 +331,7 @@ export class Dispatcher {
       outcome,
       detail,
     };
-    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT as D1Database | undefined, event));
+    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT, event));
     this.#host.observer.call(event);
   }
 }
@@ -363,13 +346,7 @@ export function backendOf(config: TenantConfig, name: string): BackendConfig {
   return backend;
 }
 
-export function maxTimeout(config: TenantConfig): number {
-  return Math.max(1_000, ...config.backends.map((b) => b.timeoutMs));
-}
 
-export function asRecord(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
 
 /**
  * The answer to a request whose item was revoked while it ran: exactly what the same request

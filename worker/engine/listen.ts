@@ -1,52 +1,25 @@
 /**
- * The 2026-07-28 face of a session object: how its answers look to a modern client. Pure
- * helpers; the object (SessionObject.modern) decides when to use them.
+ * ⑧ Listening: what backends say on their own, merged for the client.
+ *
+ * - BackendListeners opens one stream per backend (the legacy GET stream, or a modern
+ *   backend's `subscriptions/listen`), maps each message through the relay (progress tokens,
+ *   server-to-client request ids, list caches dropped on list_changed), filters it for the
+ *   client, and delivers it to whatever the home attached: a session's standalone stream and
+ *   its modern subscribers, or one stateless listen stream. A backend whose stream fails is
+ *   logged and left out; the others go on (fail-open, as lists are).
+ * - subscriptionStream is the client-facing `subscriptions/listen` reply of 2026-07-28
+ *   (basic/patterns/subscriptions): the acknowledgement first and nothing before it, then only
+ *   the notifications the client opted in to, each tagged with the subscription's id.
  */
-import { LISTS } from "../broker/merge.ts";
-import type { JsonRpcMessage, JsonRpcResponse } from "../protocol/jsonrpc.ts";
+import { LIST_CHANGED } from "../broker/merge.ts";
+import type { JsonRpcMessage, JsonRpcNotification } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";
-
-/** Freshness hint on merged lists (2026-07-28 server/utilities/caching): lists change rarely and list_changed covers the rest. */
-export const LIST_TTL_MS = 30_000;
-/** Freshness hint on server/discover. */
-export const DISCOVER_TTL_MS = 60_000;
-
-const LIST_METHODS = new Set(Object.values(LISTS).map((l) => l.method));
-/** Results that carry ttlMs / cacheScope (2026-07-28 changelog, minor 5: CacheableResult). */
-const CACHEABLE = new Set([...LIST_METHODS, "resources/read", "server/discover"]);
-
-/**
- * A response as a modern client expects it: `resultType` on every result, `ttlMs` and
- * `cacheScope` where cacheable. The scope is always "private": what a principal sees passed
- * that principal's policy, so no shared cache may serve it to anyone else. Errors keep their
- * code, except resource-not-found, which 2026-07-28 renumbered to -32602 (changelog, minor 6).
- */
-export function modernResponse(response: JsonRpcResponse, method: string): JsonRpcResponse {
-  if ("error" in response) {
-    return response.error.code === -32002 ? { ...response, error: { ...response.error, code: -32602 } } : response;
-  }
-  const result: Record<string, unknown> = { ...response.result };
-  if (typeof result.resultType !== "string") result.resultType = "complete";
-  if (CACHEABLE.has(method) && result.resultType === "complete") {
-    if (typeof result.ttlMs !== "number") result.ttlMs = method === "server/discover" ? DISCOVER_TTL_MS : LIST_TTL_MS;
-    result.cacheScope = "private";
-  }
-  return { ...response, result };
-}
-
-/**
- * The client's own protocol `_meta` keys are the gateway's business, not the backend's, with one
- * exception: the request's `logLevel` travels with it (2026-07-28 server/utilities/logging: the
- * level is per request), so a modern backend hears this request's level and no other's; the
- * upstream drops it for a legacy backend (worker/protocol/modern.ts legacyRequest).
- */
-export function withoutModernMeta(params: Record<string, unknown>): Record<string, unknown> {
-  const { requestState: _s, inputResponses: _r, _meta, ...rest } = params;
-  if (typeof _meta !== "object" || _meta === null) return rest;
-  const meta: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(_meta)) if (!key.startsWith("io.modelcontextprotocol/") || key === META.logLevel) meta[key] = value;
-  return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
-}
+import type { BackendConfig } from "../tenant/schema.ts";
+import { logger } from "../observe/log.ts";
+import type { Backends } from "./backends.ts";
+import { failureReason } from "./fanout.ts";
+import type { Relay } from "./relay.ts";
+import { sseStream } from "./reply.ts";
 
 /** The filter of a subscriptions/listen request (2026-07-28 basic/patterns/subscriptions). */
 export interface ListenFilter {
@@ -98,4 +71,105 @@ export function honoured(filter: ListenFilter): Record<string, unknown> {
   if (filter.resourcesListChanged) out.resourcesListChanged = true;
   if (filter.resourceSubscriptions.length > 0) out.resourceSubscriptions = filter.resourceSubscriptions;
   return out;
+}
+
+/** The three list-change notifications a new tenant config version is announced with. */
+export const LIST_CHANGES: readonly JsonRpcNotification[] = Object.keys(LIST_CHANGED).map((method) => ({ jsonrpc: "2.0", method }));
+
+export interface ListenerHost {
+  backends: Backends;
+  relay: Relay;
+  /** The message as the client may see it (handler.toClient), or null. */
+  toClient(message: JsonRpcMessage): JsonRpcMessage | null;
+  deliver(message: JsonRpcMessage): void;
+  /** The relay's stream name for server-to-client requests that arrive on these streams. */
+  stream(): string;
+  waitUntil(promise: Promise<unknown>): void;
+  /** The tenant, for log lines. */
+  tenant(): string;
+}
+
+/** Every backend's own stream, merged into one delivery. */
+export class BackendListeners {
+  readonly #host: ListenerHost;
+  #all: AbortController | null = null;
+  /** Each backend's stream under #all, so one can be re-opened alone. */
+  readonly #each = new Map<string, AbortController>();
+
+  constructor(host: ListenerHost) {
+    this.#host = host;
+  }
+
+  get running(): boolean {
+    return this.#all !== null;
+  }
+
+  /** Opens each backend's stream once; later calls do nothing while they run. */
+  start(backends: readonly BackendConfig[]): void {
+    if (this.#all) return;
+    this.#all = new AbortController();
+    for (const backend of backends) this.#open(backend);
+  }
+
+  /**
+   * Re-opens one backend's stream, when it is open: a modern backend's listen stream names its
+   * resource subscriptions when it opens (2026-07-28 basic/patterns/subscriptions), so a change
+   * of subscriptions needs a new one. Nothing open yet: the first open asks for the list anyway.
+   */
+  reopen(backend: BackendConfig): void {
+    if (this.#all && this.#each.has(backend.name)) this.#open(backend);
+  }
+
+  stop(): void {
+    this.#all?.abort();
+    this.#all = null;
+    this.#each.clear();
+  }
+
+  #open(backend: BackendConfig): void {
+    const all = this.#all;
+    if (!all) return;
+    const controller = new AbortController();
+    all.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    this.#each.get(backend.name)?.abort();
+    this.#each.set(backend.name, controller);
+    const host = this.#host;
+    const task = (async () => {
+      const upstream = await host.backends.get(backend, controller.signal);
+      const messages = await upstream.listen(controller.signal);
+      if (!messages) return;
+      for await (const message of messages) {
+        const mapped = await host.relay.inbound(backend, message, host.stream());
+        const filtered = mapped && host.toClient(mapped);
+        if (filtered) host.deliver(filtered);
+      }
+    })().catch((error) => {
+      if (!controller.signal.aborted) logger.warn("backend_listen_failed", { tenant: host.tenant(), backend: backend.name, reason: failureReason(error) });
+    });
+    host.waitUntil(task);
+  }
+}
+
+/** A client's `subscriptions/listen` stream: push() sends what the filter wants, tagged. */
+export interface Subscription {
+  body: ReadableStream<Uint8Array>;
+  push(message: JsonRpcMessage): void;
+}
+
+export function subscriptionStream(id: string | number, filter: ListenFilter, onCancel: () => void): Subscription {
+  let write: ((message: JsonRpcMessage) => void) | null = null;
+  const body = sseStream({
+    start: (sink) => {
+      // The acknowledgement comes first, and nothing before it (basic/patterns/subscriptions).
+      sink.message(tagged({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { notifications: honoured(filter) } }, id));
+      write = (message) => void sink.message(message);
+    },
+    cancel: onCancel,
+  });
+  return {
+    body,
+    push: (message) => {
+      if (write && wanted(filter, message) && "method" in message) write(tagged(message as JsonRpcMessage & { method: string }, id));
+    },
+  };
 }

@@ -9,23 +9,66 @@
  * of pass-through states.
  */
 import { GatewayError } from "../protocol/errors.ts";
-import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
-import { encodeComment, encodeEvent, SSE_HEADERS } from "../protocol/sse.ts";
+import { asRecord, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../broker/sealed.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
-import { asRecord, goneAnswer, LOG_LEVELS, type Dispatcher, type Routed } from "./handler.ts";
-import { modernResponse, withoutModernMeta } from "./listen.ts";
-import { KEEPALIVE_INTERVAL_MS } from "../../durable-objects/session/outbox.ts";
+import { goneAnswer, type Handler, type Routed } from "./handler.ts";
+import { LISTS } from "../broker/merge.ts";
+import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
+import { META } from "../protocol/modern.ts";
+import { jsonResponse, prepend, sseResponse, sseStream } from "./reply.ts";
 import { toClientError } from "./relay.ts";
 import type { ModernInput } from "./inputs.ts";
+
+/** Freshness hint on merged lists (2026-07-28 server/utilities/caching): lists change rarely and list_changed covers the rest. */
+export const LIST_TTL_MS = 30_000;
+/** Freshness hint on server/discover. */
+export const DISCOVER_TTL_MS = 60_000;
+
+const LIST_METHODS = new Set(Object.values(LISTS).map((l) => l.method));
+/** Results that carry ttlMs / cacheScope (2026-07-28 changelog, minor 5: CacheableResult). */
+const CACHEABLE = new Set([...LIST_METHODS, "resources/read", "server/discover"]);
+
+/**
+ * A response as a modern client expects it: `resultType` on every result, `ttlMs` and
+ * `cacheScope` where cacheable. The scope is always "private": what a principal sees passed
+ * that principal's policy, so no shared cache may serve it to anyone else. Errors keep their
+ * code, except resource-not-found, which 2026-07-28 renumbered to -32602 (changelog, minor 6).
+ */
+export function modernResponse(response: JsonRpcResponse, method: string): JsonRpcResponse {
+  if ("error" in response) {
+    return response.error.code === -32002 ? { ...response, error: { ...response.error, code: -32602 } } : response;
+  }
+  const result: Record<string, unknown> = { ...response.result };
+  if (typeof result.resultType !== "string") result.resultType = "complete";
+  if (CACHEABLE.has(method) && result.resultType === "complete") {
+    if (typeof result.ttlMs !== "number") result.ttlMs = method === "server/discover" ? DISCOVER_TTL_MS : LIST_TTL_MS;
+    result.cacheScope = "private";
+  }
+  return { ...response, result };
+}
+
+/**
+ * The client's own protocol `_meta` keys are the gateway's business, not the backend's, with one
+ * exception: the request's `logLevel` travels with it (2026-07-28 server/utilities/logging: the
+ * level is per request), so a modern backend hears this request's level and no other's; the
+ * upstream drops it for a legacy backend (worker/protocol/modern.ts legacyRequest).
+ */
+export function withoutModernMeta(params: Record<string, unknown>): Record<string, unknown> {
+  const { requestState: _s, inputResponses: _r, _meta, ...rest } = params;
+  if (typeof _meta !== "object" || _meta === null) return rest;
+  const meta: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(_meta)) if (!key.startsWith("io.modelcontextprotocol/") || key === META.logLevel) meta[key] = value;
+  return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
+}
 
 /** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
 const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
 
 export interface ModernHost {
-  dispatcher: Dispatcher;
+  handler: Handler;
   sealer: StateSealer;
   config: TenantConfig;
   /** A fresh stream name for the relay (server-to-client request bookkeeping). */
@@ -64,7 +107,7 @@ export function boundTo(tenant: string, principal: string): string {
 
 export async function serveModern(input: ModernInput, host: ModernHost): Promise<Response> {
   const { request } = input;
-  const { config, dispatcher } = host;
+  const { config, handler } = host;
   const params = request.params ?? {};
   // A retry after an InputRequiredResult (2026-07-28 basic/patterns/mrtr): either it resumes a
   // parked call, or it carries a modern backend's own state, passed through sealed.
@@ -72,26 +115,26 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
   if (typeof params.requestState === "string") {
     const opened = await host.sealer.open(params.requestState, boundTo(config.id, input.principal.sub));
     if (opened && opened.park !== "") {
-      if (!host.resume) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+      if (!host.resume) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
       return host.resume(input, opened.park, asRecord(params.inputResponses));
     }
-    if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
     // mrtr "Security Considerations": a state is good for one retry where this home can tell.
-    if (host.spend && !host.spend(opened)) return json(new GatewayError("invalid_request_state").toRpc(request.id));
+    if (host.spend && !host.spend(opened)) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
     retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
   } else if (params.inputResponses !== undefined) {
     // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
     // what they did not ask for); it passes through as sent.
     retry = { inputResponses: params.inputResponses };
   }
-  if (request.method === "server/discover") return json(modernResponse(result(request.id, await dispatcher.discover(config)), request.method));
+  if (request.method === "server/discover") return jsonResponse(modernResponse(result(request.id, await handler.discover(config)), request.method));
   if (request.method === "subscriptions/listen") return host.subscribe(input);
   const clean: JsonRpcRequest = { ...request, params: { ...withoutModernMeta(params), ...retry } };
   if (request.method === "tools/call") {
-    const mismatch = await dispatcher.checkParamHeaders(clean, input.paramHeaders, config);
+    const mismatch = await handler.checkParamHeaders(clean, input.paramHeaders, config);
     if (mismatch) return mismatch.toResponse(request.id);
   }
-  const produced = await dispatcher.request(clean, config, host.nextStream());
+  const produced = await handler.request(clean, config, host.nextStream());
   if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
   const source = produced.routed ? produced.messages[Symbol.asyncIterator]() : toAsync(produced.messages);
   // A backend's protocol-level refusal that ends the call at once (-32020/-32021/-32022) is
@@ -130,7 +173,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       const step = await iterator.next();
       if (step.done) return;
       const message = step.value;
-      if (about && !host.dispatcher.stillAllowed(about)) {
+      if (about && !host.handler.stillAllowed(about)) {
         // The policy changed under a running call: stop it, and answer as for an item that is
         // gone, exactly as a session's legacy stream does (SessionObject.#sse).
         host.cancel?.(id);
@@ -149,7 +192,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
         emit(result(id, { resultType: "input_required", inputRequests: { [String(message.id)]: { method: message.method, params: message.params ?? {} } }, requestState }));
         return;
       }
-      const filtered = host.dispatcher.toClient(isResponse(message) ? { ...message, id } : message, method, MODERN_VERSION);
+      const filtered = host.handler.toClient(isResponse(message) ? { ...message, id } : message, method, MODERN_VERSION);
       if (!filtered) continue;
       if (isResponse(filtered)) {
         if ("result" in filtered && filtered.result.resultType === "input_required") {
@@ -186,45 +229,23 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
     }).catch((error) => {
       final = toClientError(id, error);
     });
-    return json(final ?? new GatewayError("backend_unavailable").toRpc(id));
+    return jsonResponse(final ?? new GatewayError("backend_unavailable").toRpc(id));
   }
-  let keepalive: ReturnType<typeof setInterval> | null = null;
-  // Once the client has gone, nothing more is written (and nothing is reported as a failure).
-  let gone = false;
-  const body = new ReadableStream<Uint8Array>({
-    start: (controller) => {
-      const write = (chunk: Uint8Array): void => {
-        if (gone) return;
-        try {
-          controller.enqueue(chunk);
-        } catch {
-          gone = true;
-        }
-      };
-      keepalive = setInterval(() => write(encodeComment("keepalive")), KEEPALIVE_INTERVAL_MS);
-      const done = pump((m) => write(encodeEvent({ data: JSON.stringify(m) })))
-        .catch((error) => {
-          if (!gone) write(encodeEvent({ data: JSON.stringify(toClientError(id, error)) }));
-        })
-        .finally(() => {
-          if (keepalive) clearInterval(keepalive);
-          try {
-            controller.close();
-          } catch {
-            // the client already went away
-          }
-        });
+  const body = sseStream({
+    start: (sink) => {
+      const done = pump((m) => void sink.message(m))
+        // Once the client has gone, nothing more is written (and nothing is reported as a failure).
+        .catch((error) => void sink.message(toClientError(id, error)))
+        .finally(() => sink.close());
       host.waitUntil(done);
     },
     cancel: () => {
-      gone = true;
-      if (keepalive) clearInterval(keepalive);
       // The client closed the stream: that is the cancellation of this request.
       host.cancel?.(id);
       void iterator.return?.();
     },
   });
-  return new Response(body, { status: 200, headers: SSE_HEADERS });
+  return sseResponse(body);
 }
 
 /** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
@@ -233,29 +254,10 @@ function itemOf(request: JsonRpcRequest): string {
   return String(params.name ?? params.uri ?? "");
 }
 
-/** An iterator that yields an already pulled step first. */
-function prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterator<T> {
-  let pending: IteratorResult<T> | null = first;
-  return {
-    next: () => {
-      if (pending) {
-        const step = pending;
-        pending = null;
-        return Promise.resolve(step);
-      }
-      return rest.next();
-    },
-    return: (value?: unknown) => rest.return?.(value) ?? Promise.resolve({ done: true, value: undefined as T }),
-  };
-}
-
 async function* toAsync(messages: JsonRpcMessage[]): AsyncGenerator<JsonRpcMessage> {
   yield* messages;
 }
 
-function json(body: unknown): Response {
-  return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
-}
 
 /** Whether a log message's level is at or above the request's; never when the request set none. */
 function atOrAbove(level: unknown, requested: string | null): boolean {

@@ -9,15 +9,14 @@
 import { filterMessage } from "../broker/filter.ts";
 import { LIST_CHANGED } from "../broker/merge.ts";
 import { GatewayError } from "../protocol/errors.ts";
-import { isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
+import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
 import { MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
-import type { SessionStore } from "./store.ts";
-import type { SessionObserver } from "../observe/session.ts";
+import type { EngineHost } from "./host.ts";
 import { TRACE_META_KEY } from "../observe/trace.ts";
 import { logger } from "../observe/log.ts";
 
@@ -47,9 +46,6 @@ function isInputRequired(response: JsonRpcResponse): response is JsonRpcResponse
   return "result" in response && response.result.resultType === "input_required";
 }
 
-function asRecord(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
 
 /** Who and what a call is for, injected into backend requests where the backend's config asks. */
 export interface CallContext {
@@ -69,33 +65,26 @@ interface InFlight {
   cancelled: boolean;
 }
 
-export interface RelayHost {
-  storage: SessionStore;
+/** The engine parts a relay works with. */
+export interface RelayParts {
   backends: Backends;
   catalog: Catalog;
-  nextId(): number;
-  clientCapabilities(): Record<string, unknown>;
-  /** The client speaks 2026-07-28, so a backend's InputRequiredResult can pass through. */
-  clientIsModern(): boolean;
-  now(): number;
-  /** Observability (worker/observe/session.ts): a metric and a log line per backend call. */
-  observer?: SessionObserver;
 }
 
 export class Relay {
-  readonly #host: RelayHost;
+  readonly #host: EngineHost;
+  readonly #backends: Backends;
+  readonly #catalog: Catalog;
   readonly #inflight = new Map<string, InFlight>();
   /** upstream progress token -> the client's token */
   readonly #progress = new Map<string, RequestId>();
   /** gateway id of an input request asked for a modern backend -> what to do with the answer */
   readonly #inputWaiters = new Map<string, (response: JsonRpcResponse) => void>();
 
-  constructor(host: RelayHost) {
+  constructor(host: EngineHost, parts: RelayParts) {
     this.#host = host;
-  }
-
-  get inflightCount(): number {
-    return this.#inflight.size;
+    this.#backends = parts.backends;
+    this.#catalog = parts.catalog;
   }
 
   /**
@@ -111,7 +100,7 @@ export class Relay {
     context: CallContext,
   ): AsyncIterable<JsonRpcMessage> {
     const key = JSON.stringify(request.id);
-    const upstreamId = this.#host.nextId();
+    const upstreamId = this.#host.store.nextCounter();
     const controller = new AbortController();
     const flight: InFlight = { backend, upstreamId, controller, cancelled: false };
     this.#inflight.set(key, flight);
@@ -133,7 +122,7 @@ export class Relay {
       ? { "x-mcp-tenant": facts.tenant, "x-mcp-principal": facts.principal, "x-request-id": facts.requestId, traceparent: facts.traceparent }
       : { traceparent: facts.traceparent };
     const upstreamRequest: JsonRpcRequest = { jsonrpc: "2.0", id: upstreamId, method: request.method, params: upstreamParams };
-    const started = this.#host.now();
+    const started = Date.now();
     let outcome = "cancelled"; // observed: what the backend did (metrics, backend health)
     try {
       const response = yield* this.#run(flight, upstreamRequest, stream, headers);
@@ -148,7 +137,7 @@ export class Relay {
       else yield toClientError(request.id, error);
     } finally {
       const observed = { tenant: context.tenant, backend: backend.name, method: request.method, outcome, requestId: facts.requestId, traceparent: facts.traceparent };
-      this.#host.observer?.backendCall({ ...observed, tool: typeof params.name === "string" ? params.name : undefined, durationMs: this.#host.now() - started });
+      this.#host.observer.backendCall({ ...observed, tool: typeof params.name === "string" ? params.name : undefined, durationMs: Date.now() - started });
       this.#inflight.delete(key);
       if (upstreamToken) this.#progress.delete(upstreamToken);
     }
@@ -163,7 +152,7 @@ export class Relay {
     if (typeof reason === "string") params.reason = reason;
     try {
       await bounded(flight.backend.timeoutMs, async (signal) => {
-        const upstream = await this.#host.backends.get(flight.backend, signal);
+        const upstream = await this.#backends.get(flight.backend, signal);
         await upstream.send({ jsonrpc: "2.0", method: "notifications/cancelled", params }, signal);
       });
     } catch {
@@ -189,13 +178,13 @@ export class Relay {
       waiter(response);
       return true;
     }
-    const pending = this.#host.storage.takePending(String(response.id));
+    const pending = this.#host.store.takePending(String(response.id));
     if (!pending) return false;
     const backend = backends.find((b) => b.name === pending.backend);
     if (!backend) return false;
     const upstreamId = JSON.parse(pending.upstreamId) as RequestId;
     return bounded(backend.timeoutMs, async (signal) => {
-      const upstream = await this.#host.backends.get(backend, signal);
+      const upstream = await this.#backends.get(backend, signal);
       const outbound = toBackend({ ...response, id: upstreamId } as JsonRpcResponse, upstream.info?.protocolVersion);
       if (!outbound) return false;
       await upstream.send(outbound as JsonRpcResponse, signal);
@@ -219,14 +208,14 @@ export class Relay {
         return clientToken === undefined ? null : { ...message, params: { ...params, progressToken: clientToken } };
       }
       case "notifications/cancelled": {
-        const pending = this.#host.storage.findPendingByUpstream(backend.name, JSON.stringify(params.requestId ?? null));
+        const pending = this.#host.store.findPendingByUpstream(backend.name, JSON.stringify(params.requestId ?? null));
         if (!pending) return null;
-        this.#host.storage.takePending(pending.gwId);
+        this.#host.store.takePending(pending.gwId);
         return { ...message, params: { ...params, requestId: pending.gwId } };
       }
       default: {
         const kinds = LIST_CHANGED[message.method];
-        if (kinds) this.#host.catalog.invalidate(backend.name, kinds);
+        if (kinds) this.#catalog.invalidate(backend.name, kinds);
         return message;
       }
     }
@@ -235,12 +224,12 @@ export class Relay {
   async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, callHeaders: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
     let headers = callHeaders;
     const { backend, controller } = flight;
-    let upstream = await this.#host.backends.get(backend, controller.signal);
+    let upstream = await this.#backends.get(backend, controller.signal);
     if (!toBackend(request, upstream.info?.protocolVersion)) throw new GatewayError("forbidden", { detail: "filtered" });
     if (upstream.info?.protocolVersion === MODERN_VERSION && request.method === "tools/call") {
       // Mcp-Param-* headers recomputed from the backend's own definition, after the name was
       // restored (2026-07-28 streamable-http "Custom Headers from Tool Parameters").
-      const definition = this.#host.catalog.cachedDefinition(backend.name, String(request.params?.name));
+      const definition = this.#catalog.cachedDefinition(backend.name, String(request.params?.name));
       headers = { ...headers, ...paramHeaders(definition?.inputSchema, asRecord(request.params?.arguments)) };
     }
     let current = request;
@@ -254,20 +243,20 @@ export class Relay {
         first = await iterator.next();
       } catch (error) {
         if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
-        upstream = await this.#host.backends.reinitialize(backend, controller.signal);
+        upstream = await this.#backends.reinitialize(backend, controller.signal);
         active = upstream.request(current, controller.signal, headers)[Symbol.asyncIterator]();
         first = null;
       }
       const response = yield* this.#drain(backend, current, active, first, stream);
       // A modern client takes an InputRequiredResult as it is (the session wraps its requestState).
-      if (!isInputRequired(response) || this.#host.clientIsModern()) return response;
+      if (!isInputRequired(response) || this.#host.client().version === MODERN_VERSION) return response;
       // A modern backend asked for input (2026-07-28 basic/patterns/mrtr). A legacy client knows
       // server-to-client requests instead: ask it those on its stream, then retry with the answers.
       if (round >= MAX_INPUT_ROUNDS) throw new UpstreamError("bad_response", backend.name, `more than ${MAX_INPUT_ROUNDS} input rounds`);
       const answers = yield* this.#askClient(backend, response.result, stream);
       const retryParams: Record<string, unknown> = { ...(request.params ?? {}), inputResponses: answers };
       if (typeof response.result.requestState === "string") retryParams.requestState = response.result.requestState;
-      current = { jsonrpc: "2.0", id: this.#host.nextId(), method: request.method, params: retryParams };
+      current = { jsonrpc: "2.0", id: this.#host.store.nextCounter(), method: request.method, params: retryParams };
       flight.upstreamId = current.id;
     }
   }
@@ -307,10 +296,10 @@ export class Relay {
       const input = asRecord(value);
       const method = typeof input.method === "string" ? input.method : "";
       const capability = REQUIRED_CAPABILITY[method];
-      if (capability === undefined || typeof this.#host.clientCapabilities()[capability] !== "object") {
+      if (capability === undefined || typeof this.#host.client().capabilities[capability] !== "object") {
         throw new GatewayError("client_capability_missing", { detail: `input request ${method}` });
       }
-      const gwId = `${backend.name}:${this.#host.nextId()}`;
+      const gwId = `${backend.name}:${this.#host.store.nextCounter()}`;
       waits.push(
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
@@ -337,7 +326,7 @@ export class Relay {
   async #serverRequest(backend: BackendConfig, request: JsonRpcRequest, stream: string): Promise<JsonRpcMessage | null> {
     const reply = async (response: JsonRpcResponse) => {
       await bounded(backend.timeoutMs, async (signal) => {
-        const upstream = await this.#host.backends.get(backend, signal);
+        const upstream = await this.#backends.get(backend, signal);
         await upstream.send(response, signal);
       }).catch(() => {});
     };
@@ -347,16 +336,16 @@ export class Relay {
       return null;
     }
     const capability = REQUIRED_CAPABILITY[request.method];
-    const declared = capability !== undefined && typeof this.#host.clientCapabilities()[capability] === "object";
+    const declared = capability !== undefined && typeof this.#host.client().capabilities[capability] === "object";
     if (!declared) {
       // The client never said it can do this, so it must not be asked (2025-11-25 basic/lifecycle "Capability Negotiation").
       await reply(new GatewayError("client_capability_missing").toRpc(request.id) as JsonRpcResponse);
       return null;
     }
-    const gwId = `${backend.name}:${this.#host.nextId()}`;
-    this.#host.storage.addPending(
+    const gwId = `${backend.name}:${this.#host.store.nextCounter()}`;
+    this.#host.store.addPending(
       { gwId, backend: backend.name, upstreamId: JSON.stringify(request.id), stream, method: request.method },
-      this.#host.now(),
+      Date.now(),
     );
     return { ...request, id: gwId };
   }

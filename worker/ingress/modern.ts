@@ -6,10 +6,8 @@
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import { META, MODERN_VERSION } from "../protocol/modern.ts";
-import { LEGACY_VERSIONS } from "../protocol/versions.ts";
+import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 
-/** Every version the gateway speaks, newest first, for UnsupportedProtocolVersionError. */
-export const SUPPORTED_VERSIONS = [MODERN_VERSION, ...LEGACY_VERSIONS];
 
 /** Methods a modern client may call on the gateway (2026-07-28 schema, client requests). */
 export const MODERN_METHODS = new Set([

@@ -3,6 +3,16 @@
  * after it was first seen (a "rug pull": new description, wider schema) is noticed.
  */
 
+/** One tool definition as the pin store records it (durable-objects/tenant/TenantObject.ts). */
+export interface PinInput {
+  backend: string;
+  tool: string;
+  hash: string;
+}
+
+/** "changed": the definition differs from the one approved (policy "quarantine" hides it). */
+export type PinStatus = "approved" | "changed";
+
 /** The fields that define what a tool does; display-only fields are left out. */
 const PINNED_FIELDS = ["name", "description", "inputSchema", "outputSchema", "annotations"] as const;
 

@@ -164,3 +164,11 @@ export function result(id: RequestId, value: Record<string, unknown>): JsonRpcRe
 export function notification(method: string, params?: Record<string, unknown>): JsonRpcNotification {
   return params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
 }
+
+/** A params-like value as a record: an object as it is, anything else (arrays, null, scalars) as {}. */
+export function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** Log levels in order (2025-11-25 server/utilities/logging, the RFC 5424 severities). */
+export const LOG_LEVELS: readonly string[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];

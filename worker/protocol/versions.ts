@@ -5,11 +5,16 @@
  * HTTP+SSE transport; a client may still announce it over Streamable HTTP, and backends of that
  * revision are reached through their own transport (worker/upstream/legacySse.ts).
  */
+import { MODERN_VERSION } from "./modern.ts";
+
 export const LATEST_LEGACY_VERSION = "2025-11-25";
 
 /** Newest first: negotiation picks the client's version when listed, else the first. */
 export const LEGACY_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const;
 export type LegacyVersion = (typeof LEGACY_VERSIONS)[number];
+
+/** Every version the gateway speaks, newest first (server/discover, UnsupportedProtocolVersionError). */
+export const SUPPORTED_VERSIONS: readonly string[] = [MODERN_VERSION, ...LEGACY_VERSIONS];
 
 /**
  * 2025-11-25 basic/transports "Protocol Version Header": without the header, and with no other

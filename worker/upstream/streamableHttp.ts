@@ -7,12 +7,13 @@
  * runs. A stream that ends before the response is resumed with GET + Last-Event-ID
  * (2025-11-25 basic/transports "Resumability and Redelivery").
  */
-import { classify, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
+import { asRecord, classify, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import { isContentType, JSON_TYPE, SSE_TYPE } from "../protocol/mediaType.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
 import { legacyRequest, META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
+import { knownEra, rememberEra } from "./era.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher, HeaderSource, Upstream, UpstreamInfo } from "./types.ts";
 
@@ -41,17 +42,13 @@ export interface StreamableHttpOptions {
   client?: () => { capabilities: Record<string, unknown>; info: Record<string, unknown>; logLevel?: string | undefined };
   /** Resource URIs whose updates the listen stream of a modern backend should carry. */
   resourceSubscriptions?: () => string[];
+  /** Where the backend is, for the isolate's era memo (era.ts); the URL when not given. */
+  eraKey?: string;
   /** Idle limit: no byte from the backend for this long fails the call. */
   timeoutMs: number;
   info?: UpstreamInfo | null;
 }
 
-/**
- * Backends found to be legacy, by URL, so later sessions in this isolate skip the discover probe
- * (one round trip saved per upstream session). Bounded: a long-lived isolate forgets the oldest.
- */
-const LEGACY_MEMO_MAX = 1_000;
-const legacyByUrl = new Set<string>();
 
 export class StreamableHttpUpstream implements Upstream {
   readonly backend: string;
@@ -79,15 +76,16 @@ export class StreamableHttpUpstream implements Upstream {
     const era = this.#opts.era ?? "auto";
     // Era detection (2026-07-28 basic/versioning "Backward Compatibility"): try the modern
     // `server/discover`; a legacy server answers it with an HTTP or JSON-RPC error.
-    if (era === "modern" || (era === "auto" && !legacyByUrl.has(this.#opts.url))) {
+    const eraKey = this.#opts.eraKey ?? this.#opts.url;
+    if (era === "modern" || (era === "auto" && knownEra(eraKey) !== "legacy")) {
       const modern = await this.#discover(signal);
       if (modern) {
+        rememberEra(eraKey, "modern");
         this.#info = modern;
         return modern;
       }
       if (era === "modern") throw new UpstreamError("bad_response", this.backend, "server/discover failed on a backend configured as modern");
-      if (legacyByUrl.size >= LEGACY_MEMO_MAX) legacyByUrl.clear();
-      legacyByUrl.add(this.#opts.url);
+      rememberEra(eraKey, "legacy");
     }
     const request: JsonRpcRequest = {
       jsonrpc: "2.0",
@@ -431,9 +429,6 @@ function toMessage(value: unknown): JsonRpcMessage | null {
   return classified.kind === "invalid" ? null : classified.message;
 }
 
-function asRecord(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
