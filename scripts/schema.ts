@@ -3,7 +3,8 @@
  * input the admin API accepts: defaults make fields optional) generated from TenantSchema, for
  * editors and other tools. test/unit/schema-json.test.ts fails when the committed file drifts.
  *
- * Point an editor at it with `"$schema": "./docs/tenant.schema.json"` or a `json.schemas` setting.
+ * Point an editor at it with a `json.schemas` setting (or the editor's equivalent), not with a
+ * `"$schema"` key in the document: the admin API refuses keys the tenant schema does not know.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

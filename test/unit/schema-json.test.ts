@@ -235,7 +235,9 @@ const VALID: [string, unknown][] = [
   ["only an id", { id: "x" }],
   // The audience then defaults to the tenant's canonical MCP URL (worker/auth/authenticate.ts).
   ["a JWT config without an audience", { id: "x", auth: { jwt: { issuer: "https://i.example", jwksUrl: "https://i.example/jwks.json" } } }],
-  ["an unknown field (stripped by TenantSchema, allowed by the JSON Schema)", { id: "x", comment: "hello" }],
+  // Open by nature: any header name, and the members of a JWKS and its keys (RFC 7517 §4, §5).
+  ["any header names", { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", headers: { "x-anything": "1" }, secretHeaders: { "x-other": "S" } }] }],
+  ["a JWKS with members the gateway does not use", { id: "x", auth: { jwt: { issuer: "https://i.example", jwks: { keys: [{ ...JWK, x5t: "abc", ext: true }], cached_at: 1 } } } }],
 ];
 
 /** Each of these is one mistake an editor should flag, and TenantSchema refuses too. */
@@ -283,6 +285,29 @@ const INVALID: [string, unknown][] = [
   ["an unknown algorithm", { id: "x", auth: { jwt: { issuer: "https://i.example", audience: "a", algorithms: ["HS256"] } } }],
   ["anonymous as a string", { id: "x", auth: { anonymous: "yes" } }],
   ["an API key hash that is too short", { id: "x", auth: { apiKeys: [{ id: "k", sha256: "abc", sub: "s" }] } }],
+  // Unknown keys, at every level that is not an open map: a typo must not leave a default in force.
+  ["an unknown top-level key", { id: "x", comment: "hello" }],
+  ["a misspelt failureMode", { id: "x", falureMode: "closed" }],
+  ["a misspelt policy", { id: "x", polcy: { defaultEffect: "deny" } }],
+  ["a '$schema' key (point the editor at the schema instead)", { $schema: "./docs/tenant.schema.json", id: "x" }],
+  ["an unknown backend key", { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", timeout: 5 }] }],
+  [
+    "an unknown key in outbound auth",
+    { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", auth: { type: "client_credentials", tokenUrl: "https://t.example", clientId: "c", clientSecret: "S", scopes: "x" } }] },
+  ],
+  ["an unknown inject key", { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", inject: { header: true } }] }],
+  ["an unknown naming key", { id: "x", naming: { seperator: "." } }],
+  ["an unknown limits key", { id: "x", limits: { maxBody: 1024 } }],
+  ["an unknown rate limit key", { id: "x", limits: { rate: [{ scope: "tenant", limit: 1, windowSeconds: 1, burst: 2 }] } }],
+  ["an unknown policy key", { id: "x", policy: { defaultEfect: "deny" } }],
+  ["an unknown rule key", { id: "x", policy: { rules: [{ id: "r", effect: "deny", efect: "deny" }] } }],
+  ["an unknown principals key", { id: "x", policy: { rules: [{ id: "r", effect: "allow", principals: { role: ["admin"] } }] } }],
+  ["an unknown items key", { id: "x", policy: { rules: [{ id: "r", effect: "deny", items: { name: ["delete_*"] } }] } }],
+  ["an unknown redaction key", { id: "x", policy: { redact: [{ pattern: "x", replace: "y" }] } }],
+  ["an unknown audit key", { id: "x", policy: { audit: { argument: true } } }],
+  ["an unknown auth key", { id: "x", auth: { anonymus: false } }],
+  ["an unknown jwt key", { id: "x", auth: { jwt: { issuer: "https://i.example", jwksUrl: "https://i.example/jwks.json", audiance: "a" } } }],
+  ["an unknown API key field", { id: "x", auth: { apiKeys: [{ id: "k", sha256: "a".repeat(64), sub: "s", role: "admin" }] } }],
 ];
 
 // --- tests -----------------------------------------------------------------------------------

@@ -1,6 +1,13 @@
 /**
  * A tenant's configuration: one versioned JSON document in KV (key `tenant:<id>`), parsed with
  * this schema at every boundary (admin API writes, KV reads). Errors name the offending field.
+ *
+ * Every object is strict (`z.strictObject`): a key the schema does not know is refused, not
+ * dropped, so a misspelt security setting (`"polcy"`, `"falureMode"`) cannot silently leave its
+ * default in force. What stays open is what is open by nature: header maps (any header name) and
+ * the JWKS an identity provider publishes (RFC 7517 §4 and §5: members a reader does not
+ * understand are ignored). Documents the gateway stored itself are read tolerantly
+ * (`parseStoredTenant`).
  */
 import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
@@ -28,7 +35,7 @@ const SecretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a Worker secre
  *   backend (`audience`), so the backend sees the principal without ever seeing the client's token.
  */
 export const OutboundAuthSchema = z.discriminatedUnion("type", [
-  z.object({
+  z.strictObject({
     type: z.literal("client_credentials"),
     tokenUrl: z.url({ protocol: /^https?$/ }),
     clientId: z.string().min(1),
@@ -36,7 +43,7 @@ export const OutboundAuthSchema = z.discriminatedUnion("type", [
     scope: z.string().optional(),
     audience: z.string().optional(),
   }),
-  z.object({
+  z.strictObject({
     type: z.literal("token_exchange"),
     tokenUrl: z.url({ protocol: /^https?$/ }),
     clientId: z.string().min(1),
@@ -48,7 +55,7 @@ export const OutboundAuthSchema = z.discriminatedUnion("type", [
 export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 
 export const BackendSchema = z
-  .object({
+  .strictObject({
     name: z.string().regex(BACKEND_NAME_PATTERN, "must be 1-32 of a-z, 0-9 and '-', starting and ending alphanumeric"),
     /**
      * streamable-http: MCP 2025-03-26+ Streamable HTTP; sse: the 2024-11-05 HTTP+SSE transport;
@@ -71,7 +78,7 @@ export const BackendSchema = z
     auth: OutboundAuthSchema.optional(),
     /** Context the gateway adds to every request to this backend. */
     inject: z
-      .object({
+      .strictObject({
         /** `x-mcp-tenant`, `x-mcp-principal`, `x-request-id` and W3C `traceparent` headers. */
         headers: z.boolean().default(false),
         /** The same facts under `_meta["io.edge-mcp-gateway/context"]` of each request. */
@@ -91,7 +98,7 @@ export const BackendSchema = z
   .transform((backend) => ({ ...backend, url: backend.url ?? "https://service.internal/mcp" }));
 export type BackendConfig = z.infer<typeof BackendSchema>;
 
-export const NamingSchema = z.object({
+export const NamingSchema = z.strictObject({
   /**
    * always: every tool, prompt and template name gets `<backend><separator>`;
    * on-collision: only names two backends share; never: names pass through (collisions refused).
@@ -102,7 +109,7 @@ export const NamingSchema = z.object({
 });
 export type NamingConfig = z.infer<typeof NamingSchema>;
 
-export const JwtAuthSchema = z.object({
+export const JwtAuthSchema = z.strictObject({
   issuer: z.string().min(1),
   /**
    * The `aud` tokens must carry. Omitted, it is the tenant's canonical MCP URL as the client
@@ -110,14 +117,18 @@ export const JwtAuthSchema = z.object({
    * basic/authorization asks (RFC 8707 resource indicators).
    */
   audience: z.string().min(1).optional(),
-  /** Inline public keys (a JWKS document). */
+  /**
+   * Inline public keys (a JWKS document, pasted as the identity provider publishes it): the set
+   * and each key stay open, as RFC 7517 §4 and §5 ask (unknown members are ignored; the set's are
+   * dropped, each key's go to jose as they are). A misspelt `keys` still fails: it is required.
+   */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   /** Or a JWKS URL, fetched with a size and time limit, cached, refetch throttled. */
   jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
   algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).default(["ES256", "RS256", "EdDSA"]),
 });
 
-export const ApiKeySchema = z.object({
+export const ApiKeySchema = z.strictObject({
   /** Public identifier shown in logs and audit rows (never the key). */
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   /** SHA-256 of the key, lowercase hex: keys are stored only as hashes. */
@@ -133,12 +144,12 @@ const Glob = z.string().min(1).max(200);
  * One policy rule. A rule matches when every part it names matches (principal, item, condition).
  * Decision: any matching deny wins; else any matching allow allows; else `defaultEffect`.
  */
-export const PolicyRuleSchema = z.object({
+export const PolicyRuleSchema = z.strictObject({
   id: z.string().min(1).max(100),
   effect: z.enum(["allow", "deny"]),
   /** Who: any of the subjects (globs), roles or scopes listed; omitted means everyone. */
   principals: z
-    .object({
+    .strictObject({
       subjects: z.array(Glob).optional(),
       roles: z.array(z.string()).optional(),
       scopes: z.array(z.string()).optional(),
@@ -146,7 +157,7 @@ export const PolicyRuleSchema = z.object({
     .optional(),
   /** What: kinds, backends and names (globs over the backend's own names; URIs for resources). */
   items: z
-    .object({
+    .strictObject({
       kinds: z.array(z.enum(["tool", "prompt", "resource"])).optional(),
       backends: z.array(Glob).optional(),
       names: z.array(Glob).optional(),
@@ -163,7 +174,7 @@ export const PolicyRuleSchema = z.object({
 });
 export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
 
-export const PolicySchema = z.object({
+export const PolicySchema = z.strictObject({
   defaultEffect: z.enum(["allow", "deny"]).default("allow"),
   rules: z.array(PolicyRuleSchema).max(500).default([]),
   /**
@@ -173,16 +184,16 @@ export const PolicySchema = z.object({
   pinning: z.enum(["off", "flag", "quarantine"]).default("flag"),
   /** Patterns (JavaScript regular expressions) replaced in tool results and resource contents. */
   redact: z
-    .array(z.object({ pattern: z.string().min(1).max(500), replacement: z.string().max(100).default("[REDACTED]") }))
+    .array(z.strictObject({ pattern: z.string().min(1).max(500), replacement: z.string().max(100).default("[REDACTED]") }))
     .max(50)
     .default([]),
   /** What the audit trail may keep beyond the decision itself. */
-  audit: z.object({ arguments: z.boolean().default(false), results: z.boolean().default(false) }).default({ arguments: false, results: false }),
+  audit: z.strictObject({ arguments: z.boolean().default(false), results: z.boolean().default(false) }).default({ arguments: false, results: false }),
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
 /** Exact counters (Durable Objects); a request over any limit is answered 429 with Retry-After. */
-export const RateLimitSchema = z.object({
+export const RateLimitSchema = z.strictObject({
   scope: z.enum(["tenant", "principal", "tool"]),
   /** With scope "tool": the exposed tool names (globs) this limit counts; all tools when omitted. */
   tools: z.array(Glob).optional(),
@@ -191,7 +202,7 @@ export const RateLimitSchema = z.object({
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;
 
-export const TenantSchema = z.object({
+export const TenantSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/),
   /** Bumped by every admin write; sessions compare it to drop caches built on an older config. */
   version: z.number().int().min(1).default(1),
@@ -202,7 +213,7 @@ export const TenantSchema = z.object({
   /** Browser origins allowed to call this tenant (exact `scheme://host[:port]`). */
   allowedOrigins: z.array(z.string()).default([]),
   limits: z
-    .object({
+    .strictObject({
       maxBodyBytes: z.number().int().min(1024).max(32 * 1024 * 1024).default(DEFAULT_MAX_BODY_BYTES),
       sessionIdleMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000).default(DEFAULT_SESSION_IDLE_MS),
       pageSize: z.number().int().min(1).max(10_000).default(DEFAULT_PAGE_SIZE),
@@ -213,7 +224,7 @@ export const TenantSchema = z.object({
   hostnames: z.array(z.string().regex(/^[a-z0-9.-]+$/, "must be a lowercase hostname")).max(20).default([]),
   policy: PolicySchema.default({ defaultEffect: "allow", rules: [], pinning: "flag", redact: [], audit: { arguments: false, results: false } }),
   auth: z
-    .object({
+    .strictObject({
       jwt: JwtAuthSchema.optional(),
       /**
        * Lets requests without credentials in as the principal "anonymous". Off by default; meant
@@ -230,9 +241,58 @@ export const TenantSchema = z.object({
 export type TenantConfig = z.infer<typeof TenantSchema>;
 export type TenantInput = z.input<typeof TenantSchema>;
 
-/** Parses a tenant document, returning the first problem as `path: message`. */
-export function parseTenant(value: unknown): { ok: true; tenant: TenantConfig } | { ok: false; error: string } {
+export type ParsedTenant = { ok: true; tenant: TenantConfig } | { ok: false; error: string };
+
+/**
+ * Parses a tenant document as an admin writes it, returning the first problem as `path: message`.
+ * Strict: a key the schema does not know, at any depth, is refused with its path.
+ */
+export function parseTenant(value: unknown): ParsedTenant {
+  return checked(TenantSchema.safeParse(value));
+}
+
+/**
+ * Parses a tenant document the gateway stored itself (KV), tolerating keys the schema does not
+ * know: they are left out and listed in `ignored` (as paths) for the caller to log. Every other
+ * problem still refuses the document.
+ *
+ * Why tolerant here and strict on writes: strictness is there to catch an admin's typo at the
+ * moment it is made, when the admin can fix it. A stored document was accepted when it was
+ * written, so an unknown key in it is not a typo but a version skew: a field a later version
+ * removed, or one a newer version added before a rollback. Refused, such a document would leave
+ * the tenant unreadable from KV (store.ts logs it as invalid and falls back to the Durable
+ * Object's copy, which is not parsed at all) over a key this version cannot act on anyway;
+ * dropped, it loads as every document did before the schema was strict, and the keys are logged.
+ * The keys are found by the strict schema itself (zod's `unrecognized_keys` issues), not by a
+ * second list of fields.
+ */
+export function parseStoredTenant(value: unknown): { ok: true; tenant: TenantConfig; ignored: string[] } | { ok: false; error: string } {
   const parsed = TenantSchema.safeParse(value);
+  if (parsed.success) return withIgnored(checked(parsed), []);
+  const issues = parsed.error.issues;
+  const unknownKeys = issues.filter((issue) => issue.code === "unrecognized_keys");
+  const others = issues.filter((issue) => issue.code !== "unrecognized_keys");
+  // The problem that refuses the document is named, not a key that would only have been ignored.
+  if (others.length > 0) return { ok: false, error: describeIssue(others) };
+  const pruned = structuredClone(value);
+  const ignored: string[] = [];
+  for (const issue of unknownKeys) {
+    // The issue's path leads to the object holding the keys, in the document as given.
+    const holder = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)[key], pruned) as Record<string, unknown>;
+    for (const key of issue.keys) {
+      delete holder[key];
+      ignored.push(formatPath([...issue.path, key]));
+    }
+  }
+  return withIgnored(checked(TenantSchema.safeParse(pruned)), ignored);
+}
+
+function withIgnored(parsed: ParsedTenant, ignored: string[]): { ok: true; tenant: TenantConfig; ignored: string[] } | { ok: false; error: string } {
+  return parsed.ok ? { ...parsed, ignored } : parsed;
+}
+
+/** The checks zod cannot express, after a successful parse; or the first issue of a failed one. */
+function checked(parsed: z.ZodSafeParseResult<TenantConfig>): ParsedTenant {
   if (parsed.success) {
     const names = new Set<string>();
     for (const [i, backend] of parsed.data.backends.entries()) {
@@ -258,9 +318,25 @@ export function parseTenant(value: unknown): { ok: true; tenant: TenantConfig } 
     if (policyError) return { ok: false, error: policyError };
     return { ok: true, tenant: parsed.data };
   }
-  const issue = parsed.error.issues[0];
-  const path = issue && issue.path.length > 0 ? issue.path.join(".") : "document";
+  return { ok: false, error: describeIssue(parsed.error.issues) };
+}
+
+/** One issue as `path: message`, the path joined with dots (`backends.0.url`), as every admin error is. */
+function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
+  // A misspelt key usually also leaves the real one missing ("efect" for "effect"); the
+  // misspelling is the cause, so an unknown key is reported before anything else.
+  const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
+  if (issue?.code === "unrecognized_keys") {
+    // zod's issue points at the object holding the keys and lists them; the answer names the key.
+    const [key, ...others] = issue.keys;
+    const more = others.length > 0 ? ` (and ${others.map((k) => `'${k}'`).join(", ")})` : "";
+    return `${formatPath([...issue.path, key!])}: unknown key${more}`;
+  }
   // A bad record key (a header name) reports "Invalid key in record"; the reason is inside.
   const inner = issue?.code === "invalid_key" ? issue.issues[0] : undefined;
-  return { ok: false, error: `${path}: ${inner?.message ?? issue?.message ?? "invalid"}` };
+  return `${formatPath(issue?.path ?? [])}: ${inner?.message ?? issue?.message ?? "invalid"}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.length > 0 ? path.map(String).join(".") : "document";
 }

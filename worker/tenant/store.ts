@@ -7,7 +7,7 @@
  * live session within seconds, at the cost of one small RPC per tenant per isolate per interval.
  */
 import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
-import { parseTenant, TenantSchema, type TenantConfig } from "./schema.ts";
+import { parseStoredTenant, TenantSchema, type TenantConfig } from "./schema.ts";
 import { logger } from "../observe/log.ts";
 
 /** How long an isolate trusts its copy before checking the version again. */
@@ -52,9 +52,12 @@ export async function loadTenant(env: TenantStores, id: string, now = Date.now()
 async function readKv(kv: KVNamespace, id: string): Promise<TenantConfig | null> {
   const raw = await kv.get(tenantKey(id), "json");
   if (raw === null) return null;
-  const parsed = parseTenant(raw);
+  // Tolerant of unknown keys, unlike admin writes: a document stored by another version of the
+  // gateway must not take the tenant down (parseStoredTenant says why); the keys are logged.
+  const parsed = parseStoredTenant(raw);
   // A stored document that no longer parses is treated as absent rather than half-trusted.
   if (!parsed.ok) logger.error("tenant_invalid", { tenant: id, error: parsed.error });
+  else if (parsed.ignored.length > 0) logger.warn("tenant_unknown_keys_ignored", { tenant: id, keys: parsed.ignored });
   return parsed.ok ? parsed.tenant : null;
 }
 

@@ -8,6 +8,7 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_PAGE_SIZE,
   DEFAULT_SESSION_IDLE_MS,
+  parseStoredTenant,
   parseTenant,
 } from "../../../worker/tenant/schema.ts";
 
@@ -218,5 +219,105 @@ describe("parseTenant: errors name the field", () => {
 
   it("refuses a version below 1", () => {
     expect(error({ id: "a", version: 0 })).toMatch(/^version: /);
+  });
+});
+
+describe("parseTenant: unknown keys are refused at every depth, naming the key", () => {
+  // A typo in a security setting must not leave the default in force: with keys silently
+  // dropped, "polcy" left the tenant on defaultEffect "allow" and "falureMode" left it fail-open.
+  it.each<[string, unknown, string]>([
+    ["a misspelt policy", { id: "a", polcy: { defaultEffect: "deny" } }, "polcy"],
+    ["a misspelt failureMode", { id: "a", falureMode: "closed" }, "falureMode"],
+    ["a backend's misspelt key", { id: "a", backends: [backend(), backend({ name: "crm", timeout: 5_000 })] }, "backends.1.timeout"],
+    [
+      "a key in a backend's outbound auth",
+      { id: "a", backends: [backend({ auth: { type: "token_exchange", tokenUrl: "https://t.example", clientId: "c", clientSecret: "S", audience: "x", scopes: "y" } })] },
+      "backends.0.auth.scopes",
+    ],
+    ["a key in a backend's inject", { id: "a", backends: [backend({ inject: { header: true } })] }, "backends.0.inject.header"],
+    ["a key in naming", { id: "a", naming: { seperator: "." } }, "naming.seperator"],
+    ["a key in limits", { id: "a", limits: { maxBody: 1024 } }, "limits.maxBody"],
+    ["a key in a rate limit", { id: "a", limits: { rate: [{ scope: "tenant", limit: 1, windowSeconds: 1, burst: 5 }] } }, "limits.rate.0.burst"],
+    ["a key in the policy", { id: "a", policy: { defaultEfect: "deny" } }, "policy.defaultEfect"],
+    ["a key in a policy rule", { id: "a", policy: { rules: [{ id: "r", effect: "allow" }, { id: "s", effect: "deny", efect: "deny" }] } }, "policy.rules.1.efect"],
+    ["a key in a rule's principals", { id: "a", policy: { rules: [{ id: "r", effect: "allow", principals: { role: ["admin"] } }] } }, "policy.rules.0.principals.role"],
+    ["a key in a rule's items", { id: "a", policy: { rules: [{ id: "r", effect: "deny", items: { name: ["delete_*"] } }] } }, "policy.rules.0.items.name"],
+    ["a key in a redaction", { id: "a", policy: { redact: [{ pattern: "x", replace: "y" }] } }, "policy.redact.0.replace"],
+    ["a key in the audit settings", { id: "a", policy: { audit: { argument: true } } }, "policy.audit.argument"],
+    ["a key in auth", { id: "a", auth: { anonymus: false } }, "auth.anonymus"],
+    ["a key in the JWT settings", { id: "a", auth: { jwt: { issuer: "https://i.example", jwksUrl: "https://i.example/jwks", audiance: "x" } } }, "auth.jwt.audiance"],
+    ["a key in an API key", { id: "a", auth: { apiKeys: [{ id: "k", sha256: "a".repeat(64), sub: "s", role: "admin" }] } }, "auth.apiKeys.0.role"],
+  ])("refuses %s as `<path of the key>: unknown key`", (_, doc, path) => {
+    expect(error(doc)).toBe(`${path}: unknown key`);
+  });
+
+  it("names the misspelt key rather than the required key it left missing", () => {
+    // zod also reports `effect` as missing; the typo is the cause, so it is what the admin sees.
+    expect(error({ id: "a", policy: { rules: [{ id: "r", efect: "deny" }] } })).toBe("policy.rules.0.efect: unknown key");
+  });
+
+  it("lists the other unknown keys of the same object", () => {
+    expect(error({ id: "a", polcy: {}, falureMode: "closed" })).toBe("polcy: unknown key (and 'falureMode')");
+  });
+
+  it("keeps open maps open: any header name, and a JWKS's and its keys' own members (RFC 7517 §4, §5)", () => {
+    const tenant = ok({
+      id: "a",
+      backends: [backend({ headers: { "x-anything": "1" }, secretHeaders: { "x-other": "SECRET" } })],
+      auth: { jwt: { issuer: "https://i.example", jwks: { keys: [{ kty: "OKP", crv: "Ed25519", x: "abc", x5t: "t", ext: true }], cached: 1 } } },
+    });
+    expect(tenant.backends[0]?.headers).toEqual({ "x-anything": "1" });
+    expect(tenant.auth.jwt?.jwks?.keys[0]).toMatchObject({ x5t: "t", ext: true });
+  });
+});
+
+describe("parseTenant: the fields the gateway manages", () => {
+  it("accepts `version` and `id`, which every stored document carries", () => {
+    expect(ok({ id: "a", version: 12 }).version).toBe(12);
+  });
+
+  it("accepts a stored document read back and written again (GET, then PUT), unchanged", () => {
+    const stored = ok({
+      id: "a",
+      version: 3,
+      backends: [
+        backend({ auth: { type: "client_credentials", tokenUrl: "https://t.example/token", clientId: "gw", clientSecret: "CRM_SECRET" }, inject: { meta: true } }),
+        // Its URL is filled in by the gateway (the path inside the bound Worker).
+        { name: "svc", transport: "service", service: "BACKEND_NOTES" },
+      ],
+      limits: { rate: [{ scope: "principal", limit: 10, windowSeconds: 60 }] },
+      policy: { defaultEffect: "deny", rules: [{ id: "r", effect: "allow", principals: { roles: ["x"] }, items: { kinds: ["tool"] }, when: "true" }], redact: [{ pattern: "secret" }] },
+      auth: {
+        jwt: { issuer: "https://i.example", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y" }] } },
+        apiKeys: [{ id: "k", sha256: "b".repeat(64), sub: "bot" }],
+      },
+    });
+    // What GET answers is the stored JSON; the admin write sets `id` and the next `version` on it.
+    const readBack = JSON.parse(JSON.stringify(stored)) as typeof stored;
+    const written = ok({ ...readBack, id: "a", version: stored.version + 1 });
+    expect(written).toEqual({ ...stored, version: stored.version + 1 });
+  });
+});
+
+describe("parseStoredTenant: documents already stored load, with unknown keys ignored", () => {
+  it("loads a stored document as parseTenant does, ignoring nothing", () => {
+    expect(parseStoredTenant({ id: "a", version: 2 })).toEqual({ ok: true, tenant: ok({ id: "a", version: 2 }), ignored: [] });
+  });
+
+  // A field a later version removed, or one a newer version wrote before a rollback, must not
+  // take the tenant down; the keys are returned (paths, as in errors) for the log.
+  it("drops keys it does not know at any depth and lists them", () => {
+    const stored = { id: "a", version: 4, retired: true, backends: [backend({ pool: 3 })], policy: { defaultEffect: "deny", rules: [{ id: "r", effect: "allow", weight: 1 }] } };
+    const parsed = parseStoredTenant(stored);
+    if (!parsed.ok) throw new Error(parsed.error);
+    expect([...parsed.ignored].sort()).toEqual(["backends.0.pool", "policy.rules.0.weight", "retired"]);
+    expect(parsed.tenant).toEqual(ok({ id: "a", version: 4, backends: [backend()], policy: { defaultEffect: "deny", rules: [{ id: "r", effect: "allow" }] } }));
+    // The document it was given is left as it was.
+    expect(stored).toHaveProperty("retired", true);
+  });
+
+  it("still refuses any other problem, naming it rather than a key it would have ignored", () => {
+    expect(parseStoredTenant({ id: "a", failureMode: "half", extra: 1 })).toEqual({ ok: false, error: error({ id: "a", failureMode: "half" }) });
+    expect(parseStoredTenant({ id: "a", extra: 1, policy: { rules: [{ id: "r", effect: "allow", when: "args.x >" }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/^policy\.rules\.0\.when: /) });
   });
 });
