@@ -14,7 +14,7 @@
  * eight times the whole bundle budget (issue 6: 512 KiB gzipped).
  */
 import { Environment } from "@marcbachmann/cel-js";
-import type { Policy, PolicyRule } from "../tenant/schema.ts";
+import type { Policy, PolicyRule } from "./schema.ts";
 
 /** Parse-time bounds on a condition, so a policy cannot make evaluation expensive. */
 const CEL_LIMITS = { maxAstNodes: 500, maxDepth: 32, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 8 };

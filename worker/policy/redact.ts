@@ -3,7 +3,7 @@
  * string in the result (text blocks, structured content, embedded resources), message by message
  * on the stream, so nothing matching a pattern reaches the client whatever its shape.
  */
-import type { Policy } from "../tenant/schema.ts";
+import type { Policy } from "./schema.ts";
 
 const compiled = new WeakMap<Policy, { re: RegExp; replacement: string }[]>();
 

@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
+import { Glob, PolicySchema } from "../policy/schema.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -137,60 +138,6 @@ export const ApiKeySchema = z.strictObject({
   roles: z.array(z.string()).default([]),
   scopes: z.array(z.string()).default([]),
 });
-
-const Glob = z.string().min(1).max(200);
-
-/**
- * One policy rule. A rule matches when every part it names matches (principal, item, condition).
- * Decision: any matching deny wins; else any matching allow allows; else `defaultEffect`.
- */
-export const PolicyRuleSchema = z.strictObject({
-  id: z.string().min(1).max(100),
-  effect: z.enum(["allow", "deny"]),
-  /** Who: any of the subjects (globs), roles or scopes listed; omitted means everyone. */
-  principals: z
-    .strictObject({
-      subjects: z.array(Glob).optional(),
-      roles: z.array(z.string()).optional(),
-      scopes: z.array(z.string()).optional(),
-    })
-    .optional(),
-  /** What: kinds, backends and names (globs over the backend's own names; URIs for resources). */
-  items: z
-    .strictObject({
-      kinds: z.array(z.enum(["tool", "prompt", "resource"])).optional(),
-      backends: z.array(Glob).optional(),
-      names: z.array(Glob).optional(),
-    })
-    .optional(),
-  /**
-   * A CEL expression over `args` (the call's arguments), `principal` ({sub, roles, scopes}),
-   * `tenant`, `backend`, `name`; the rule applies only when it is true. Rules with a condition
-   * decide calls, not visibility in lists.
-   */
-  when: z.string().min(1).max(2000).optional(),
-  /** Scopes the principal must hold for a matching allow to apply; missing ones answer 403 insufficient_scope. */
-  requireScopes: z.array(z.string()).optional(),
-});
-export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
-
-export const PolicySchema = z.strictObject({
-  defaultEffect: z.enum(["allow", "deny"]).default("allow"),
-  rules: z.array(PolicyRuleSchema).max(500).default([]),
-  /**
-   * Tool definition pinning: off; flag (a changed definition is recorded and reported); or
-   * quarantine (a changed definition is hidden until an admin approves it).
-   */
-  pinning: z.enum(["off", "flag", "quarantine"]).default("flag"),
-  /** Patterns (JavaScript regular expressions) replaced in tool results and resource contents. */
-  redact: z
-    .array(z.strictObject({ pattern: z.string().min(1).max(500), replacement: z.string().max(100).default("[REDACTED]") }))
-    .max(50)
-    .default([]),
-  /** What the audit trail may keep beyond the decision itself. */
-  audit: z.strictObject({ arguments: z.boolean().default(false), results: z.boolean().default(false) }).default({ arguments: false, results: false }),
-});
-export type Policy = z.infer<typeof PolicySchema>;
 
 /** Exact counters (Durable Objects); a request over any limit is answered 429 with Retry-After. */
 export const RateLimitSchema = z.strictObject({

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { decide, globToRegExp, isVisible, validatePolicy, type PolicyItem, type PolicyPrincipal } from "../../../worker/policy/engine.ts";
-import { parseTenant, PolicySchema, type Policy } from "../../../worker/tenant/schema.ts";
+import { PolicySchema, type Policy } from "../../../worker/policy/schema.ts";
+import { parseTenant } from "../../../worker/tenant/schema.ts";
 
 const policy = (doc: unknown): Policy => PolicySchema.parse(doc);
 

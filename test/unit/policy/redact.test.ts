@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { redact } from "../../../worker/policy/redact.ts";
-import { PolicySchema, type Policy } from "../../../worker/tenant/schema.ts";
+import { PolicySchema, type Policy } from "../../../worker/policy/schema.ts";
 
 const policy = (redactions: { pattern: string; replacement?: string }[]): Policy => PolicySchema.parse({ redact: redactions });
 
