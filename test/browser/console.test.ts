@@ -1,7 +1,7 @@
 /**
- * The web console (issue 8) in a real browser: headless Chromium from Debian (/usr/bin/chromium),
- * driven by playwright-core, against a real gateway (`wrangler dev`) with the demo backends.
- * Playwright never downloads a browser here: it is only told where the system's is.
+ * The web console (issue 8) in a real browser: headless Chromium, driven by playwright-core, against
+ * a real gateway (`wrangler dev`) with the demo backends. The browser comes with `npm install` (the
+ * @sparticuz/chromium package, started by test/support/browser.ts); nothing downloads one.
  *
  * The console signs in with the admin token, shows backends with live health and traffic, the
  * catalog as a principal sees it with each decision and its reason, live sessions, the audit trail
@@ -14,25 +14,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
+import { launchChromium } from "../support/browser.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { fileURLToPath } from "node:url";
 import { freePort, startDemoBackend, startProcess, type RunningServer } from "../support/processes.ts";
 
-/** Debian's Chromium; the flags keep it offline, quiet and runnable as root in CI. */
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const TENANT = "console-demo";
 const SCREENSHOT = new URL("../../docs/console.png", import.meta.url).pathname;
 
@@ -112,12 +101,7 @@ beforeAll(async () => {
   });
   await traffic();
   profile = mkdtempSync(join(tmpdir(), "console-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-  });
+  browser = await launchChromium(profile, { viewport: { width: 1280, height: 860 } });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on("console", (message) => {
     if (/Content Security Policy|Trusted Type/i.test(message.text())) violations.push(message.text());
