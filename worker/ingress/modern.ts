@@ -5,6 +5,7 @@
  */
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { fromBase64 } from "../protocol/encoding.ts";
 import { META, MODERN_VERSION } from "../protocol/modern.ts";
 import { LEGACY_VERSIONS } from "../protocol/versions.ts";
 
@@ -110,9 +111,10 @@ export function decodeHeaderValue(value: string | null): string | null {
   // Strict Base64 (length a multiple of four, padding only at the end): anything else is malformed.
   const match = /^=\?base64\?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)\?=$/.exec(value);
   if (!match) return null;
+  const bytes = fromBase64(match[1]!);
+  if (!bytes) return null;
   try {
-    const binary = atob(match[1]!);
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     return null;
   }

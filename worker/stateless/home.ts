@@ -25,8 +25,7 @@
  *   announced as list changes, as a session object announces it.
  */
 import type { Env } from "../env.ts";
-import { fnv1a } from "../broker/naming.ts";
-import { canonicalJson } from "../policy/pinning.ts";
+import { canonicalJson, fnv1a } from "../protocol/encoding.ts";
 import { StateSealer, type SealedState } from "../broker/sealed.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import { encodeComment, encodeEvent, SSE_HEADERS } from "../protocol/sse.ts";

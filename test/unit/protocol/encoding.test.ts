@@ -1,13 +1,13 @@
 /**
  * The encodings whose output someone else holds. Every vector below was computed from the
- * implementations as they stood at a344f74, before the helpers moved to one module, and must never
+ * implementations as they stood at a344f74, before the helpers moved here, and must never
  * change: `fnv1a(canonicalJson(capabilities))` names the Durable Object of a live 2026-07-28
  * session; cursors, session ids, sealed requestStates, API key hashes and audit cursors are held
  * by clients and admins.
  */
 import { describe, expect, it } from "vitest";
-import { fnv1a } from "../../../worker/broker/naming.ts";
-import { canonicalJson, toolHash } from "../../../worker/policy/pinning.ts";
+import { canonicalJson, fnv1a, fromBase64, sha256Hex, toBase64, toBase64Url, toHex } from "../../../worker/protocol/encoding.ts";
+import { toolHash } from "../../../worker/policy/pinning.ts";
 import { decodeCursor, encodeCursor } from "../../../worker/broker/cursor.ts";
 import { StateSealer } from "../../../worker/broker/sealed.ts";
 import { decodeAuditCursor, encodeAuditCursor } from "../../../worker/audit/query.ts";
@@ -47,6 +47,66 @@ const CANONICAL: [unknown, string][] = [
   ["naïve ☃ \u2028", '"naïve ☃ \u2028"'],
   [42, "42"],
 ];
+
+/** [bytes, unpadded base64url], as the hand-written `btoa(…).replaceAll(…)` chains produced it. */
+const BASE64URL: [number[], string][] = [
+  [[], ""],
+  [[0], "AA"],
+  [[0xff], "_w"],
+  [[0xfb, 0xff], "-_8"],
+  [[0xfb, 0xff, 0xbf], "-_-_"],
+  [[1, 2, 3, 4], "AQIDBA"],
+  [[0, 0x10, 0x83, 0x10, 0x51], "ABCDEFE"],
+  [Array.from({ length: 32 }, (_, i) => (i * 37 + 250) & 0xff), "-h9EaY6z2P0iR2yRttsAJUpvlLneAyhNcpe84QYrUHU"],
+];
+
+describe("toBase64Url / fromBase64", () => {
+  it.each(BASE64URL)("encodes %j as %j and back", (bytes, text) => {
+    expect(toBase64Url(new Uint8Array(bytes))).toBe(text);
+    expect(Array.from(fromBase64(text)!)).toEqual(bytes);
+  });
+
+  it("encodes a string as its UTF-8", () => {
+    expect(toBase64Url("naïve/☃?")).toBe("bmHDr3ZlL-KYgz8");
+    expect(toBase64Url("")).toBe("");
+  });
+
+  it("decodes padded text, partly padded text and the standard alphabet to the same bytes", () => {
+    const bytes = [0xfb, 0xff];
+    for (const text of ["-_8", "-_8=", "+/8", "+/8="]) expect(Array.from(fromBase64(text)!)).toEqual(bytes);
+    for (const text of ["_w", "_w=", "_w==", "/w==", "/w"]) expect(Array.from(fromBase64(text)!)).toEqual([0xff]);
+  });
+
+  it("refuses padding beyond the last group, impossible lengths, stray characters and whitespace", () => {
+    for (const text of ["AQIDBA===", "_w===", "AA==A", "-_-_=", "A", "AAAAA", "A=", "-_8!", " -_8", "-_ 8", "-_8\n", "=", "a=b"]) {
+      expect(fromBase64(text), text).toBeNull();
+    }
+  });
+});
+
+describe("toBase64", () => {
+  it("is padded standard base64 of the same digits", () => {
+    expect(toBase64(new Uint8Array([0xfb, 0xff, 0xbf]))).toBe("+/+/");
+    expect(toBase64(new Uint8Array([0xff]))).toBe("/w==");
+    expect(toBase64(new Uint8Array([1, 2, 3, 4]))).toBe("AQIDBA==");
+    expect(toBase64(new Uint8Array([0, 0x10, 0x83, 0x10, 0x51]))).toBe("ABCDEFE=");
+    expect(toBase64("naïve café")).toBe("bmHDr3ZlIGNhZsOp");
+    expect(toBase64("")).toBe("");
+  });
+});
+
+describe("toHex / sha256Hex", () => {
+  it("writes two lowercase digits a byte", () => {
+    expect(toHex(new Uint8Array([]))).toBe("");
+    expect(toHex(new Uint8Array([0, 1, 0x0f, 0x10, 0xab, 0xff]))).toBe("00010f10abff");
+    expect(toHex(new Uint8Array([0xde, 0xad]).buffer)).toBe("dead");
+  });
+
+  it("hashes a string's UTF-8", async () => {
+    expect(await sha256Hex("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    expect(await sha256Hex(`mgw_${"A".repeat(43)}`)).toBe("17086775c7e812371aa35f3fb5dd9e9aaf70276800c5a13e006483db75287a07");
+  });
+});
 
 describe("fnv1a", () => {
   it.each(FNV1A)("hashes %j to %s", (text, hash) => {
