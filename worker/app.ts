@@ -58,8 +58,5 @@ app.onError((error) => {
     return error.toResponse();
   }
   logger.error("unhandled_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "Internal error" } }), {
-    status: 500,
-    headers: { "content-type": "application/json" },
-  });
+  return new GatewayError("internal").toResponse();
 });

@@ -4,7 +4,8 @@
  *
  * The client sees a generic, stable message; the precise reason (`detail`) goes to the log only,
  * so upstream internals and stack traces never leave the gateway. Anything thrown that is not a
- * GatewayError is a bug and stays a 500 with a generic body (see `worker/app.ts`).
+ * GatewayError is a bug: it is answered as `internal`, a 500 with a generic body (`worker/app.ts`
+ * `onError`; `toClientError` in worker/engine/relay.ts for one call of many).
  */
 import type { JsonRpcError, RequestId } from "./jsonrpc.ts";
 
@@ -51,7 +52,8 @@ export type GatewayErrorKind =
   | "unsupported_modern_version"
   | "modern_method_not_found"
   | "invalid_request_state"
-  | "missing_meta";
+  | "missing_meta"
+  | "internal";
 
 interface Mapping {
   status: number;
@@ -116,6 +118,8 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
     code: RpcCode.MethodNotFound,
     message: "Client does not support this request",
   },
+  // Not thrown on purpose: what a bug is answered with (JSON-RPC 2.0 §5.1 Internal error).
+  internal: { status: 500, code: RpcCode.InternalError, message: "Internal error" },
 };
 
 export class GatewayError extends Error {
