@@ -8,7 +8,7 @@
  * the client answers its input request (the session object), the listen stream, and single use
  * of pass-through states.
  */
-import { GatewayError } from "../protocol/errors.ts";
+import { GatewayError, RpcCode } from "../protocol/errors.ts";
 import { isRequest, isResponse, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import { encodeComment, encodeEvent, SSE_HEADERS } from "../protocol/sse.ts";
 import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../broker/sealed.ts";
@@ -22,7 +22,7 @@ import { toClientError } from "./relay.ts";
 import type { ModernInput } from "./inputs.ts";
 
 /** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
-const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
+const HTTP_400_CODES = new Set<number>([RpcCode.HeaderMismatch, RpcCode.MissingRequiredClientCapability, RpcCode.UnsupportedProtocolVersion]);
 
 export interface ModernHost {
   dispatcher: Dispatcher;

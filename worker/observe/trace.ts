@@ -26,8 +26,3 @@ export function continueTrace(incoming: string | null): string {
   if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return `00-${match[1]}-${hex(8)}-${match[3]}`;
   return `00-${hex(16)}-${hex(8)}-01`;
 }
-
-/** The trace id part, for logs and audit rows. */
-export function traceId(traceparent: string): string {
-  return traceparent.split("-")[1] ?? "";
-}

@@ -55,7 +55,7 @@ describe("status and code of every error kind", () => {
     expect(mappingOf(kind)).toMatchObject({ status, code });
   });
 
-  it("uses the standard JSON-RPC 2.0 §5.1 values and the MCP resource-not-found code", () => {
+  it("uses the standard JSON-RPC 2.0 §5.1 values, the MCP resource-not-found code and the 2026-07-28 codes", () => {
     expect(RpcCode).toEqual({
       ParseError: -32700,
       InvalidRequest: -32600,
@@ -64,6 +64,9 @@ describe("status and code of every error kind", () => {
       InternalError: -32603,
       ResourceNotFound: -32002,
       ServerError: -32000,
+      HeaderMismatch: -32020,
+      MissingRequiredClientCapability: -32021,
+      UnsupportedProtocolVersion: -32022,
     });
   });
 
