@@ -1,5 +1,5 @@
 /**
- * ④ Dispatch: which Durable Object holds a session. The object's name joins tenant and session
+ * ⑥ Dispatch: which Durable Object holds a session. The object's name joins tenant and session
  * id, so an id presented under another tenant names an empty object and gets 404.
  */
 import type { Env } from "../env.ts";

@@ -1,5 +1,5 @@
 /**
- * ① for 2026-07-28 clients: what a stateless request must carry, checked before it goes anywhere
+ * ⑤ for 2026-07-28 clients: what a stateless request must carry, checked before it goes anywhere
  * (basic/transports/streamable-http "Request Metadata" and "Server Validation";
  * basic/versioning "Protocol Version Negotiation").
  */

@@ -1,5 +1,5 @@
 /**
- * ④ Dispatch, stateless: 2026-07-28 requests of a tenant whose backends all speak 2026-07-28 are
+ * ⑥ Dispatch, stateless: 2026-07-28 requests of a tenant whose backends all speak 2026-07-28 are
  * served in the Worker, with no Durable Object hop (issue 5; DESIGN "Two protocol eras").
  *
  * Why this is safe: a modern client holds no session, and a modern backend holds none either,
