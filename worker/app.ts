@@ -1,14 +1,17 @@
 /**
- * The Worker's HTTP surface. Routes are thin: each stage of a request lives in its own folder
- * (ingress/ → auth/ → tenant/ → dispatch/), and every expected failure is a GatewayError mapped
- * to the wire in one place (protocol/errors.ts). Anything else is a bug: a generic 500 for the
- * client, the precise error in the log.
+ * The Worker's HTTP surface. Routes are thin: each stage of a request is a middleware or module
+ * in its own folder, run in this order: ① host allow-list (ingress/host.ts, here for every
+ * route) ② tenant and Origin (tenant/) ③ authenticate (auth/) ④ rate limit (limits/) ⑤ guard
+ * and parse (ingress/guard.ts) ⑥ dispatch to a home (dispatch/mcp.ts), then ⑦ the engine and
+ * ⑧ its reply (worker/engine/). Every expected failure is a GatewayError mapped to the wire in
+ * one place (protocol/errors.ts). Anything else is a bug: a generic 500 for the client, the
+ * precise error in the log.
  */
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
-import { checkHost } from "./ingress/guard.ts";
+import { hostAllowList } from "./ingress/host.ts";
 import { endpoint } from "./dispatch/mcp.ts";
 import { GatewayError } from "./protocol/errors.ts";
 import { GATEWAY_INFO } from "./protocol/identity.ts";
@@ -19,15 +22,7 @@ import { tenantForHost } from "./tenant/hosts.ts";
 export const app = new Hono<AppEnv>();
 
 // ① before anything else: a request under a host the gateway does not serve is refused.
-app.use("*", async (c, next) => {
-  try {
-    checkHost(c.req.raw, typeof c.env.ALLOWED_HOSTS === "string" ? c.env.ALLOWED_HOSTS : undefined);
-  } catch (error) {
-    // A tenant's own hostname is served too; anything else is refused.
-    if (!(await tenantForHost(c.env.CONFIG, new URL(c.req.url).hostname))) throw error;
-  }
-  await next();
-});
+app.use("*", hostAllowList());
 
 app.get("/healthz", (c) => c.json({ ok: true, ...GATEWAY_INFO }));
 
@@ -58,8 +53,5 @@ app.onError((error) => {
     return error.toResponse();
   }
   logger.error("unhandled_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "Internal error" } }), {
-    status: 500,
-    headers: { "content-type": "application/json" },
-  });
+  return new GatewayError("internal").toResponse();
 });

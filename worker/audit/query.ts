@@ -4,6 +4,7 @@
  * parameter; the SQL text is built only from fixed fragments.
  */
 import type { AuditEvent } from "./audit.ts";
+import { fromBase64, toBase64Url } from "../protocol/encoding.ts";
 
 export const DEFAULT_AUDIT_LIMIT = 100;
 export const MAX_AUDIT_LIMIT = 1000;
@@ -154,19 +155,17 @@ function parseDetail(text: string): Record<string, unknown> | undefined {
 
 /** Opaque to clients: base64url of `<at>.<id>`. */
 export function encodeAuditCursor(cursor: AuditCursor): string {
-  const bytes = new TextEncoder().encode(`${cursor.at}.${cursor.id}`);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return toBase64Url(`${cursor.at}.${cursor.id}`);
 }
 
 /** The cursor a page handed out, or null when the text is not one. */
 export function decodeAuditCursor(text: string): AuditCursor | null {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(text)) return null;
+  const bytes = fromBase64(text);
+  if (!bytes) return null;
   let decoded: string;
   try {
-    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     return null;
   }

@@ -6,6 +6,7 @@
  */
 import type { Principal } from "../env.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
+import { sha256Hex, toBase64Url } from "../protocol/encoding.ts";
 
 export const API_KEY_HEADER = "x-api-key";
 export const API_KEY_PREFIX = "mgw_";
@@ -19,13 +20,12 @@ export type ApiKeyEntry = TenantConfig["auth"]["apiKeys"][number];
 /** A new random key. The caller stores its hash and hands the key out once. */
 export function generateApiKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(API_KEY_RANDOM_BYTES));
-  return API_KEY_PREFIX + base64url(bytes);
+  return API_KEY_PREFIX + toBase64Url(bytes);
 }
 
 /** SHA-256 of the key's UTF-8 bytes, lowercase hex: what `auth.apiKeys[].sha256` holds. */
 export async function apiKeyHash(key: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(key);
 }
 
 /**
@@ -53,10 +53,4 @@ function hexBytes(hex: string): Uint8Array {
   const bytes = new Uint8Array(hex.length >> 1);
   for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return bytes;
-}
-
-function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }

@@ -1,5 +1,5 @@
 /**
- * ② Authenticate: the gateway is an OAuth 2.1 resource server (MCP 2025-11-25
+ * ③ Authenticate: the gateway is an OAuth 2.1 resource server (MCP 2025-11-25
  * basic/authorization). One credential decides, in this order:
  *
  * 1. `X-API-Key`, when present: a key whose hash the tenant lists (apiKeys.ts);
@@ -81,7 +81,8 @@ export function challenge(request: Request, tenant: TenantConfig, error?: "inval
   return { "www-authenticate": `Bearer ${parts.join(", ")}` };
 }
 
-export async function authenticate(request: Request, tenant: TenantConfig): Promise<Principal> {
+/** The principal the request's credential proves, with the tenant's required scopes; else a 401 or 403 GatewayError. */
+export async function principalOf(request: Request, tenant: TenantConfig): Promise<Principal> {
   const principal = await identify(request, tenant);
   const missing = tenant.auth.requiredScopes.filter((scope) => !principal.scopes.includes(scope));
   if (missing.length > 0) {

@@ -6,6 +6,7 @@
  * merged list and the generation of that list: a cursor from before a list change is refused
  * rather than silently skipping or repeating items.
  */
+import { fromBase64, toBase64Url } from "../protocol/encoding.ts";
 
 export interface Cursor {
   offset: number;
@@ -13,14 +14,15 @@ export interface Cursor {
 }
 
 export function encodeCursor(cursor: Cursor): string {
-  return btoa(JSON.stringify({ o: cursor.offset, g: cursor.generation })).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return toBase64Url(JSON.stringify({ o: cursor.offset, g: cursor.generation }));
 }
 
 export function decodeCursor(text: unknown): Cursor | null {
   if (typeof text !== "string" || text.length === 0 || text.length > 256) return null;
+  const bytes = fromBase64(text);
+  if (!bytes) return null;
   try {
-    const padded = text.replaceAll("-", "+").replaceAll("_", "/");
-    const value = JSON.parse(atob(padded + "=".repeat((4 - (padded.length % 4)) % 4))) as unknown;
+    const value = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
     if (typeof value !== "object" || value === null) return null;
     const { o, g } = value as { o?: unknown; g?: unknown };
     if (typeof o !== "number" || !Number.isInteger(o) || o < 0 || typeof g !== "string") return null;

@@ -7,10 +7,11 @@
  * A-Z a-z 0-9 _ - .) and within MAX_EXPOSED_NAME_LENGTH, which some clients enforce.
  */
 import type { NamingConfig } from "../tenant/schema.ts";
+import { fnv1a } from "../protocol/encoding.ts";
 
 /** Several popular clients reject tool names longer than 64 characters. */
 export const MAX_EXPOSED_NAME_LENGTH = 64;
-/** Hex digits of the hash that keeps a shortened name unique. */
+/** Hex digits of the hash (fnv1a) that keeps a shortened name unique. */
 const HASH_LENGTH = 8;
 
 export interface NameEntry {
@@ -97,14 +98,4 @@ export function resolveName(table: readonly NameEntry[], exposed: string): NameE
 
 export function exposedName(table: readonly NameEntry[], backend: string, original: string): string | undefined {
   return table.find((entry) => entry.backend === backend && entry.original === original)?.exposed;
-}
-
-/** FNV-1a 32-bit as 8 hex digits: cheap, synchronous and stable across runtimes. */
-export function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(16).padStart(HASH_LENGTH, "0");
 }

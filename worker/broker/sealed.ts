@@ -12,6 +12,7 @@
  * first use, so a replay finds nothing; a pass-through state carries an id `j` for the replay
  * record its home keeps (durable-objects/session/serveModern.ts).
  */
+import { fromBase64, toBase64Url } from "../protocol/encoding.ts";
 
 /** How long a parked call waits for the client's retry. */
 export const REQUEST_STATE_TTL_MS = 5 * 60_000;
@@ -52,7 +53,7 @@ export class StateSealer {
 
   /** The state, or null when it is forged, tampered, bound to someone else or expired. */
   async open(text: string, boundTo: string, now = Date.now()): Promise<SealedState | null> {
-    const bytes = fromBase64Url(text);
+    const bytes = /^[A-Za-z0-9_-]{1,6000}$/.test(text) ? fromBase64(text) : null;
     if (!bytes || bytes.byteLength <= IV_BYTES + 16 || bytes.byteLength > 4096) return null;
     try {
       const plain = await crypto.subtle.decrypt(
@@ -78,20 +79,4 @@ async function deriveKey(secret: string): Promise<CryptoKey> {
     false,
     ["encrypt", "decrypt"],
   );
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-}
-
-function fromBase64Url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]{1,6000}$/.test(text)) return null;
-  try {
-    const padded = text.replaceAll("-", "+").replaceAll("_", "/");
-    return Uint8Array.from(atob(padded + "=".repeat((4 - (padded.length % 4)) % 4)), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
 }

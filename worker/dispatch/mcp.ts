@@ -1,21 +1,23 @@
 /**
  * The client-facing MCP endpoint of a tenant: POST, GET and DELETE (2025-11-25 basic/transports
  * "Streamable HTTP") at `/t/{tenant}/mcp`, or at `/mcp` on a hostname mapped to the tenant.
- * Each request runs the stages in order: ① guard, ③ tenant, ② authenticate (the tenant's config
- * says how), limits, ④ dispatch to the session's Durable Object, or, for a 2026-07-28 request
- * to an all-modern tenant, the stateless path in this Worker (stateless.ts).
+ * After ① the host allow-list (worker/app.ts), each request runs the stages in order:
+ * ② tenant() and the Origin check, ③ authenticate() (the tenant's config says how),
+ * ④ rateLimit(), ⑤ guard and parse (ingress/guard.ts, ingress/modern.ts), ⑥ dispatch to a home:
+ * the session's Durable Object, or, for a 2026-07-28 request to an all-modern tenant, the
+ * stateless home in this Worker (worker/stateless/home.ts).
  */
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { checkGetMediaTypes, checkOrigin, checkPostMediaTypes, checkProtocolVersionHeader, readMessages, sessionIdOf } from "../ingress/guard.ts";
-import { authenticate, resourceMetadataUrl } from "../auth/authenticate.ts";
+import { checkGetMediaTypes, checkPostMediaTypes, checkProtocolVersionHeader, readMessages, sessionIdOf } from "../ingress/guard.ts";
+import { resourceMetadataUrl } from "../auth/authenticate.ts";
+import { authenticate } from "../auth/middleware.ts";
 import { API_KEY_HEADER } from "../auth/apiKeys.ts";
-import { checkRequestLimits } from "../limits/rate.ts";
+import { rateLimit } from "../limits/middleware.ts";
 import { noteMessages, observeRequests, requestTrace } from "../observe/requests.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest } from "../protocol/jsonrpc.ts";
-import { tenantForHost } from "../tenant/hosts.ts";
-import { loadTenant } from "../tenant/store.ts";
+import { tenant } from "../tenant/middleware.ts";
 import type { Caller } from "../engine/inputs.ts";
 import { mintSessionId, modernStub, sessionStub } from "./sessions.ts";
 import { checkModern, isModernRequest } from "../ingress/modern.ts";
@@ -27,36 +29,26 @@ export const endpoint = new Hono<AppEnv>();
 // Observability first, so it measures and logs every request, refusals too (worker/observe/requests.ts).
 endpoint.use("*", observeRequests);
 
-endpoint.use("*", async (c, next) => {
-  const id = c.req.param("tenant") ?? (await tenantForHost(c.env.CONFIG, new URL(c.req.url).hostname));
-  const tenant = id ? await loadTenant(c.env, id) : null;
-  if (!tenant) throw new GatewayError("tenant_not_found");
-  checkOrigin(c.req.raw, tenant);
-  c.set("tenant", tenant);
-  const principal = await authenticate(c.req.raw, tenant);
-  c.set("principal", principal);
-  const limited = await checkRequestLimits(c.env.LIMITERS, tenant, principal.sub);
-  if (!limited.ok) {
-    throw new GatewayError("rate_limited", { headers: { "retry-after": String(limited.retryAfterSeconds) }, data: { retryAfterSeconds: limited.retryAfterSeconds }, detail: limited.limit });
-  }
-  await next();
-});
+// ② ③ ④: the tenant's config says how to authenticate, and limits count per principal.
+endpoint.use("*", tenant(), authenticate(), rateLimit());
 
 endpoint.post("/", async (c) => {
   const tenant = c.get("tenant");
+  // ⑤ guard and parse
   const accept = checkPostMediaTypes(c.req.raw);
   if (!isModernVersionHeader(c.req.raw)) checkProtocolVersionHeader(c.req.raw);
   const { messages, batch } = await readMessages(c.req.raw, tenant.limits.maxBodyBytes);
   noteMessages(c.req.raw, messages); // method, tool and _meta.traceparent for the log line and metrics
   const caller = callerOf(c);
 
-  // 2026-07-28 clients: no session, everything the request needs is in the request.
+  // ⑥ dispatch, after each era's own ⑤ checks. 2026-07-28 clients: no session, everything the
+  // request needs is in the request.
   if (isModernRequest(c.req.raw, messages)) {
     const modern = checkModern(c.req.raw, messages, batch);
     // 2026-07-28 defines no client notification over HTTP; one that arrives is accepted and ignored.
     if (modern === "notification") return c.body(null, 202);
     const input = { ...caller, ...modern, acceptsSse: accept.sse };
-    // All-modern tenants are served here, with no Durable Object hop (worker/dispatch/stateless.ts);
+    // All-modern tenants are served here, with no Durable Object hop (worker/stateless/home.ts);
     // a tenant with any legacy backend needs the object that holds its upstream sessions.
     const stateless = await statelessTenant(c.env, tenant, caller.subjectToken);
     if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, { ...input, config: stateless });

@@ -9,7 +9,7 @@ import { UpstreamError } from "../upstream/errors.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../upstream/types.ts";
 import type { SessionStore } from "./store.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
-import { fnv1a } from "../broker/naming.ts";
+import { fnv1a } from "../protocol/encoding.ts";
 import { logger } from "../observe/log.ts";
 import { eraKeyOf } from "../upstream/era.ts";
 import { Breakers } from "./breaker.ts";

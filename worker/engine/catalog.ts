@@ -11,7 +11,8 @@
  */
 import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
 import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
-import { fnv1a, resolveName, type NameEntry } from "../broker/naming.ts";
+import { resolveName, type NameEntry } from "../broker/naming.ts";
+import { fnv1a } from "../protocol/encoding.ts";
 import { isErrorResponse, isResponse, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";

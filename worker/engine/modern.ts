@@ -8,7 +8,7 @@
  * the client answers its input request (the session object), the listen stream, and single use
  * of pass-through states.
  */
-import { GatewayError } from "../protocol/errors.ts";
+import { GatewayError, RpcCode } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../broker/sealed.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
@@ -65,7 +65,7 @@ export function withoutModernMeta(params: Record<string, unknown>): Record<strin
 }
 
 /** 2026-07-28 errors a server answers with HTTP 400 (streamable-http, versioning). */
-const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
+const HTTP_400_CODES = new Set<number>([RpcCode.HeaderMismatch, RpcCode.MissingRequiredClientCapability, RpcCode.UnsupportedProtocolVersion]);
 
 export interface ModernHost {
   handler: Handler;

@@ -365,5 +365,5 @@ export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
     return new GatewayError(kind).toRpc(id) as JsonRpcResponse;
   }
   logger.error("relay_bug", { error: String(error) });
-  return { jsonrpc: "2.0", id, error: { code: -32603, message: "Internal error" } };
+  return new GatewayError("internal").toRpc(id) as JsonRpcResponse;
 }

@@ -1,46 +1,16 @@
 /**
- * ① Parse and guard: everything checked about a request before it may touch a session or a
- * backend. Each check throws a GatewayError that the app maps to the spec's status and code.
+ * ⑤ Guard and parse: what is checked about a request itself before it is dispatched to a home
+ * (media types, the protocol version header, the session id, the body cap, the JSON-RPC shape).
+ * Each check throws a GatewayError that the app maps to the spec's status and code.
  */
 import { GatewayError } from "../protocol/errors.ts";
 import { classify, type JsonRpcMessage } from "../protocol/jsonrpc.ts";
 import { accepts, isContentType, JSON_TYPE, parseAccept, SSE_TYPE } from "../protocol/mediaType.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { isSupportedLegacyVersion } from "../protocol/versions.ts";
-import type { TenantConfig } from "../tenant/schema.ts";
 
 /** Session ids are visible ASCII (2025-11-25 basic/transports "Session Management" 1); ours are 43 chars. */
 const SESSION_ID_PATTERN = /^[\x21-\x7e]{16,128}$/;
-
-/** Hosts always served: loopback for local runs, workers.dev for a fresh `wrangler deploy`. */
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-const WORKERS_DEV_SUFFIX = ".workers.dev";
-
-/**
- * DNS rebinding defence (2025-11-25 basic/security_best_practices "Local MCP Server Compromise"):
- * a page on evil.example whose name resolves to the gateway's address sends requests with
- * `Host: evil.example` and a matching Origin, so a same-origin check alone lets it in. Only
- * hosts the gateway is meant to be reached under pass: loopback names, *.workers.dev, and the
- * custom domains listed in the ALLOWED_HOSTS variable (comma-separated).
- */
-export function checkHost(request: Request, allowedHosts: string | undefined): void {
-  const host = new URL(request.url).hostname.toLowerCase();
-  if (LOOPBACK_HOSTS.has(host) || host.endsWith(WORKERS_DEV_SUFFIX)) return;
-  const listed = (allowedHosts ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean);
-  if (listed.includes(host)) return;
-  throw new GatewayError("forbidden_host", { detail: `host ${host}` });
-}
-
-/**
- * 2025-11-25 basic/transports "Security Warning": an Origin that is present and not allowed is
- * refused with 403 (DNS rebinding). Same-origin requests and the tenant's listed origins pass.
- */
-export function checkOrigin(request: Request, tenant: TenantConfig): void {
-  const origin = request.headers.get("origin");
-  if (origin === null) return;
-  if (origin === new URL(request.url).origin || tenant.allowedOrigins.includes(origin)) return;
-  throw new GatewayError("forbidden_origin", { detail: `origin ${origin}` });
-}
 
 /** 2025-11-25 basic/transports "Protocol Version Header": unsupported versions are 400. */
 export function checkProtocolVersionHeader(request: Request): void {

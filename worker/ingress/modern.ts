@@ -1,10 +1,11 @@
 /**
- * ① for 2026-07-28 clients: what a stateless request must carry, checked before it goes anywhere
+ * ⑤ for 2026-07-28 clients: what a stateless request must carry, checked before it goes anywhere
  * (basic/transports/streamable-http "Request Metadata" and "Server Validation";
  * basic/versioning "Protocol Version Negotiation").
  */
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { fromBase64 } from "../protocol/encoding.ts";
 import { META, MODERN_VERSION } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 
@@ -108,9 +109,10 @@ export function decodeHeaderValue(value: string | null): string | null {
   // Strict Base64 (length a multiple of four, padding only at the end): anything else is malformed.
   const match = /^=\?base64\?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)\?=$/.exec(value);
   if (!match) return null;
+  const bytes = fromBase64(match[1]!);
+  if (!bytes) return null;
   try {
-    const binary = atob(match[1]!);
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     return null;
   }

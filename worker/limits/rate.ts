@@ -1,5 +1,5 @@
 /**
- * Rate limits from the tenant's config, counted exactly by RateLimiter Durable Objects: one
+ * ④ Rate limits from the tenant's config, counted exactly by RateLimiter Durable Objects: one
  * object per tenant for tenant-wide limits, one per principal for principal limits, one per
  * principal for tool limits (which name the tool in the counter id).
  */

@@ -9,13 +9,15 @@
  * the audit row's `detail.traceparent`, so one tool call can be followed from the agent through
  * the gateway to the backend.
  */
+import { toHex } from "../protocol/encoding.ts";
+
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The `_meta` key of W3C trace context (2026-07-28 basic/index: reserved, without a prefix). */
 export const TRACE_META_KEY = "traceparent";
 
 function hex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 export function continueTrace(incoming: string | null): string {
@@ -23,9 +25,4 @@ export function continueTrace(incoming: string | null): string {
   // All-zero ids are invalid (§3.2.2.3, §3.2.2.4).
   if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return `00-${match[1]}-${hex(8)}-${match[3]}`;
   return `00-${hex(16)}-${hex(8)}-01`;
-}
-
-/** The trace id part, for logs and audit rows. */
-export function traceId(traceparent: string): string {
-  return traceparent.split("-")[1] ?? "";
 }

@@ -2,6 +2,7 @@
  * Tool definition pinning: a hash of what a backend says a tool is, so a definition that changes
  * after it was first seen (a "rug pull": new description, wider schema) is noticed.
  */
+import { canonicalJson, sha256Hex } from "../protocol/encoding.ts";
 
 /** One tool definition as the pin store records it (durable-objects/tenant/TenantObject.ts). */
 export interface PinInput {
@@ -16,22 +17,9 @@ export type PinStatus = "approved" | "changed";
 /** The fields that define what a tool does; display-only fields are left out. */
 const PINNED_FIELDS = ["name", "description", "inputSchema", "outputSchema", "annotations"] as const;
 
-/** JSON with object keys sorted at every level, so equal definitions hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** SHA-256 (hex) of a tool's pinned fields. */
 export async function toolHash(tool: Record<string, unknown>): Promise<string> {
   const pinned: Record<string, unknown> = {};
   for (const field of PINNED_FIELDS) if (tool[field] !== undefined) pinned[field] = tool[field];
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(pinned)));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(canonicalJson(pinned));
 }

@@ -4,7 +4,8 @@
  *
  * The client sees a generic, stable message; the precise reason (`detail`) goes to the log only,
  * so upstream internals and stack traces never leave the gateway. Anything thrown that is not a
- * GatewayError is a bug and stays a 500 with a generic body (see `worker/app.ts`).
+ * GatewayError is a bug: it is answered as `internal`, a 500 with a generic body (`worker/app.ts`
+ * `onError`; `toClientError` in worker/engine/relay.ts for one call of many).
  */
 import type { JsonRpcError, RequestId } from "./jsonrpc.ts";
 
@@ -19,6 +20,10 @@ export const RpcCode = {
   ResourceNotFound: -32002,
   /** Implementation-defined server error range (JSON-RPC 2.0 §5.1: -32000 to -32099). */
   ServerError: -32000,
+  /** 2026-07-28 basic/index "Error Codes" (the spec's own part of the -32000..-32099 range). */
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 export type GatewayErrorKind =
@@ -51,7 +56,8 @@ export type GatewayErrorKind =
   | "unsupported_modern_version"
   | "modern_method_not_found"
   | "invalid_request_state"
-  | "missing_meta";
+  | "missing_meta"
+  | "internal";
 
 interface Mapping {
   status: number;
@@ -102,9 +108,9 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
   // RFC 6585 §4; inside a streamed batch the same refusal travels as this JSON-RPC error.
   rate_limited: { status: 429, code: RpcCode.ServerError, message: "Too Many Requests" },
   // 2026-07-28 basic/transports/streamable-http "Server Validation".
-  header_mismatch: { status: 400, code: -32020, message: "Header mismatch" },
+  header_mismatch: { status: 400, code: RpcCode.HeaderMismatch, message: "Header mismatch" },
   // 2026-07-28 basic/versioning "Protocol Version Negotiation"; data lists the supported versions.
-  unsupported_modern_version: { status: 400, code: -32022, message: "Unsupported protocol version" },
+  unsupported_modern_version: { status: 400, code: RpcCode.UnsupportedProtocolVersion, message: "Unsupported protocol version" },
   // 2026-07-28 streamable-http "Protocol Version Header": an unknown method is 404 with -32601.
   modern_method_not_found: { status: 404, code: RpcCode.MethodNotFound, message: "Method not found" },
   // A retry whose requestState is forged, expired, replayed or another principal's (2026-07-28 mrtr).
@@ -116,6 +122,8 @@ const MAPPING: Record<GatewayErrorKind, Mapping> = {
     code: RpcCode.MethodNotFound,
     message: "Client does not support this request",
   },
+  // Not thrown on purpose: what a bug is answered with (JSON-RPC 2.0 §5.1 Internal error).
+  internal: { status: 500, code: RpcCode.InternalError, message: "Internal error" },
 };
 
 export class GatewayError extends Error {

@@ -7,6 +7,7 @@
  */
 
 import type { JsonRpcRequest } from "./jsonrpc.ts";
+import { toBase64 } from "./encoding.ts";
 export const MODERN_VERSION = "2026-07-28";
 
 export const META = {
@@ -16,13 +17,6 @@ export const META = {
   serverInfo: "io.modelcontextprotocol/serverInfo",
   logLevel: "io.modelcontextprotocol/logLevel",
   subscriptionId: "io.modelcontextprotocol/subscriptionId",
-} as const;
-
-/** Error codes of 2026-07-28 basic/index "Error Codes" (the -32020..-32099 range is the spec's). */
-export const ModernCode = {
-  HeaderMismatch: -32020,
-  MissingRequiredClientCapability: -32021,
-  UnsupportedProtocolVersion: -32022,
 } as const;
 
 /** Methods whose `Mcp-Name` header mirrors `params.name` or `params.uri`. */
@@ -37,9 +31,7 @@ const SENTINEL = /^=\?base64\?.*\?=$/;
 export function encodeHeaderValue(value: string): string {
   const plain = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !SENTINEL.test(value);
   if (plain) return value;
-  let binary = "";
-  for (const b of new TextEncoder().encode(value)) binary += String.fromCharCode(b);
-  return `=?base64?${btoa(binary)}?=`;
+  return `=?base64?${toBase64(value)}?=`;
 }
 
 /** `Mcp-Method` and (where the method names an item) `Mcp-Name` for a request. */

@@ -35,17 +35,19 @@ export function encodeComment(text: string): Uint8Array {
  * Bytes in, parsed SSE events out. Cancelling the result cancels the source.
  *
  * A `retry` field (the reconnection time, which a client MUST respect: 2025-11-25
- * basic/transports "Sending Messages" 5) is reported on the next event dispatched after it. The
- * parser is driven directly rather than through its stream wrapper so that a retry field is
+ * basic/transports "Sending Messages" 5) is reported on the next event dispatched after it, or,
+ * when the stream ends first, on an event with empty data at its end: a server that closes the
+ * stream early sends one just before it closes (basic/transports "Resumability and Redelivery").
+ * The parser is driven directly rather than through its stream wrapper so that a retry field is
  * seen in order with the events around it.
  */
 export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseEvent> {
   let parser: EventSourceParser;
   let endsWithCr = false;
+  let retry: number | undefined;
   return body.pipeThrough(new TextDecoderStream()).pipeThrough(
     new TransformStream<string, SseEvent>({
       start(controller) {
-        let retry: number | undefined;
         parser = createParser({
           onRetry(ms) {
             retry = ms;
@@ -64,10 +66,11 @@ export function decodeEvents(body: ReadableStream<Uint8Array>): ReadableStream<S
         if (chunk.length > 0) endsWithCr = chunk.endsWith("\r");
         parser.feed(chunk);
       },
-      flush() {
+      flush(controller) {
         // A CR may be the first half of CR LF, so the parser holds it back; at the end of the
         // stream it can only have ended its line (HTML §9.2.6), possibly the event's blank line.
         if (endsWithCr) parser.feed("\n");
+        if (retry !== undefined) controller.enqueue({ data: "", retry });
       },
     }),
   );

@@ -81,8 +81,3 @@ export async function deleteTenant(env: TenantStores, id: string): Promise<void>
   if (TenantSchema.shape.id.safeParse(id).success) await env.CONFIG.delete(tenantKey(id));
   cache.set(id, { tenant: null, checkedAt: Date.now() });
 }
-
-/** For tests: forget every cached tenant. */
-export function clearTenantCache(): void {
-  cache.clear();
-}

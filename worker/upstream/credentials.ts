@@ -24,6 +24,7 @@
 import { z } from "zod";
 import type { BackendConfig, OutboundAuth } from "../tenant/schema.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { sha256Hex, toBase64 } from "../protocol/encoding.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher } from "./types.ts";
 
@@ -243,10 +244,10 @@ export function cacheLifetimeMs(expiresInS: number | undefined): number {
 
 /**
  * RFC 6749 §2.3.1: client id and secret are each form-urlencoded (Appendix B) before they are
- * joined and base64-encoded; that also makes them ASCII, which `btoa` needs.
+ * joined and base64-encoded (standard alphabet, RFC 7617 §2).
  */
 export function basicCredentials(clientId: string, secret: string): string {
-  return `Basic ${btoa(`${formEncode(clientId)}:${formEncode(secret)}`)}`;
+  return `Basic ${toBase64(`${formEncode(clientId)}:${formEncode(secret)}`)}`;
 }
 
 function formEncode(value: string): string {
@@ -279,11 +280,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-async function sha256Hex(value: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Inserts as most recent, dropping expired entries first and then the least recently used. */

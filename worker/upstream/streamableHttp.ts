@@ -328,6 +328,8 @@ export class StreamableHttpUpstream implements Upstream {
           if (done) break;
           const event: SseEvent = value;
           if (event.id) lastEventId = event.id;
+          // Read before priming events are skipped: the retry usually comes with one.
+          if (event.retry !== undefined) retryMs = event.retry;
           if (event.data.length > MAX_UPSTREAM_EVENT_BYTES) {
             throw new UpstreamError("bad_response", this.backend, "SSE event too large");
           }
@@ -363,7 +365,6 @@ export class StreamableHttpUpstream implements Upstream {
         throw new UpstreamError("bad_response", this.backend, `resume failed with HTTP ${resumed.status}`);
       }
       current = resumed;
-      retryMs = DEFAULT_RESUME_DELAY_MS;
     }
   }
 

@@ -7,13 +7,13 @@ import { describe, expect, it } from "vitest";
 import {
   buildNameTable,
   exposedName,
-  fnv1a,
   MAX_EXPOSED_NAME_LENGTH,
   prefixed,
   resolveName,
   type BackendNames,
   type NameTable,
 } from "../../../worker/broker/naming.ts";
+import { fnv1a } from "../../../worker/protocol/encoding.ts";
 import { BACKEND_NAME_PATTERN, parseTenant, type NamingConfig } from "../../../worker/tenant/schema.ts";
 import { rng, type Rng } from "../support/random.ts";
 

@@ -3,7 +3,8 @@
  * soon as anything that defines the tool changes (a "rug pull"); display-only fields do not count.
  */
 import { describe, expect, it } from "vitest";
-import { canonicalJson, toolHash } from "../../../worker/policy/pinning.ts";
+import { toolHash } from "../../../worker/policy/pinning.ts";
+import { canonicalJson } from "../../../worker/protocol/encoding.ts";
 
 const tool = {
   name: "report",

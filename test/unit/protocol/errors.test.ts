@@ -41,6 +41,7 @@ const EXPECTED: Record<GatewayErrorKind, [number, number, string]> = {
   modern_method_not_found: [404, -32601, "Method not found"],
   invalid_request_state: [200, -32602, "Invalid params: requestState is not valid"],
   missing_meta: [400, -32602, "Invalid params: _meta must carry the protocol version and client capabilities"],
+  internal: [500, -32603, "JSON-RPC 2.0 §5.1 Internal error: what a bug is answered with (worker/app.ts onError, relay toClientError)"],
 };
 
 const KINDS = Object.keys(EXPECTED) as GatewayErrorKind[];
@@ -54,7 +55,7 @@ describe("status and code of every error kind", () => {
     expect(mappingOf(kind)).toMatchObject({ status, code });
   });
 
-  it("uses the standard JSON-RPC 2.0 §5.1 values and the MCP resource-not-found code", () => {
+  it("uses the standard JSON-RPC 2.0 §5.1 values, the MCP resource-not-found code and the 2026-07-28 codes", () => {
     expect(RpcCode).toEqual({
       ParseError: -32700,
       InvalidRequest: -32600,
@@ -63,6 +64,9 @@ describe("status and code of every error kind", () => {
       InternalError: -32603,
       ResourceNotFound: -32002,
       ServerError: -32000,
+      HeaderMismatch: -32020,
+      MissingRequiredClientCapability: -32021,
+      UnsupportedProtocolVersion: -32022,
     });
   });
 
@@ -162,6 +166,13 @@ describe("toResponse", () => {
     expect(text).not.toContain("internal.example");
     expect(text).not.toContain("stack trace");
     expect(JSON.parse(text)).toEqual({ jsonrpc: "2.0", error: { code: -32600, message: "Forbidden: Origin not allowed" } });
+  });
+
+  it("answers a bug as `internal`: 500, -32603, a generic message, and no id rather than a null one", async () => {
+    const response = new GatewayError("internal", { detail: "TypeError: x is undefined" }).toResponse();
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ jsonrpc: "2.0", error: { code: -32603, message: "Internal error" } });
+    expect(new GatewayError("internal").toRpc(3)).toEqual({ jsonrpc: "2.0", id: 3, error: { code: -32603, message: "Internal error" } });
   });
 
   it.each(KINDS)("%s answers with its mapped status", (kind) => {

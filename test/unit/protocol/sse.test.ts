@@ -181,6 +181,12 @@ describe("decodeEvents", () => {
     expect(await decode(wireWithRetries)).toEqual([{ data: "a", retry: 100 }, { data: "b", retry: 200 }, { data: "c" }, { data: "d" }]);
   });
 
+  it("reports a retry field the stream ends after on an empty event at the end, since no event follows it", async () => {
+    expect(await decode(bytesOf("id: 1\ndata:\n\nretry: 300\n\n"))).toEqual([{ id: "1", data: "" }, { data: "", retry: 300 }]);
+    expect(await decode(bytesOf("data: a\n\nretry: 300\n"), [13])).toEqual([{ data: "a" }, { data: "", retry: 300 }]);
+    expect(await decode(bytesOf("retry: 300\ndata: a\n\n"))).toEqual([{ data: "a", retry: 300 }]);
+  });
+
   it("cancels the source when the decoded stream is cancelled", async () => {
     let cancelled = false;
     const source = new ReadableStream<Uint8Array>({
