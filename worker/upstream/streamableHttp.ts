@@ -14,6 +14,7 @@ import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
 import { legacyRequest, META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
 import { knownEra, rememberEra } from "./era.ts";
+import { idleLimit, sleep } from "./idle.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher, HeaderSource, Upstream, UpstreamInfo } from "./types.ts";
 
@@ -321,7 +322,7 @@ export class StreamableHttpUpstream implements Upstream {
       const events = decodeEvents(current.body ?? new ReadableStream()).getReader();
       // A reply stream is bounded by the idle limit; a listen stream (no id) may rightly stay
       // quiet for hours, and ends only when the backend closes it or the session aborts it.
-      const limit = id === null ? null : this.#idleLimit(events, signal);
+      const limit = id === null ? null : idleLimit(events, signal, this.#opts.timeoutMs, this.backend);
       try {
         for (;;) {
           const { done, value } = limit ? await limit.read() : await events.read();
@@ -368,56 +369,6 @@ export class StreamableHttpUpstream implements Upstream {
     }
   }
 
-  /**
-   * The idle limit of a reply stream: a read that waits longer than `timeoutMs` fails with
-   * "timeout", and an abort fails the pending (or next) read with "cancelled". One abort listener
-   * per stream and at most one timer per `timeoutMs`, rather than a timer, a listener and a
-   * racing promise per event, which cost a stream of 10,000 progress notifications about a fifth
-   * of its CPU time (docs/benchmarks.md).
-   */
-  #idleLimit(events: ReadableStreamDefaultReader<SseEvent>, signal: AbortSignal) {
-    const timeoutMs = this.#opts.timeoutMs;
-    let failure: UpstreamError | null = null;
-    let readingSince: number | null = null;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const fail = (error: UpstreamError): void => {
-      failure ??= error;
-      clearTimeout(timer);
-      // Settles the pending read (as done); read() then reports the failure.
-      void events.cancel().catch(() => {});
-    };
-    // Armed only while a read waits; it re-arms itself for the rest of the limit when the read it
-    // was set for has finished and a later one is waiting.
-    const check = (): void => {
-      timer = undefined;
-      if (readingSince === null) return;
-      const waited = Date.now() - readingSince;
-      if (waited >= timeoutMs) fail(new UpstreamError("timeout", this.backend, `idle for ${timeoutMs} ms`));
-      else timer = setTimeout(check, timeoutMs - waited);
-    };
-    const onAbort = (): void => fail(new UpstreamError("cancelled", this.backend, "cancelled by the client"));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    return {
-      read: async (): Promise<ReadableStreamReadResult<SseEvent>> => {
-        if (failure) throw failure;
-        readingSince = Date.now();
-        timer ??= setTimeout(check, timeoutMs);
-        try {
-          const result = await events.read();
-          if (failure) throw failure;
-          return result;
-        } finally {
-          readingSince = null;
-        }
-      },
-      stop: (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-      },
-    };
-  }
-
   #readError(error: unknown, signal: AbortSignal): UpstreamError {
     if (signal.aborted) return new UpstreamError("cancelled", this.backend, "cancelled by the client");
     return new UpstreamError("unreachable", this.backend, `stream broke: ${error instanceof Error ? error.message : String(error)}`);
@@ -428,19 +379,4 @@ function toMessage(value: unknown): JsonRpcMessage | null {
   const classified = classify(value);
   // A backend's malformed message is dropped, not relayed: the client must only see valid JSON-RPC.
   return classified.kind === "invalid" ? null : classified.message;
-}
-
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(new UpstreamError("cancelled", "", "cancelled"));
-      },
-      { once: true },
-    );
-  });
 }
