@@ -201,10 +201,10 @@ export class Catalog {
       logger.warn("backend_list_failed", { tenant: config.id, backend: f.backend, kind, reason: failureReason(f.error), detail: String(f.error) });
     }
     if (failed.length > 0) {
-      // Failure semantics (docs/failure-semantics.md): fail-closed refuses a partial answer;
-      // fail-open answers with what it has unless nothing at all is left.
-      if (config.failureMode === "closed") throw new GatewayError("backend_unavailable", { detail: `${kind}: ${failed.map((f) => f.backend).join(", ")}` });
+      // Failure semantics (engine/README.md): with nothing left the answer is "No backend is
+      // available" in either mode; fail-closed refuses a partial answer, fail-open gives it.
       if (failed.length === config.backends.length) throw new GatewayError("all_backends_failed", { detail: `${kind}: every backend failed` });
+      if (config.failureMode === "closed") throw new GatewayError("backend_unavailable", { detail: `${kind}: ${failed.map((f) => f.backend).join(", ")}` });
     }
     // A backend that failed this time is left out, even when an expired copy of its list is at hand.
     const failedNames = new Set(failed.map((f) => f.backend));

@@ -253,7 +253,7 @@ export class Relay {
       // A modern backend asked for input (2026-07-28 basic/patterns/mrtr). A legacy client knows
       // server-to-client requests instead: ask it those on its stream, then retry with the answers.
       if (round >= MAX_INPUT_ROUNDS) throw new UpstreamError("bad_response", backend.name, `more than ${MAX_INPUT_ROUNDS} input rounds`);
-      const answers = yield* this.#askClient(backend, response.result, stream);
+      const answers = yield* this.#askClient(backend, response.result, stream, controller.signal);
       const retryParams: Record<string, unknown> = { ...(request.params ?? {}), inputResponses: answers };
       if (typeof response.result.requestState === "string") retryParams.requestState = response.result.requestState;
       current = { jsonrpc: "2.0", id: this.#host.store.nextCounter(), method: request.method, params: retryParams };
@@ -288,24 +288,23 @@ export class Relay {
    * Turns an InputRequiredResult's `inputRequests` into server-to-client requests for a legacy
    * client and collects its answers, keyed as the backend keyed the requests (`inputResponses`).
    */
-  async *#askClient(backend: BackendConfig, result: Record<string, unknown>, stream: string): AsyncGenerator<JsonRpcMessage, Record<string, unknown>> {
+  async *#askClient(backend: BackendConfig, result: Record<string, unknown>, stream: string, signal: AbortSignal): AsyncGenerator<JsonRpcMessage, Record<string, unknown>> {
     const requests = asRecord(result.inputRequests);
     const answers: Record<string, unknown> = {};
     const waits: Promise<void>[] = [];
-    for (const [key, value] of Object.entries(requests)) {
-      const input = asRecord(value);
-      const method = typeof input.method === "string" ? input.method : "";
-      const capability = REQUIRED_CAPABILITY[method];
-      if (capability === undefined || typeof this.#host.client().capabilities[capability] !== "object") {
-        throw new GatewayError("client_capability_missing", { detail: `input request ${method}` });
-      }
-      const gwId = `${backend.name}:${this.#host.store.nextCounter()}`;
-      waits.push(
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            this.#inputWaiters.delete(gwId);
-            reject(new UpstreamError("timeout", backend.name, "the client did not answer an input request in time"));
-          }, INPUT_WAIT_MS);
+    const asked: { gwId: string; timer: ReturnType<typeof setTimeout> }[] = [];
+    try {
+      for (const [key, value] of Object.entries(requests)) {
+        const input = asRecord(value);
+        const method = typeof input.method === "string" ? input.method : "";
+        const capability = REQUIRED_CAPABILITY[method];
+        if (capability === undefined || typeof this.#host.client().capabilities[capability] !== "object") {
+          throw new GatewayError("client_capability_missing", { detail: `input request ${method}` });
+        }
+        const gwId = `${backend.name}:${this.#host.store.nextCounter()}`;
+        const wait = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new UpstreamError("timeout", backend.name, "the client did not answer an input request in time")), INPUT_WAIT_MS);
+          asked.push({ gwId, timer });
           this.#inputWaiters.set(gwId, (response) => {
             clearTimeout(timer);
             if ("result" in response) {
@@ -315,12 +314,28 @@ export class Relay {
               reject(new ClientAnswerError(response.error));
             }
           });
-        }),
-      );
-      yield { jsonrpc: "2.0", id: gwId, method, params: asRecord(input.params) };
+        });
+        // Observed by Promise.all below; this keeps a rejection that comes while later requests
+        // are still being asked from counting as unhandled.
+        wait.catch(() => {});
+        waits.push(wait);
+        yield { jsonrpc: "2.0", id: gwId, method, params: asRecord(input.params) };
+      }
+      // The call's cancellation ends the wait at once (the client cancelled, or closed the stream).
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(new UpstreamError("cancelled", backend.name, "cancelled while waiting for the client's input"));
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        Promise.all(waits).then(() => resolve(), reject).finally(() => signal.removeEventListener("abort", onAbort));
+      });
+      return answers;
+    } finally {
+      // Answered, failed, cancelled or abandoned: no timer and no waiter outlives the call.
+      for (const { gwId, timer } of asked) {
+        clearTimeout(timer);
+        this.#inputWaiters.delete(gwId);
+      }
     }
-    await Promise.all(waits);
-    return answers;
   }
 
   async #serverRequest(backend: BackendConfig, request: JsonRpcRequest, stream: string): Promise<JsonRpcMessage | null> {

@@ -14,6 +14,7 @@
  *   `handler.toClient` for the client's revision.
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer as ModernMcpServer, createMcpHandler } from "@modelcontextprotocol/server";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { AuditEvent } from "../../../worker/audit/audit.ts";
 import type { Env, Principal } from "../../../worker/env.ts";
@@ -92,6 +93,34 @@ export function legacyBackend(name: string, register: (server: McpServer) => voi
       servers.clear();
       sessions.clear();
     },
+  };
+}
+
+/**
+ * A 2026-07-28 MCP server (v2 SDK, `legacy: "reject"`): no sessions, a fresh McpServer per
+ * request, served by the SDK's web-standard handler.
+ */
+export function modernBackend(name: string, register: (server: ModernMcpServer) => void): TestBackend {
+  const handler = createMcpHandler(
+    () => {
+      const server = new ModernMcpServer({ name, version: "1.0.0" }, { capabilities: { tools: {} } });
+      register(server);
+      return server;
+    },
+    { legacy: "reject" },
+  );
+  const received: Record<string, unknown>[] = [];
+  const exchanges: string[] = [];
+  return {
+    received,
+    exchanges,
+    async fetch(request) {
+      if (request.method === "POST") received.push((await request.clone().json()) as Record<string, unknown>);
+      const response = await handler.fetch(request);
+      exchanges.push(`${request.method} ${response.status}`);
+      return response;
+    },
+    close: () => handler.close(),
   };
 }
 
