@@ -28,7 +28,7 @@ export interface Env {
   /**
    * Seals the `requestState` of 2026-07-28 requests served in the Worker (an AES-GCM key derived
    * by HKDF; worker/broker/sealed.ts). A Worker secret; unset, modern requests all go through
-   * session objects (worker/dispatch/stateless.ts).
+   * session objects (worker/stateless/home.ts).
    */
   STATE_SECRET?: string;
   /** Backend credentials and service bindings, looked up by name from tenant config. */

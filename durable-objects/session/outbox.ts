@@ -72,7 +72,7 @@ export class Outbox {
 
   /**
    * Logs every pending event in one write, then sends them. When the write fails the batch is
-   * neither logged nor sent, and push() throws as it always did; elsewhere the failure is logged.
+   * neither logged nor sent, and push() throws; elsewhere the failure is logged.
    */
   #flush(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);

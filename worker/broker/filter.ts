@@ -1,8 +1,9 @@
 /**
  * The one filter point every message crossing the gateway passes, in both directions.
  *
- * Policy (issue 4) plugs in here; today it adapts results to the client's protocol revision so a
- * client never sees fields its revision does not define.
+ * It adapts messages to the peer's protocol revision, so a client never sees fields its
+ * revision does not define and a backend never gets what its revision cannot take; policy
+ * decisions are made before (engine/handler.ts), redaction after (policy/redact.ts).
  */
 import type { JsonRpcMessage } from "../protocol/jsonrpc.ts";
 import { atLeast } from "../protocol/versions.ts";

@@ -5,12 +5,12 @@
  *
  * AES-GCM. Without a secret the key lives only in the memory of the session object that parked
  * the call: the parked call itself lives there too, so a state that outlives the key could not
- * resume anything anyway. The Worker's stateless path (worker/dispatch/stateless.ts) issues
+ * resume anything anyway. The Worker's stateless home (worker/stateless/home.ts) issues
  * states in one isolate that must open in another, so there the key is derived (HKDF-SHA-256)
  * from the `STATE_SECRET` Worker secret. Tenant and principal are the associated data: a state
  * presented by anyone else fails authentication. Each parked state names one park, consumed on
  * first use, so a replay finds nothing; a pass-through state carries an id `j` for the replay
- * record its home keeps (durable-objects/session/serveModern.ts).
+ * record its home keeps (worker/stateless/spent.ts).
  */
 import { fromBase64, toBase64Url } from "../protocol/encoding.ts";
 

@@ -212,7 +212,7 @@ function headersOf(env: Record<string, unknown>, backend: BackendConfig): Record
 /** What an upstream's stored info also records: the backend entry it was built from. */
 type StoredInfo = UpstreamInfo & { builtFrom?: string };
 
-/** A short fingerprint of the entry: stored with every upstream, so it must stay small (issue 6: <= 4 KiB per idle session). */
+/** A short fingerprint of the entry: stored with every upstream, so it must stay small (an idle session stays a few KiB: docs/benchmarks.md). */
 function entryOf(backend: BackendConfig): string {
   return fnv1a(JSON.stringify(backend));
 }

@@ -26,7 +26,7 @@ import type { EngineHost } from "./host.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
 const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
-/** Methods that leave an audit row (issue 4: every call, read, get and denial). */
+/** Methods that leave an audit row: every call, read and get, allowed or denied. */
 const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
 /** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */

@@ -1,6 +1,6 @@
 /**
- * One 2026-07-28 request served end to end, shared by the session object (SessionObject.modern)
- * and the Worker's stateless path (worker/dispatch/stateless.ts): the sealed requestState of a
+ * ⑦ One 2026-07-28 request served end to end, the same in both homes (the session object's
+ * `modern()` and worker/stateless/home.ts): the sealed requestState of a
  * retry opened, `server/discover`, the Mcp-Param-* check, dispatch, and the reply (JSON or SSE)
  * with a backend's InputRequiredResult passed through under a sealed state.
  *
@@ -83,7 +83,7 @@ export interface ModernHost {
   subscribe(input: ModernInput): Response | Promise<Response>;
   /**
    * Keeps a call whose legacy backend asked a server-to-client request until the client's retry;
-   * returns the park's id. Absent where nothing can be kept (the stateless path has no legacy backend).
+   * returns the park's id. Absent where nothing can be kept (the stateless home has no legacy backend).
    */
   park?(iterator: AsyncIterator<JsonRpcMessage>, method: string): string;
   /** The retry of a parked call. */
@@ -175,7 +175,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       const message = step.value;
       if (about && !host.handler.stillAllowed(about)) {
         // The policy changed under a running call: stop it, and answer as for an item that is
-        // gone, exactly as a session's legacy stream does (SessionObject.#sse).
+        // gone, exactly as a session's legacy stream does (durable-objects/session/legacyReply.ts).
         host.cancel?.(id);
         void iterator.return?.();
         emit(goneAnswer(input.request));

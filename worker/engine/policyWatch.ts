@@ -2,7 +2,7 @@
  * ⑦ Policy freshness while replies run. A home decides each request on the tenant config it
  * was handed, but a call, a reply stream or a listen stream can outlive that config: a tool
  * revoked by an admin must stop streaming within seconds even when the client sends nothing
- * (docs/policy.md "Changes at runtime"). So while anything that depends on the config is
+ * (docs/policy.md "Changing it at runtime"). So while anything that depends on the config is
  * running, the tenant's version is asked of its authority (the TenantObject, strongly
  * consistent) every POLICY_CHECK_INTERVAL_MS, and a newer config is handed to `onNewer`.
  *

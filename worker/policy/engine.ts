@@ -11,7 +11,7 @@
  * not Turing-complete, always terminates and has no side effects; the implementation has no
  * dependencies, never generates code from strings (workerd forbids that), and adds about 36 KB
  * gzipped. Cedar was the alternative: a stronger model, but its WASM build alone is several MB,
- * eight times the whole bundle budget (issue 6: 512 KiB gzipped).
+ * eight times the whole bundle budget (512 KiB gzipped: docs/benchmarks.md).
  */
 import { Environment } from "@marcbachmann/cel-js";
 import type { Policy, PolicyRule } from "./schema.ts";

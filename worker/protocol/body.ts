@@ -1,4 +1,4 @@
-/** Reading bodies with a byte cap: any read that must buffer has one (STYLE.md, principle 5). */
+/** Reading bodies with a byte cap: any read that must buffer has one, so no body can exhaust an isolate's memory. */
 
 export class BodyTooLargeError extends Error {
   readonly limit: number;

@@ -1,6 +1,6 @@
 /**
  * The closed set of failures the gateway answers on purpose, and the one place that maps each
- * to an HTTP status and a JSON-RPC error (STYLE.md: one constructor serves).
+ * to an HTTP status and a JSON-RPC error (one constructor serves every place that answers an error).
  *
  * The client sees a generic, stable message; the precise reason (`detail`) goes to the log only,
  * so upstream internals and stack traces never leave the gateway. Anything thrown that is not a

@@ -103,7 +103,7 @@ export function classify(value: unknown): Classified {
  * exactly the schema's and already of the right types. The schemas would accept it unchanged, but
  * parsing copies every params and result object (a record schema rebuilds it), which for a stream
  * of 10,000 progress notifications was a sixth of the gateway's CPU time (docs/benchmarks.md).
- * Anything else, valid or not, goes through the schemas as before; null here means "ask them".
+ * Anything else, valid or not, goes through the schemas; null here means "ask them".
  */
 function wellFormed(record: Record<string, unknown>): Classified | null {
   let hasId = false;

@@ -18,7 +18,7 @@ export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
 /** Default per-backend timeout: long enough for slow tools, short enough to free the session. */
 export const DEFAULT_BACKEND_TIMEOUT_MS = 30_000;
-/** Default request body cap (issue 3): large tool arguments fit, a runaway upload does not. */
+/** Default request body cap: large tool arguments fit, a runaway upload does not. */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** Default page size of merged lists: most clients read one page, so pages are generous. */
 export const DEFAULT_PAGE_SIZE = 500;

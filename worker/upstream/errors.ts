@@ -9,7 +9,7 @@ export type UpstreamErrorKind =
   | "bad_response"
   | "session_expired"
   | "cancelled"
-  /** Not attempted: the session's circuit breaker for this backend is open (durable-objects/session/breaker.ts). */
+  /** Not attempted: the session's circuit breaker for this backend is open (worker/engine/breaker.ts). */
   | "circuit_open";
 
 export class UpstreamError extends Error {
