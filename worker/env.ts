@@ -1,4 +1,5 @@
 /** The Worker's bindings (wrangler.toml) and secrets. */
+import type { Principal } from "./policy/principal.ts";
 import type { SessionObject } from "../durable-objects/session/SessionObject.ts";
 import type { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
 import type { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
@@ -35,16 +36,16 @@ export interface Env {
   [binding: string]: unknown;
 }
 
-export interface Principal {
-  /** Stable subject id: the JWT `sub`, or "anonymous". */
-  sub: string;
-  roles: string[];
-  scopes: string[];
-}
-
 export interface AppVariables {
   tenant: import("./tenant/schema.ts").TenantConfig;
   principal: Principal;
 }
 
 export type AppEnv = { Bindings: Env; Variables: AppVariables };
+
+/**
+ * @deprecated Import `Principal` from worker/policy/principal.ts. Kept only until the engine
+ * restructuring updates the imports of worker/engine/{handler,access,inputs}.ts and
+ * durable-objects/session/SessionObject.ts.
+ */
+export type { Principal };
