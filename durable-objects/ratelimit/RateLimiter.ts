@@ -27,11 +27,11 @@ export interface LimitCheck {
 
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
 
-export class RateLimiter extends DurableObject<Record<string, unknown>> {
+export class RateLimiter extends DurableObject<Env> {
   /** When the alarm was last set for (in memory; 0 after an eviction, so the next hit sets it). */
   #alarmAt = 0;
 
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL)");
   }

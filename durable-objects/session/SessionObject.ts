@@ -68,7 +68,7 @@ export const POLICY_CHECK_INTERVAL_MS = 2_000;
  */
 const TOUCH_INTERVAL_MS = 5_000;
 
-export class SessionObject extends DurableObject<Record<string, unknown>> {
+export class SessionObject extends DurableObject<Env> {
   readonly #storage: SessionStorage;
   readonly #backends: Backends;
   readonly #catalog: Catalog;
@@ -100,7 +100,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   /** Open `subscriptions/listen` streams of modern clients. */
   readonly #subscribers = new Set<{ filter: ListenFilter; id: string | number; push: (message: JsonRpcMessage) => void }>();
 
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = new SessionStorage(ctx.storage);
     // Outbound credentials per backend (OAuth client credentials, RFC 8693 exchange of the
@@ -663,7 +663,7 @@ export class SessionObject extends DurableObject<Record<string, unknown>> {
   }
 
   #tenantObject(): DurableObjectStub<TenantObject> | null {
-    const ns = this.env.TENANTS as DurableObjectNamespace<TenantObject> | undefined;
+    const ns = this.env.TENANTS;
     const tenant = this.#config?.id ?? this.#meta?.tenant;
     return ns && tenant ? ns.get(ns.idFromName(tenant)) : null;
   }

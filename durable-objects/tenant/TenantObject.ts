@@ -40,8 +40,8 @@ const SCHEMA = `
     status TEXT NOT NULL, first_seen INTEGER NOT NULL, changed_at INTEGER, PRIMARY KEY (backend, tool));
 `;
 
-export class TenantObject extends DurableObject<Record<string, unknown>> {
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+export class TenantObject extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(SCHEMA);
   }

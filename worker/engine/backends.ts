@@ -12,13 +12,14 @@ import { GATEWAY_INFO } from "../protocol/identity.ts";
 import { fnv1a } from "../broker/naming.ts";
 import { logger } from "../observe/log.ts";
 import { Breakers } from "./breaker.ts";
+import { secretNamed, serviceNamed } from "../env.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
 
 export class Backends {
   readonly #storage: SessionStore;
-  readonly #env: Record<string, unknown>;
+  readonly #env: Env;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #initializing = new Map<string, Promise<Upstream>>();
   /** backend -> the entry (as JSON) its upstream was built from; a changed entry needs a new upstream. */
@@ -36,7 +37,7 @@ export class Backends {
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
 
-  constructor(storage: SessionStore, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
+  constructor(storage: SessionStore, env: Env, credentials: CredentialSource | null = null) {
     this.#storage = storage;
     this.#env = env;
     this.#credentials = credentials;
@@ -160,7 +161,7 @@ export class Backends {
 
   #fetcher(backend: BackendConfig): Fetcher {
     if (backend.transport === "service") {
-      const binding = backend.service ? this.#env[backend.service] : undefined;
+      const binding = backend.service ? serviceNamed(this.#env, backend.service) : undefined;
       if (!isFetcher(binding)) {
         return async () => {
           throw new UpstreamError("unreachable", backend.name, `service binding ${backend.service ?? "?"} is not bound`);
@@ -175,7 +176,7 @@ export class Backends {
   #headers(backend: BackendConfig): Record<string, string> {
     const headers: Record<string, string> = { ...backend.headers };
     for (const [header, secret] of Object.entries(backend.secretHeaders)) {
-      const value = this.#env[secret];
+      const value = secretNamed(this.#env, secret);
       if (typeof value === "string") headers[header] = value;
       else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
     }

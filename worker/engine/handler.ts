@@ -49,7 +49,7 @@ export type Produced =
   | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
 
 export interface DispatchHost {
-  env: Record<string, unknown>;
+  env: Env;
   catalog: Catalog;
   backends: Backends;
   relay: Relay;
@@ -256,7 +256,7 @@ export class Dispatcher {
       return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
     }
     if (tool !== null) {
-      const limited = await checkToolLimits(this.#host.env.LIMITERS as DurableObjectNamespace<RateLimiter>, config, principal.sub, tool);
+      const limited = await checkToolLimits(this.#host.env.LIMITERS, config, principal.sub, tool);
       if (!limited.ok) {
         this.#audit(request, item, decision, "rate_limited", args);
         const refusal = new GatewayError("rate_limited", {
@@ -348,7 +348,7 @@ export class Dispatcher {
       outcome,
       detail,
     };
-    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT as D1Database | undefined, event));
+    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT, event));
     this.#host.observer.call(event);
   }
 }

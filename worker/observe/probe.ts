@@ -18,6 +18,7 @@ import { UpstreamError } from "../upstream/errors.ts";
 import { LegacySseUpstream } from "../upstream/legacySse.ts";
 import { StreamableHttpUpstream } from "../upstream/streamableHttp.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../upstream/types.ts";
+import { secretNamed, serviceNamed } from "../env.ts";
 
 /** A probe waits at most this long (or the backend's own timeout, when shorter): a console must stay responsive. */
 export const PROBE_TIMEOUT_MS = 5_000;
@@ -34,10 +35,10 @@ export interface ProbeResult {
 }
 
 /** An upstream for `backend` as a session would build it, with the gateway's own client identity. */
-export function connect(env: Record<string, unknown>, backend: BackendConfig, credentials: OutboundCredentials): Upstream {
+export function connect(env: Env, backend: BackendConfig, credentials: OutboundCredentials): Upstream {
   const headers: Record<string, string> = { ...backend.headers };
   for (const [header, secret] of Object.entries(backend.secretHeaders)) {
-    const value = env[secret];
+    const value = secretNamed(env, secret);
     if (typeof value === "string") headers[header] = value;
   }
   const options = {
@@ -58,7 +59,7 @@ export function connect(env: Record<string, unknown>, backend: BackendConfig, cr
  * backend under min(its timeout, PROBE_TIMEOUT_MS). Failures are per backend.
  */
 export async function withEachBackend<T>(
-  env: Record<string, unknown>,
+  env: Env,
   backends: readonly BackendConfig[],
   use: (upstream: Upstream, info: UpstreamInfo, signal: AbortSignal) => Promise<T>,
 ): Promise<{ ok: { backend: string; value: T; latencyMs: number }[]; failed: { backend: string; error: string }[] }> {
@@ -83,7 +84,7 @@ export async function withEachBackend<T>(
 }
 
 /** Probes every backend of a tenant. */
-export async function probeBackends(env: Record<string, unknown>, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
+export async function probeBackends(env: Env, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
   const results = await withEachBackend(env, backends, async (_upstream, info) => info);
   return backends.map((backend): ProbeResult => {
     const ok = results.ok.find((o) => o.backend === backend.name);
@@ -131,9 +132,9 @@ class ProbeSkipped extends Error {
   }
 }
 
-function fetcherOf(env: Record<string, unknown>, backend: BackendConfig): Fetcher {
+function fetcherOf(env: Env, backend: BackendConfig): Fetcher {
   if (backend.transport !== "service") return (request) => fetch(request);
-  const binding = backend.service ? env[backend.service] : undefined;
+  const binding = backend.service ? serviceNamed(env, backend.service) : undefined;
   if (typeof binding === "object" && binding !== null && typeof (binding as { fetch?: unknown }).fetch === "function") {
     return (request) => (binding as { fetch: Fetcher }).fetch(request);
   }
