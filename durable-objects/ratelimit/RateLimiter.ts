@@ -8,6 +8,7 @@
  * window edge; in return a check is one row read and write, and the answer is exact.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { LimitCheck, LimitResult } from "../../worker/limits/rate.ts";
 
 /** An unused limiter deletes itself after this long. */
 const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
@@ -17,15 +18,6 @@ const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
  * alarm() checks the newest window before deleting, so a limiter in use is never cleared early.
  */
 const ALARM_SLACK_MS = 3600 * 1000;
-
-export interface LimitCheck {
-  /** A name for the limit (e.g. "principal:60s"), so one key can be counted under several. */
-  id: string;
-  limit: number;
-  windowSeconds: number;
-}
-
-export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
 
 export class RateLimiter extends DurableObject<Env> {
   /** When the alarm was last set for (in memory; 0 after an eviction, so the next hit sets it). */

@@ -15,24 +15,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 import { logger } from "../../worker/observe/log.ts";
+import type { PinInput, PinRecord, PinStatus } from "../../worker/policy/pinning.ts";
 
-export interface PinInput {
-  backend: string;
-  tool: string;
-  hash: string;
-}
-
-export type PinStatus = "approved" | "changed";
-
-export interface PinRecord {
-  backend: string;
-  tool: string;
-  hash: string;
-  approvedHash: string;
-  status: PinStatus;
-  firstSeen: number;
-  changedAt: number | null;
-}
+// The pin types are the Worker's (worker/policy/pinning.ts); re-exported only until
+// worker/engine/catalog.ts imports them from there.
+export type { PinInput, PinStatus };
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS config (k TEXT PRIMARY KEY, v TEXT NOT NULL);

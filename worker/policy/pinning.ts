@@ -3,6 +3,27 @@
  * after it was first seen (a "rug pull": new description, wider schema) is noticed.
  */
 
+/** One tool as a catalog saw it, sent to the tenant's object to be pinned (TenantObject.pin). */
+export interface PinInput {
+  backend: string;
+  tool: string;
+  hash: string;
+}
+
+/** "changed": the backend's definition differs from the one approved (at first sight or by an admin). */
+export type PinStatus = "approved" | "changed";
+
+/** A stored pin, as the admin API lists it. */
+export interface PinRecord {
+  backend: string;
+  tool: string;
+  hash: string;
+  approvedHash: string;
+  status: PinStatus;
+  firstSeen: number;
+  changedAt: number | null;
+}
+
 /** The fields that define what a tool does; display-only fields are left out. */
 const PINNED_FIELDS = ["name", "description", "inputSchema", "outputSchema", "annotations"] as const;
 
