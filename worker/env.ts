@@ -1,50 +1,89 @@
-/** The Worker's bindings (wrangler.toml) and secrets. */
-import type { SessionObject } from "../durable-objects/session/SessionObject.ts";
-import type { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
-import type { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
-import type { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
+/**
+ * The Worker's environment, typed from one source.
+ *
+ * Bindings: `npm run types` (`wrangler types --include-runtime=false --env-file=/dev/null`) writes
+ * the global `Env` (and `Cloudflare.Env`, which `env` from "cloudflare:workers" has) from
+ * wrangler.toml into worker-configuration.d.ts; test/unit/worker-configuration.test.ts fails when
+ * that file is stale. There is no index signature: a misspelt binding does not type-check.
+ * - `--include-runtime=false`: the runtime types stay @cloudflare/workers-types (tsconfig.json
+ *   `types`), unchanged. Generated runtime types type-check too, but they are a 16,000-line file
+ *   whose header names the workerd version, so every wrangler upgrade would make the committed
+ *   file stale; and dropping the package would change package-lock.json.
+ * - `--env-file=/dev/null`: without it, wrangler types every name in a local `.dev.vars` as a
+ *   required secret, so the generated file would depend on a file that is never committed.
+ *
+ * Secrets and optional vars: declared by hand in `Secrets` below and merged into both generated
+ * interfaces. wrangler's config way to declare them, `[secrets] required = [...]`, does not fit:
+ * it declares each one required (typed `string`, and a first deploy without it fails) while
+ * STATE_SECRET, ALLOWED_HOSTS and ALLOW_PRIVATE_BACKENDS are optional; and once a `secrets`
+ * section exists, `wrangler dev` loads only the listed names from `.dev.vars`, which would drop
+ * the backend credentials named by tenant configs. A `[vars]` entry would need a value, and
+ * deploy it. Backend credentials and service bindings have names chosen by tenant configs, so
+ * they cannot be declared at all: `secretNamed` and `serviceNamed` below are the one way to read
+ * them.
+ */
+import type { TenantConfig } from "./tenant/schema.ts";
+import type { Principal } from "./policy/principal.ts";
 
-export interface Env {
-  /** One Durable Object per client session (legacy era). */
-  SESSIONS: DurableObjectNamespace<SessionObject>;
-  /** Per tenant: the current config version (strongly consistent) and pinned tool definitions. */
-  TENANTS: DurableObjectNamespace<TenantObject>;
-  /** Per tenant: metrics, backend health and live sessions for the admin API (worker/observe/). */
-  MONITORS: DurableObjectNamespace<TenantMonitor>;
-  /** Metrics in production (Workers Analytics Engine; worker/observe/metrics.ts). */
-  METRICS?: AnalyticsEngineDataset;
-  /** Exact rate-limit counters. */
-  LIMITERS: DurableObjectNamespace<RateLimiter>;
-  /** Tenant configs and policies, key `tenant:<id>`. */
-  CONFIG: KVNamespace;
-  /** The audit trail (migrations/). */
-  AUDIT: D1Database;
-  /** Bearer token of the admin API; a Worker secret (`.dev.vars` locally). */
+/** The Worker's own secrets and optional variables (all optional: each has a documented default). */
+export interface Secrets {
+  /** Bearer token of the admin API; a Worker secret (`.dev.vars` locally). Unset, the admin API refuses everyone. */
   ADMIN_TOKEN?: string;
-  /** "true" lets tenant documents name loopback, private and link-local addresses (local development and tests only; worker/admin/destinations.ts). */
-  ALLOW_PRIVATE_BACKENDS?: string;
-  /** Custom domains the gateway answers under, comma-separated (loopback and *.workers.dev always). */
-  ALLOWED_HOSTS?: string;
   /**
    * Seals the `requestState` of 2026-07-28 requests served in the Worker (an AES-GCM key derived
    * by HKDF; worker/broker/sealed.ts). A Worker secret; unset, modern requests all go through
    * session objects (worker/stateless/home.ts).
    */
   STATE_SECRET?: string;
-  /** Backend credentials and service bindings, looked up by name from tenant config. */
-  [binding: string]: unknown;
+  /** "true" lets tenant documents name loopback, private and link-local addresses (local development and tests only; worker/admin/destinations.ts). */
+  ALLOW_PRIVATE_BACKENDS?: string;
+  /** Custom domains the gateway answers under, comma-separated (loopback and *.workers.dev always). */
+  ALLOWED_HOSTS?: string;
 }
 
-export interface Principal {
-  /** Stable subject id: the JWT `sub`, or "anonymous". */
-  sub: string;
-  roles: string[];
-  scopes: string[];
+declare global {
+  // Merged into the interfaces worker-configuration.d.ts generates.
+  interface Env extends Secrets {}
+  namespace Cloudflare {
+    interface Env extends Secrets {}
+  }
+}
+
+type WorkerEnv = Env;
+/** The generated `Env` plus `Secrets`, for modules that import it rather than use the global. */
+export type { WorkerEnv as Env };
+
+/**
+ * The gateway's own secrets: a tenant config that names one as a backend credential gets
+ * nothing, so no tenant admin can have the admin token or the sealing key sent to a backend.
+ */
+const GATEWAY_SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "STATE_SECRET"] satisfies (keyof Secrets)[]);
+
+/**
+ * A Worker secret (or variable) whose name comes from tenant config: a backend's `secretHeaders`
+ * values and `auth.clientSecret`. Undefined when unset, not a string (a name that happens to be
+ * a binding's), or one of the gateway's own secrets. Callers log the name when it is missing,
+ * never a value.
+ */
+export function secretNamed(env: Env, name: string): string | undefined {
+  if (GATEWAY_SECRETS.has(name)) return undefined;
+  const value: unknown = (env as unknown as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * A service binding whose name comes from tenant config (a `service` backend's `service`).
+ * Undefined when nothing is bound under that name or the binding cannot `fetch`.
+ */
+export function serviceNamed(env: Env, name: string): Fetcher | undefined {
+  const value: unknown = (env as unknown as Record<string, unknown>)[name];
+  return typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function" ? (value as Fetcher) : undefined;
 }
 
 export interface AppVariables {
-  tenant: import("./tenant/schema.ts").TenantConfig;
+  tenant: TenantConfig;
   principal: Principal;
 }
 
+/** Hono's type parameter for the app and its routes. */
 export type AppEnv = { Bindings: Env; Variables: AppVariables };

@@ -64,10 +64,10 @@ type MetricRow = {
   buckets: string;
 };
 
-export class TenantMonitor extends DurableObject<Record<string, unknown>> {
+export class TenantMonitor extends DurableObject<Env> {
   #prunedAt = 0;
 
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS metrics (minute INTEGER NOT NULL, kind TEXT NOT NULL, backend TEXT NOT NULL, method TEXT NOT NULL,

@@ -8,6 +8,7 @@
  * window edge; in return a check is one row read and write, and the answer is exact.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { LimitCheck, LimitResult } from "../../worker/limits/rate.ts";
 
 /** An unused limiter deletes itself after this long. */
 const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
@@ -18,20 +19,11 @@ const IDLE_CLEANUP_MS = 24 * 3600 * 1000;
  */
 const ALARM_SLACK_MS = 3600 * 1000;
 
-export interface LimitCheck {
-  /** A name for the limit (e.g. "principal:60s"), so one key can be counted under several. */
-  id: string;
-  limit: number;
-  windowSeconds: number;
-}
-
-export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
-
-export class RateLimiter extends DurableObject<Record<string, unknown>> {
+export class RateLimiter extends DurableObject<Env> {
   /** When the alarm was last set for (in memory; 0 after an eviction, so the next hit sets it). */
   #alarmAt = 0;
 
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL)");
   }

@@ -15,18 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
 import { logger } from "../../worker/observe/log.ts";
-
-import type { PinInput, PinStatus } from "../../worker/policy/pinning.ts";
-
-export interface PinRecord {
-  backend: string;
-  tool: string;
-  hash: string;
-  approvedHash: string;
-  status: PinStatus;
-  firstSeen: number;
-  changedAt: number | null;
-}
+import type { PinInput, PinRecord, PinStatus } from "../../worker/policy/pinning.ts";
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS config (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -34,8 +23,8 @@ const SCHEMA = `
     status TEXT NOT NULL, first_seen INTEGER NOT NULL, changed_at INTEGER, PRIMARY KEY (backend, tool));
 `;
 
-export class TenantObject extends DurableObject<Record<string, unknown>> {
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+export class TenantObject extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(SCHEMA);
   }

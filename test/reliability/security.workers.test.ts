@@ -143,7 +143,7 @@ describe("backend URLs only at public addresses (unless ALLOW_PRIVATE_BACKENDS)"
 
   /** The admin API with the Worker's real bindings, ALLOW_PRIVATE_BACKENDS as given. */
   async function adminWith(allow: string | undefined, method: string, path: string, body: unknown): Promise<{ status: number; body: Json }> {
-    const bindings = { ...env, ALLOW_PRIVATE_BACKENDS: allow } as unknown as Record<string, unknown>;
+    const bindings: Env = { ...env, ALLOW_PRIVATE_BACKENDS: allow };
     const ctx = createExecutionContext();
     const res = await app.fetch(new Request(`${ORIGIN}/admin${path}`, { method, headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify(body) }), bindings, ctx);
     await waitOnExecutionContext(ctx);

@@ -40,8 +40,13 @@ beforeEach(() => {
   clock = 1_700_000_000_000;
 });
 
-function credentials(options: { timeoutMs?: number; environment?: Record<string, unknown> } = {}): OutboundCredentials {
-  return new OutboundCredentials(options.environment ?? env, undefined, { now: () => clock, timeoutMs: options.timeoutMs });
+/** An Env holding only Worker secrets: OutboundCredentials reads nothing else (secretNamed). */
+function secretsOnly(secrets: Record<string, string>): Env {
+  return secrets as unknown as Env;
+}
+
+function credentials(options: { timeoutMs?: number; environment?: Record<string, string> } = {}): OutboundCredentials {
+  return new OutboundCredentials(secretsOnly(options.environment ?? env), undefined, { now: () => clock, timeoutMs: options.timeoutMs });
 }
 
 function backend(auth?: Partial<OutboundAuth> & { type: OutboundAuth["type"] }, name = "notes"): BackendConfig {

@@ -1,20 +1,14 @@
 /**
- * Types for the workerd test modules: `env` and `exports` from "cloudflare:workers" are the
- * gateway's own bindings and entry module, and "cloudflare:test" is the vitest plugin's helpers.
+ * What the workerd tests add to the gateway's own types. `env` and `exports` from
+ * "cloudflare:workers" are typed by worker-configuration.d.ts (`Cloudflare.Env`, and
+ * `Cloudflare.GlobalProps` for the entry module and its Durable Object classes), with the secrets
+ * of worker/env.ts merged in; "cloudflare:test" is the vitest plugin's helpers.
  */
 /// <reference types="@cloudflare/vitest-plugin/types" />
 
 declare namespace Cloudflare {
-  interface GlobalProps {
-    mainModule: typeof import("../../worker/index.ts");
-    durableNamespaces: "SessionObject";
-  }
   interface Env {
-    SESSIONS: DurableObjectNamespace<import("../../durable-objects/session/SessionObject.ts").SessionObject>;
-    CONFIG: KVNamespace;
-    AUDIT: D1Database;
     /** migrations/ as read by readD1Migrations in vitest.config.ts; applied by test/workers/setup.ts. */
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
-    ADMIN_TOKEN: string;
   }
 }

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ADMIN_TOKEN, ORIGIN, backend, connect, createTenant, gateway, initializeRequest, mcp, readReply, text, token, type Json } from "./helpers.ts";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
-import { SESSION_EXPIRY_SLACK_MS, type TenantMonitor } from "../../durable-objects/monitor/TenantMonitor.ts";
+import { SESSION_EXPIRY_SLACK_MS } from "../../durable-objects/monitor/TenantMonitor.ts";
 
 const CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c";
 
@@ -219,7 +219,7 @@ describe("session registry", () => {
     await connect(t.id);
     const listed = (await admin(`/tenants/${t.id}/sessions`)).body as { sessions: { expiresAt: number }[] };
     expect(listed.sessions).toHaveLength(1);
-    const monitors = (env as unknown as { MONITORS: DurableObjectNamespace<TenantMonitor> }).MONITORS;
+    const monitors = env.MONITORS;
     const monitor = monitors.get(monitors.idFromName(t.id));
     expect(await monitor.sessions(listed.sessions[0]!.expiresAt)).toHaveLength(1);
     // The session object's alarm fires at expiry + its touch slack; the registry waits a little longer.

@@ -355,7 +355,7 @@ describe("what stays with session objects", () => {
   });
 
   it("decides by era and secret: declared or detected modern only, and only with STATE_SECRET", async () => {
-    const gatewayEnv = env as unknown as Env; // the test's typing of env lists only what tests touch
+    const gatewayEnv: Env = env;
     const modernOnly = await createTenant("stateless-decide", { backends: [backend.modern(), backend.modernShort()] });
     expect((await statelessTenant(gatewayEnv, modernOnly, null))?.backends.map((b) => b.era)).toEqual(["modern", "modern"]);
     expect(await statelessTenant({ ...gatewayEnv, STATE_SECRET: undefined }, modernOnly, null)).toBeNull();

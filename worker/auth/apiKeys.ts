@@ -4,7 +4,7 @@
  * (lowercase hex) with its id and principal, so a leaked config leaks no usable key; the key
  * itself is shown once, when the admin API creates it (worker/admin/apiKeys.ts).
  */
-import type { Principal } from "../env.ts";
+import type { Principal } from "../policy/principal.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { sha256Hex, toBase64Url } from "../protocol/encoding.ts";
 

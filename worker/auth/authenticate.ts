@@ -28,7 +28,7 @@ import {
   type JWSHeaderParameters,
   type JWTPayload,
 } from "jose";
-import type { Principal } from "../env.ts";
+import type { Principal } from "../policy/principal.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { API_KEY_HEADER, apiKeyPrincipal, findApiKey } from "./apiKeys.ts";

@@ -4,7 +4,7 @@
  * approval) are treated exactly like denied ones.
  */
 import type { ListKind } from "../broker/merge.ts";
-import type { Principal } from "../env.ts";
+import type { Principal } from "../policy/principal.ts";
 import { decide, isVisible, type Decision, type ItemKind, type PolicyItem } from "../policy/engine.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import type { Catalog, Visibility } from "./catalog.ts";

@@ -13,13 +13,14 @@ import { fnv1a } from "../protocol/encoding.ts";
 import { logger } from "../observe/log.ts";
 import { eraKeyOf } from "../upstream/era.ts";
 import { Breakers } from "./breaker.ts";
+import { secretNamed, serviceNamed, type Env } from "../env.ts";
 
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
 
 export class Backends {
   readonly #storage: SessionStore;
-  readonly #env: Record<string, unknown>;
+  readonly #env: Env;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #initializing = new Map<string, Promise<Upstream>>();
   /** backend -> the entry (as JSON) its upstream was built from; a changed entry needs a new upstream. */
@@ -37,7 +38,7 @@ export class Backends {
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
 
-  constructor(storage: SessionStore, env: Record<string, unknown>, credentials: CredentialSource | null = null) {
+  constructor(storage: SessionStore, env: Env, credentials: CredentialSource | null = null) {
     this.#storage = storage;
     this.#env = env;
     this.#credentials = credentials;
@@ -169,7 +170,7 @@ export interface ConnectOptions {
  * static and secret headers, and outbound credentials. Sessions, the stateless home and the
  * admin API's probes all build their upstreams here. The client's own headers never enter.
  */
-export function connect(env: Record<string, unknown>, backend: BackendConfig, options: ConnectOptions = {}): Upstream {
+export function connect(env: Env, backend: BackendConfig, options: ConnectOptions = {}): Upstream {
   const credentials = options.credentials;
   const upstreamOptions = {
     backend: backend.name,
@@ -187,10 +188,10 @@ export function connect(env: Record<string, unknown>, backend: BackendConfig, op
   return backend.transport === "sse" ? new LegacySseUpstream(upstreamOptions) : new StreamableHttpUpstream(upstreamOptions);
 }
 
-function fetcherOf(env: Record<string, unknown>, backend: BackendConfig): Fetcher {
+function fetcherOf(env: Env, backend: BackendConfig): Fetcher {
   if (backend.transport !== "service") return (request) => fetch(request);
-  const binding = backend.service ? env[backend.service] : undefined;
-  if (!isFetcher(binding)) {
+  const binding = backend.service ? serviceNamed(env, backend.service) : undefined;
+  if (!binding) {
     return async () => {
       throw new UpstreamError("unreachable", backend.name, `service binding ${backend.service ?? "?"} is not bound`);
     };
@@ -199,10 +200,10 @@ function fetcherOf(env: Record<string, unknown>, backend: BackendConfig): Fetche
 }
 
 /** Static headers plus secret-backed ones. */
-function headersOf(env: Record<string, unknown>, backend: BackendConfig): Record<string, string> {
+function headersOf(env: Env, backend: BackendConfig): Record<string, string> {
   const headers: Record<string, string> = { ...backend.headers };
   for (const [header, secret] of Object.entries(backend.secretHeaders)) {
-    const value = env[secret];
+    const value = secretNamed(env, secret);
     if (typeof value === "string") headers[header] = value;
     else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
   }
@@ -217,6 +218,3 @@ function entryOf(backend: BackendConfig): string {
   return fnv1a(JSON.stringify(backend));
 }
 
-function isFetcher(value: unknown): value is { fetch: (request: Request) => Promise<Response> } {
-  return typeof value === "object" && value !== null && typeof (value as { fetch?: unknown }).fetch === "function";
-}

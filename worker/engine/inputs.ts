@@ -2,7 +2,7 @@
  * What the Worker hands the session Durable Object over RPC. The Worker has already parsed,
  * authenticated and resolved the tenant; the object trusts these shapes and nothing else.
  */
-import type { Principal } from "../env.ts";
+import type { Principal } from "../policy/principal.ts";
 import type { JsonRpcMessage, JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 

@@ -4,10 +4,19 @@
  * principal for tool limits (which name the tool in the counter id).
  */
 import type { RateLimit, TenantConfig } from "../tenant/schema.ts";
-import type { LimitCheck, LimitResult, RateLimiter } from "../../durable-objects/ratelimit/RateLimiter.ts";
 import { globToRegExp } from "../policy/engine.ts";
 
-type Limiters = DurableObjectNamespace<RateLimiter>;
+/** One limit a RateLimiter object counts a request against. */
+export interface LimitCheck {
+  /** A name for the limit (e.g. "principal:60s"), so one key can be counted under several. */
+  id: string;
+  limit: number;
+  windowSeconds: number;
+}
+
+export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number; limit: string };
+
+type Limiters = Env["LIMITERS"];
 
 function checks(limits: RateLimit[], prefix: string): LimitCheck[] {
   return limits.map((l, i) => ({ id: `${prefix}${i}:${l.windowSeconds}s`, limit: l.limit, windowSeconds: l.windowSeconds }));

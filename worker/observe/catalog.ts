@@ -8,7 +8,8 @@
  * reported as conditional rather than guessed at.
  */
 import { mergeList, type BackendList, type ListKind } from "../broker/merge.ts";
-import { decide, isVisible, matchingRules, type ItemKind, type PolicyPrincipal } from "../policy/engine.ts";
+import { decide, isVisible, matchingRules, type ItemKind } from "../policy/engine.ts";
+import type { Principal } from "../policy/principal.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 
 export interface PinView {
@@ -44,7 +45,7 @@ const MAX_DESCRIPTION_CHARS = 200;
 
 export function inspectCatalog(
   config: TenantConfig,
-  principal: PolicyPrincipal,
+  principal: Principal,
   lists: Partial<Record<ListKind, BackendList[]>>,
   pins: readonly PinView[],
 ): CatalogEntry[] {

@@ -16,7 +16,6 @@
  * per isolate per FLUSH_DELAY_MS, however busy the tenant. Losing a buffer (the isolate dies
  * inside that window) loses half a second of console numbers; Analytics Engine has them all.
  */
-import type { TenantMonitor } from "../../durable-objects/monitor/TenantMonitor.ts";
 import { mergeRow, noteHealth, rowOf, type BackendHealth, type MetricEvent, type Row } from "./aggregate.ts";
 import { logger } from "./log.ts";
 
@@ -32,10 +31,8 @@ export const LOST_FLUSH_MS = 10_000;
 /** A batch records at most this many session starts, ends and sightings. */
 export const MAX_BATCH_SESSIONS = 2_000;
 
-export interface MetricsBindings {
-  METRICS?: AnalyticsEngineDataset | undefined;
-  MONITORS?: DurableObjectNamespace<TenantMonitor> | undefined;
-}
+/** The bindings metrics go to; both optional, as before the Env was generated: a missing one is skipped. */
+export type MetricsBindings = Partial<Pick<Env, "METRICS" | "MONITORS">>;
 
 export type WaitUntil = (promise: Promise<unknown>) => void;
 

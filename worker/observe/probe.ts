@@ -36,7 +36,7 @@ export interface ProbeResult {
  * backend under min(its timeout, PROBE_TIMEOUT_MS). Failures are per backend.
  */
 export async function withEachBackend<T>(
-  env: Record<string, unknown>,
+  env: Env,
   backends: readonly BackendConfig[],
   use: (upstream: Upstream, info: UpstreamInfo, signal: AbortSignal) => Promise<T>,
 ): Promise<{ ok: { backend: string; value: T; latencyMs: number }[]; failed: { backend: string; error: string }[] }> {
@@ -61,7 +61,7 @@ export async function withEachBackend<T>(
 }
 
 /** Probes every backend of a tenant. */
-export async function probeBackends(env: Record<string, unknown>, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
+export async function probeBackends(env: Env, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
   const results = await withEachBackend(env, backends, async (_upstream, info) => info);
   return backends.map((backend): ProbeResult => {
     const ok = results.ok.find((o) => o.backend === backend.name);

@@ -103,7 +103,7 @@ export const observeRequests: MiddlewareHandler<AppEnv> = async function observe
 
   // Metrics only for tenants that exist: a made-up tenant id must not create a monitor object.
   if (!tenant) return;
-  const env = c.env as MetricsBindings;
+  const env: MetricsBindings = c.env;
   const waitUntil = waitUntilOf(c);
   recordMetric(env, waitUntil, { kind: "request", tenant: tenant.id, method, tool: noted?.tool, outcome, durationMs, at: started });
   if (!session || !principal) return;

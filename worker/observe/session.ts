@@ -28,8 +28,8 @@ export class SessionObserver {
   readonly #waitUntil: WaitUntil;
   readonly #session: string;
 
-  constructor(env: Record<string, unknown>, waitUntil: WaitUntil, session: string) {
-    this.#env = env as MetricsBindings;
+  constructor(env: MetricsBindings, waitUntil: WaitUntil, session: string) {
+    this.#env = env;
     this.#waitUntil = waitUntil;
     this.#session = session;
   }

@@ -15,6 +15,7 @@
  */
 import { Environment } from "@marcbachmann/cel-js";
 import type { Policy, PolicyRule } from "./schema.ts";
+import type { Principal } from "./principal.ts";
 
 /** Parse-time bounds on a condition, so a policy cannot make evaluation expensive. */
 const CEL_LIMITS = { maxAstNodes: 500, maxDepth: 32, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 8 };
@@ -27,12 +28,6 @@ const env = new Environment({ unlistedVariablesAreDyn: false, limits: CEL_LIMITS
   .registerVariable("name", "string");
 
 export type ItemKind = "tool" | "prompt" | "resource";
-
-export interface PolicyPrincipal {
-  sub: string;
-  roles: string[];
-  scopes: string[];
-}
 
 export interface PolicyItem {
   kind: ItemKind;
@@ -96,12 +91,12 @@ export function validatePolicy(policy: Policy): string | null {
 }
 
 /** The rules that match a principal and an item, conditions not yet evaluated (the admin API's "why"). */
-export function matchingRules(policy: Policy, principal: PolicyPrincipal, item: PolicyItem): PolicyRule[] {
+export function matchingRules(policy: Policy, principal: Principal, item: PolicyItem): PolicyRule[] {
   return compile(policy).filter((c) => matches(c, principal, item)).map((c) => c.rule);
 }
 
 /** Whether an item appears in lists for this principal. */
-export function isVisible(policy: Policy, principal: PolicyPrincipal, item: PolicyItem): boolean {
+export function isVisible(policy: Policy, principal: Principal, item: PolicyItem): boolean {
   let allowed = false;
   for (const c of compile(policy)) {
     if (!matches(c, principal, item)) continue;
@@ -114,7 +109,7 @@ export function isVisible(policy: Policy, principal: PolicyPrincipal, item: Poli
 /** The decision on one call, with its arguments. */
 export function decide(
   policy: Policy,
-  principal: PolicyPrincipal,
+  principal: Principal,
   item: PolicyItem,
   context: { tenant: string; args: Record<string, unknown> },
 ): Decision {
@@ -148,7 +143,7 @@ function condition(c: CompiledRule, vars: Record<string, unknown>): boolean {
   }
 }
 
-function matches(c: CompiledRule, principal: PolicyPrincipal, item: PolicyItem): boolean {
+function matches(c: CompiledRule, principal: Principal, item: PolicyItem): boolean {
   const who = c.rule.principals;
   if (who) {
     const named = [who.subjects, who.roles, who.scopes].some((list) => list !== undefined);

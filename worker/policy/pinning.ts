@@ -4,15 +4,26 @@
  */
 import { canonicalJson, sha256Hex } from "../protocol/encoding.ts";
 
-/** One tool definition as the pin store records it (durable-objects/tenant/TenantObject.ts). */
+/** One tool as a catalog saw it, sent to the tenant's object to be pinned (TenantObject.pin). */
 export interface PinInput {
   backend: string;
   tool: string;
   hash: string;
 }
 
-/** "changed": the definition differs from the one approved (policy "quarantine" hides it). */
+/** "changed": the backend's definition differs from the one approved (at first sight or by an admin). */
 export type PinStatus = "approved" | "changed";
+
+/** A stored pin, as the admin API lists it. */
+export interface PinRecord {
+  backend: string;
+  tool: string;
+  hash: string;
+  approvedHash: string;
+  status: PinStatus;
+  firstSeen: number;
+  changedAt: number | null;
+}
 
 /** The fields that define what a tool does; display-only fields are left out. */
 const PINNED_FIELDS = ["name", "description", "inputSchema", "outputSchema", "annotations"] as const;

@@ -6,7 +6,6 @@
  * serves an older one (KV takes a minute or more to propagate). So an admin change reaches every
  * live session within seconds, at the cost of one small RPC per tenant per isolate per interval.
  */
-import type { TenantObject } from "../../durable-objects/tenant/TenantObject.ts";
 import { parseStoredTenant, TenantSchema, type TenantConfig } from "./schema.ts";
 import { logger } from "../observe/log.ts";
 
@@ -15,10 +14,8 @@ export const TENANT_CHECK_INTERVAL_MS = 2_000;
 
 export const tenantKey = (id: string): string => `tenant:${id}`;
 
-export interface TenantStores {
-  CONFIG: KVNamespace;
-  TENANTS: DurableObjectNamespace<TenantObject>;
-}
+/** The bindings tenant configs live in. */
+export type TenantStores = Pick<Env, "CONFIG" | "TENANTS">;
 
 interface Entry {
   tenant: TenantConfig | null;

@@ -27,6 +27,7 @@ import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { sha256Hex, toBase64 } from "../protocol/encoding.ts";
 import { UpstreamError } from "./errors.ts";
 import type { Fetcher } from "./types.ts";
+import { secretNamed } from "../env.ts";
 
 /** The token endpoint is a quick lookup; a stuck one must fail the call well before the backend's own timeout would. */
 export const TOKEN_ENDPOINT_TIMEOUT_MS = 5_000;
@@ -84,7 +85,7 @@ interface Failure {
 }
 
 export class OutboundCredentials {
-  readonly #env: Record<string, unknown>;
+  readonly #env: Env;
   readonly #fetcher: Fetcher;
   readonly #timeoutMs: number;
   readonly #now: () => number;
@@ -93,7 +94,7 @@ export class OutboundCredentials {
   readonly #failures = new Map<string, Failure>();
   readonly #pending = new Map<string, Promise<string>>();
 
-  constructor(env: Record<string, unknown>, fetcher?: Fetcher, options: CredentialOptions = {}) {
+  constructor(env: Env, fetcher?: Fetcher, options: CredentialOptions = {}) {
     this.#env = env;
     this.#fetcher = fetcher ?? ((request) => fetch(request));
     this.#timeoutMs = options.timeoutMs ?? TOKEN_ENDPOINT_TIMEOUT_MS;
@@ -111,7 +112,7 @@ export class OutboundCredentials {
     if (!auth) return {};
     const fail = (detail: string) => new UpstreamError("unreachable", backend.name, `outbound auth: ${detail}`);
     if (signal.aborted) throw cancelled(backend.name);
-    const secret = this.#env[auth.clientSecret];
+    const secret = secretNamed(this.#env, auth.clientSecret);
     // Only the secret's name: its value must never reach a message.
     if (typeof secret !== "string" || secret === "") throw fail(`Worker secret ${auth.clientSecret} is not set`);
     const endpointProblem = tokenEndpointProblem(auth.tokenUrl);

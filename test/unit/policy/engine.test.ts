@@ -4,15 +4,16 @@
  * cannot be evaluated never grants anything.
  */
 import { describe, expect, it } from "vitest";
-import { decide, globToRegExp, isVisible, validatePolicy, type PolicyItem, type PolicyPrincipal } from "../../../worker/policy/engine.ts";
+import { decide, globToRegExp, isVisible, validatePolicy, type PolicyItem } from "../../../worker/policy/engine.ts";
+import type { Principal } from "../../../worker/policy/principal.ts";
 import { PolicySchema, type Policy } from "../../../worker/policy/schema.ts";
 import { parseTenant } from "../../../worker/tenant/schema.ts";
 
 const policy = (doc: unknown): Policy => PolicySchema.parse(doc);
 
-const alice: PolicyPrincipal = { sub: "alice@acme.com", roles: ["analyst"], scopes: ["tools:read"] };
-const bob: PolicyPrincipal = { sub: "bob@partner.org", roles: ["admin"], scopes: [] };
-const nobody: PolicyPrincipal = { sub: "svc-robot", roles: [], scopes: [] };
+const alice: Principal = { sub: "alice@acme.com", roles: ["analyst"], scopes: ["tools:read"] };
+const bob: Principal = { sub: "bob@partner.org", roles: ["admin"], scopes: [] };
+const nobody: Principal = { sub: "svc-robot", roles: [], scopes: [] };
 
 const forecast: PolicyItem = { kind: "tool", backend: "weather", name: "get_forecast" };
 const alerts: PolicyItem = { kind: "tool", backend: "weather", name: "get_alerts" };
@@ -20,7 +21,7 @@ const addNote: PolicyItem = { kind: "tool", backend: "notes", name: "add_note" }
 const summary: PolicyItem = { kind: "prompt", backend: "weather", name: "forecast_summary" };
 const stations: PolicyItem = { kind: "resource", backend: "weather", name: "weather://stations" };
 
-const call = (p: Policy, who: PolicyPrincipal, item: PolicyItem, args: Record<string, unknown> = {}) => decide(p, who, item, { tenant: "acme", args });
+const call = (p: Policy, who: Principal, item: PolicyItem, args: Record<string, unknown> = {}) => decide(p, who, item, { tenant: "acme", args });
 
 describe("decide: effects and precedence", () => {
   it("applies the default effect when no rule matches", () => {

@@ -1,0 +1,10 @@
+/**
+ * Who is calling: what authentication (worker/auth/) establishes once per request and every
+ * later decision reads, from the policy engine (engine.ts) and rate limits to sessions and audit.
+ */
+export interface Principal {
+  /** Stable subject id: the JWT `sub`, an API key entry's `sub`, or "anonymous". */
+  sub: string;
+  roles: string[];
+  scopes: string[];
+}
