@@ -1,0 +1,32 @@
+/**
+ * Names that come from tenant config reach the environment only through secretNamed and
+ * serviceNamed (worker/env.ts): a tenant admin chooses them, so the gateway's own secrets are
+ * never theirs to send to a backend.
+ */
+import { describe, expect, it } from "vitest";
+import { secretNamed, serviceNamed, type Env } from "../../worker/env.ts";
+
+const binding = { fetch: async () => new Response("ok") };
+const env = { ADMIN_TOKEN: "admin", STATE_SECRET: "sealing", CRM_TOKEN: "crm", BACKEND_NOTES: binding, CONFIG: {} } as unknown as Env;
+
+describe("names from tenant config", () => {
+  it("reads a secret by the name a backend's config gives", () => {
+    expect(secretNamed(env, "CRM_TOKEN")).toBe("crm");
+    expect(secretNamed(env, "MISSING")).toBeUndefined();
+  });
+
+  it("never hands out the gateway's own secrets, whatever a tenant names", () => {
+    expect(secretNamed(env, "ADMIN_TOKEN")).toBeUndefined();
+    expect(secretNamed(env, "STATE_SECRET")).toBeUndefined();
+  });
+
+  it("reads a binding as a secret only when it is a string", () => {
+    expect(secretNamed(env, "BACKEND_NOTES")).toBeUndefined();
+  });
+
+  it("reads a service binding only when it can fetch", () => {
+    expect(serviceNamed(env, "BACKEND_NOTES")).toBe(binding);
+    expect(serviceNamed(env, "CONFIG")).toBeUndefined();
+    expect(serviceNamed(env, "CRM_TOKEN")).toBeUndefined();
+  });
+});
