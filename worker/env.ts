@@ -54,19 +54,11 @@ type WorkerEnv = Env;
 export type { WorkerEnv as Env };
 
 /**
- * The gateway's own secrets: a tenant config that names one as a backend credential gets
- * nothing, so no tenant admin can have the admin token or the sealing key sent to a backend.
- */
-const GATEWAY_SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "STATE_SECRET"] satisfies (keyof Secrets)[]);
-
-/**
  * A Worker secret (or variable) whose name comes from tenant config: a backend's `secretHeaders`
- * values and `auth.clientSecret`. Undefined when unset, not a string (a name that happens to be
- * a binding's), or one of the gateway's own secrets. Callers log the name when it is missing,
- * never a value.
+ * values and `auth.clientSecret`. Undefined when unset or not a string (a name that happens to
+ * be a binding's). Callers log the name when it is missing, never a value.
  */
 export function secretNamed(env: Env, name: string): string | undefined {
-  if (GATEWAY_SECRETS.has(name)) return undefined;
   const value: unknown = (env as unknown as Record<string, unknown>)[name];
   return typeof value === "string" ? value : undefined;
 }
