@@ -28,7 +28,7 @@ import { PolicyWatch } from "../../worker/engine/policyWatch.ts";
 import { toClientError } from "../../worker/engine/relay.ts";
 import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
-import { SessionObserver } from "../../worker/observe/session.ts";
+import { SessionObserver } from "../../worker/engine/observer.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { asRecord, isNotification, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";

@@ -23,7 +23,7 @@ import { GatewayError } from "../../worker/protocol/errors.ts";
 import { isResponse, type JsonRpcMessage, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
 import { atLeast } from "../../worker/protocol/versions.ts";
 import { logger } from "../../worker/observe/log.ts";
-import type { SessionObserver } from "../../worker/observe/session.ts";
+import type { SessionObserver } from "../../worker/engine/observer.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
 import type { SessionMeta, SessionStorage } from "./storage.ts";
 

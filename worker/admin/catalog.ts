@@ -6,14 +6,14 @@
  *   each probe is also a metric, so traffic health (GET …/metrics) learns from it.
  * - `GET /admin/tenants/:id/catalog?sub=&roles=&scopes=`: the merged tools, prompts and
  *   resources as that principal would see them, with the policy's decision on each and why
- *   (worker/observe/catalog.ts). roles and scopes are comma- or space-separated. A backend that
+ *   (catalogView.ts). roles and scopes are comma- or space-separated. A backend that
  *   cannot be reached is named in `failed`, as fail-open would leave it out.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { inspectCatalog } from "../observe/catalog.ts";
+import { inspectCatalog } from "./catalogView.ts";
 import { recordMetric } from "../observe/metrics.ts";
-import { listItems, probeBackends, withEachBackend } from "../observe/probe.ts";
+import { listItems, probeBackends, withEachBackend } from "./probe.ts";
 import { waitUntilOf } from "../observe/requests.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendList, ListKind } from "../broker/merge.ts";

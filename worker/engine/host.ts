@@ -5,7 +5,7 @@
  * homes. See README.md beside this file for the pipeline and the failure semantics.
  */
 import type { Env } from "../env.ts";
-import type { SessionObserver } from "../observe/session.ts";
+import type { SessionObserver } from "./observer.ts";
 import type { PinInput, PinStatus } from "../policy/pinning.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import type { Caller } from "./inputs.ts";

@@ -32,7 +32,7 @@ import { LIST_TTL_MS, serveModern } from "../engine/modern.ts";
 import { PolicyWatch } from "../engine/policyWatch.ts";
 import { sseResponse } from "../engine/reply.ts";
 import { MemoryStore } from "../engine/store.ts";
-import { SessionObserver } from "../observe/session.ts";
+import { SessionObserver } from "../engine/observer.ts";
 import { canonicalJson, fnv1a } from "../protocol/encoding.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { TenantConfig } from "../tenant/schema.ts";

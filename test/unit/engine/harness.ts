@@ -24,7 +24,7 @@ import type { ClientFacts, EngineHost, TenantAuthority } from "../../../worker/e
 import { createEngine, type Engine } from "../../../worker/engine/engine.ts";
 import type { Caller } from "../../../worker/engine/inputs.ts";
 import { MemoryStore } from "../../../worker/engine/store.ts";
-import { SessionObserver } from "../../../worker/observe/session.ts";
+import { SessionObserver } from "../../../worker/engine/observer.ts";
 import type { PinInput, PinStatus } from "../../../worker/policy/pinning.ts";
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from "../../../worker/protocol/jsonrpc.ts";
 import { parseTenant, type TenantConfig, type TenantInput } from "../../../worker/tenant/schema.ts";

@@ -1,13 +1,13 @@
 /**
- * What a session object reports (durable-objects/session/): each relayed backend call, each
- * decided call (the audit event, so refusals are counted with their reason), each SSE reply
- * stream. One instance per session object; each report is a metric (metrics.ts) and, for backend
- * calls, refusals and streams, a log line with tenant, session, request id, backend, outcome and
- * duration.
+ * What the engine reports, in either home: each relayed backend call, each decided call (the
+ * audit event, so refusals are counted with their reason), each SSE reply stream. One instance
+ * per session object, or per request in the stateless home; each report is a metric
+ * (observe/metrics.ts) and, for backend calls, refusals and streams, a log line with tenant,
+ * session, request id, backend, outcome and duration.
  */
 import type { AuditEvent } from "../audit/audit.ts";
-import { logger } from "./log.ts";
-import { recordMetric, type MetricsBindings, type WaitUntil } from "./metrics.ts";
+import { logger } from "../observe/log.ts";
+import { recordMetric, type MetricsBindings, type WaitUntil } from "../observe/metrics.ts";
 
 export interface BackendCallFacts {
   tenant: string;

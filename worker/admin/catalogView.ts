@@ -1,6 +1,6 @@
 /**
  * The merged catalog as one principal would see it, with the policy's decision on every item and
- * the reason, in words an operator can act on. Pure: the admin API (worker/admin/catalog.ts)
+ * the reason, in words an operator can act on. Pure: the admin API (catalog.ts beside it)
  * fetches the backends' lists and the pins, this merges them with the session's own rules
  * (worker/broker/merge.ts) and decides with the session's own engine (worker/policy/engine.ts).
  *
