@@ -1,13 +1,17 @@
 /**
- * `npm run bench`: starts everything on 127.0.0.1 (bench backends, the gateway in workerd via
- * `wrangler dev`, the floor Workers, the peer mcp-hub), runs each scenario's bounded loads, stops
- * everything, and writes bench/results/latest.json and docs/benchmarks.md (with SVG charts in
- * docs/benchmarks/).
+ * `npm run bench`: starts everything on 127.0.0.1 (bench backends; the gateway and the floor
+ * Workers on the lean runtime, workerd through Miniflare's API with no dev server in front
+ * (bench/runtime.ts); the floor once more on bare workerd; the gateway and the floor under
+ * `wrangler dev` for the second table; the peer mcp-hub), runs each scenario's bounded loads,
+ * stops everything, and writes bench/results/latest.json and docs/benchmarks.md (with SVG charts
+ * in docs/benchmarks/). The summary holds the targets of issue 13; every run ends by printing one
+ * `met` / `MISSED` line per target.
  *
  *   npm run bench                     the full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick          a sanity pass (under 2 minutes); writes bench/results/quick.tmp only
  *   npm run bench -- --only echo,init  some scenarios (echo, saturation, fanout, stream, init, idle, bundle)
- *   npm run bench -- --observability   keep wrangler.toml's [observability] on locally (see docs)
+ *   npm run bench -- --no-dev          skip the `wrangler dev` runtime (no second table; faster)
+ *   npm run bench -- --observability   keep wrangler.toml's [observability] on under `wrangler dev` (see docs)
  *   npm run bench -- --no-wait         do not wait for the machine to be quiet before starting
  *   npm run bench -- --only idle --merge   re-run some scenarios into bench/results/latest.json and the report
  *   npm run bench -- --render          rewrite docs/benchmarks.md from bench/results/latest.json, running nothing
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     observability: { type: "boolean", default: false },
     "no-wait": { type: "boolean", default: false },
+    "no-dev": { type: "boolean", default: false },
     out: { type: "string" },
     docs: { type: "string" },
     merge: { type: "boolean", default: false },
@@ -107,7 +112,7 @@ const background: Record<string, number> = {};
 const work = mkdtempSync(join(tmpdir(), "bench-work-"));
 try {
   const quiet = values["no-wait"] ? null : await waitForQuiet(0.3, quick ? 20_000 : 120_000);
-  stack = await startStack(log, { observability: values.observability });
+  stack = await startStack(log, { observability: values.observability, dev: !values["no-dev"] });
   const s = stack;
   const skipped: string[] = [];
   const run = async <T>(id: ScenarioId, title: string, fn: () => Promise<T>): Promise<void> => {
@@ -164,6 +169,11 @@ try {
       date: new Date().toISOString(),
       command,
       quick,
+      // Where the load scenarios ran: "lean" (bench/runtime.ts) with `wrangler dev` beside it
+      // ("dev": true) for the second table. Results without this field were measured under
+      // `wrangler dev` alone.
+      runtime: "lean",
+      dev: !values["no-dev"],
       scenarios: ALL.filter((id) => results[id] !== undefined),
       skipped,
       observability: values.observability,

@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 import { Http, LegacySseSession, StreamableSession, since, type Session } from "./client.ts";
 import { closedLoop, fixedRate, median, percentile, pool, sleep, type LoadResult } from "./load.ts";
 import { cpuMs, findInspector, inspectorSession, summarize, type CpuProfile } from "./profile.ts";
-import { FANOUT_SIZES, INIT_DELAYS_MS, LIST_DELAY_MS, rssKiB, type GatewayMode, type Stack } from "./stack.ts";
+import { FANOUT_SIZES, INIT_DELAYS_MS, LIST_DELAY_MS, rssKiB, type GatewayMode, type Runtime, type RuntimePids, type Stack } from "./stack.ts";
 import { wrangler } from "./gateway.ts";
 
 export interface Settings {
@@ -56,10 +56,26 @@ export type Log = (line: string) => void;
 
 // --- targets -------------------------------------------------------------------------------
 
-export type TargetId = "direct" | "floor" | "floor-do" | "gateway-open" | "gateway-policy" | "modern-open" | "modern-policy" | "peer";
+export type TargetId =
+  | "direct"
+  | "floor-bare"
+  | "floor"
+  | "floor-do"
+  | "gateway-open"
+  | "gateway-policy"
+  | "modern-open"
+  | "modern-policy"
+  | "peer"
+  | "dev-floor"
+  | "dev-floor-do"
+  | "dev-gateway-open"
+  | "dev-gateway-policy"
+  | "dev-modern-open"
+  | "dev-modern-policy";
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: "direct to the backend",
+  "floor-bare": "floor: null-proxy Worker on bare workerd (capnp, no Miniflare)",
   floor: "floor: null-proxy Worker",
   "floor-do": "floor: null proxy through a Durable Object",
   "gateway-open": "gateway, no policy (anonymous)",
@@ -67,7 +83,16 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   "modern-open": "gateway, 2026-07-28 client and backend, no policy",
   "modern-policy": "gateway, 2026-07-28 client and backend, JWT + policy",
   peer: "peer: mcp-hub 4.2.1",
+  "dev-floor": "floor: null-proxy Worker",
+  "dev-floor-do": "floor: null proxy through a Durable Object",
+  "dev-gateway-open": "gateway, no policy (anonymous)",
+  "dev-gateway-policy": "gateway, JWT + policy",
+  "dev-modern-open": "gateway, 2026-07-28 client and backend, no policy",
+  "dev-modern-policy": "gateway, 2026-07-28 client and backend, JWT + policy",
 };
+
+/** The targets served by `wrangler dev` (the report's second tables); the others by the lean runtime, Node, or bare workerd. */
+export const DEV_TARGETS: TargetId[] = ["dev-floor", "dev-floor-do", "dev-gateway-open", "dev-gateway-policy", "dev-modern-open", "dev-modern-policy"];
 
 interface Target {
   id: TargetId;
@@ -82,40 +107,64 @@ interface Target {
 }
 
 function targetsFor(stack: Stack, ids: readonly TargetId[]): Target[] {
-  const gateway = (mode: GatewayMode): Omit<Target, "id"> => ({ ...stack.tenant("echo", mode), echo: "bench__echo", stream: "bench__stream", legacy: false });
-  const all: Record<TargetId, Omit<Target, "id">> = {
-    direct: { url: stack.backendUrl("bench"), headers: {}, echo: "echo", stream: "stream", legacy: false },
-    floor: { url: `${stack.floorOrigin}/mcp`, headers: {}, echo: "echo", stream: "stream", legacy: false },
-    "floor-do": { url: `${stack.floorOrigin}/do/mcp`, headers: {}, echo: "echo", stream: "stream", legacy: false },
-    "gateway-open": gateway("open"),
-    "gateway-policy": gateway("policy"),
-    "modern-open": { ...stack.tenant("echom", "open"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
-    "modern-policy": { ...stack.tenant("echom", "policy"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
-    peer: { url: stack.peerUrl, headers: {}, echo: "bench__echo", stream: "bench__stream", legacy: true },
+  const gateway = (mode: GatewayMode, runtime: Runtime): Omit<Target, "id"> => ({ ...stack.tenant("echo", mode, runtime), echo: "bench__echo", stream: "bench__stream", legacy: false });
+  const modern = (mode: GatewayMode, runtime: Runtime): Omit<Target, "id"> => ({ ...stack.tenant("echom", mode, runtime), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true });
+  const floor = (origin: string, path: string): Omit<Target, "id"> => ({ url: `${origin}${path}`, headers: {}, echo: "echo", stream: "stream", legacy: false });
+  const all: Record<TargetId, () => Omit<Target, "id">> = {
+    direct: () => ({ url: stack.backendUrl("bench"), headers: {}, echo: "echo", stream: "stream", legacy: false }),
+    "floor-bare": () => floor(stack.floorBareOrigin, "/mcp"),
+    floor: () => floor(stack.floorOrigin, "/mcp"),
+    "floor-do": () => floor(stack.floorOrigin, "/do/mcp"),
+    "gateway-open": () => gateway("open", "lean"),
+    "gateway-policy": () => gateway("policy", "lean"),
+    "modern-open": () => modern("open", "lean"),
+    "modern-policy": () => modern("policy", "lean"),
+    peer: () => ({ url: stack.peerUrl, headers: {}, echo: "bench__echo", stream: "bench__stream", legacy: true }),
+    "dev-floor": () => floor(stack.dev!.floorOrigin, "/mcp"),
+    "dev-floor-do": () => floor(stack.dev!.floorOrigin, "/do/mcp"),
+    "dev-gateway-open": () => gateway("open", "dev"),
+    "dev-gateway-policy": () => gateway("policy", "dev"),
+    "dev-modern-open": () => modern("open", "dev"),
+    "dev-modern-policy": () => modern("policy", "dev"),
   };
-  return ids.map((id) => ({ id, ...all[id] }));
+  return ids.map((id) => ({ id, ...all[id]() }));
 }
 
 function openSession(http: Http, target: { url: string; headers: Record<string, string>; legacy?: boolean; modern?: boolean }): Session {
   return target.legacy ? new LegacySseSession(http, target.url) : new StreamableSession(http, target.url, target.headers, { modern: target.modern === true });
 }
 
-/** Processes whose CPU a target's requests cost (the client is measured separately). */
+/**
+ * Processes whose CPU a target's requests cost (the client is measured separately): the
+ * backend, and the relay's processes: workerd, and the Node process driving it ("host":
+ * Miniflare's on the lean runtime, wrangler's under `wrangler dev`), or mcp-hub.
+ */
 function processesOf(stack: Stack, id: TargetId): Record<string, number[]> {
   const backend = { backend: [stack.pids.backends] };
+  const runtime = (pids: RuntimePids): Record<string, number[]> => ({ ...backend, workerd: pids.workerd, ...(pids.host === null ? {} : { host: [pids.host] }) });
   switch (id) {
     case "direct":
       return backend;
+    case "floor-bare":
+      return runtime(stack.pids.floorBare);
     case "floor":
     case "floor-do":
-      return { ...backend, workerd: stack.pids.floorWorkerd };
+      return runtime(stack.pids.floor);
     case "gateway-open":
     case "gateway-policy":
     case "modern-open":
     case "modern-policy":
-      return { ...backend, workerd: stack.pids.gatewayWorkerd };
+      return runtime(stack.pids.gateway);
     case "peer":
       return { ...backend, peer: [stack.pids.peer] };
+    case "dev-floor":
+    case "dev-floor-do":
+      return runtime(stack.pids.dev!.floor);
+    case "dev-gateway-open":
+    case "dev-gateway-policy":
+    case "dev-modern-open":
+    case "dev-modern-policy":
+      return runtime(stack.pids.dev!.gateway);
   }
 }
 
@@ -147,11 +196,22 @@ function rotated<T>(items: readonly T[], run: number): T[] {
 
 // --- 1. tools/call echo at a fixed moderate rate -----------------------------------------------
 
-export const ECHO_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
+/** The lean runtime's targets, and the same relays under `wrangler dev` when the stack has it. */
+export const LEAN_TARGETS: TargetId[] = ["direct", "floor-bare", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
+
+/** The null-proxy floor on the runtime that serves `t`. */
+function floorOf(t: string): TargetId {
+  return t.startsWith("dev-") ? "dev-floor" : "floor";
+}
+
+function sideBySide(stack: Stack): TargetId[] {
+  return stack.dev ? [...LEAN_TARGETS, ...DEV_TARGETS] : LEAN_TARGETS;
+}
 
 export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
   const { ratePerSec, count, runs, warmup } = s.echo;
-  const targets = targetsFor(stack, ECHO_TARGETS);
+  const echoTargets = sideBySide(stack);
+  const targets = targetsFor(stack, echoTargets);
   const perRun: Record<string, ReturnType<typeof summarizeLoad>>[] = [];
   for (let run = 0; run < runs; run++) {
     const row: Record<string, ReturnType<typeof summarizeLoad>> = {};
@@ -173,14 +233,19 @@ export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
     }
     perRun.push(row);
   }
-  const summary: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number; errors: number }> = {};
-  for (const t of ECHO_TARGETS) {
+  const summary: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number; addedP50OverFloor: number; addedP50OverPeer: number; errors: number }> = {};
+  const added = (r: (typeof perRun)[number], t: string): number => r[t]!.p50 - r.direct!.p50;
+  for (const t of echoTargets) {
+    const floor = floorOf(t);
     summary[t] = {
       p50: median(perRun.map((r) => r[t]!.p50)),
       p99: median(perRun.map((r) => r[t]!.p99)),
       // Paired per run: a run's background load hits the target and direct alike.
-      addedP50: median(perRun.map((r) => r[t]!.p50 - r.direct!.p50)),
+      addedP50: median(perRun.map((r) => added(r, t))),
       addedP99: median(perRun.map((r) => r[t]!.p99 - r.direct!.p99)),
+      // Ratios of added p50s, also per run: to the null proxy on the same runtime, and to the peer.
+      addedP50OverFloor: median(perRun.map((r) => added(r, t) / added(r, floor))),
+      addedP50OverPeer: median(perRun.map((r) => added(r, t) / added(r, "peer"))),
       errors: perRun.reduce((n, r) => n + r[t]!.errors, 0),
     };
   }
@@ -189,11 +254,10 @@ export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
 
 // --- 2. tools/call at saturation ------------------------------------------------------------
 
-export const SATURATION_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
-
 export async function saturation(stack: Stack, s: Settings, log: Log) {
   const { workers, durationMs, runs } = s.saturation;
-  const targets = targetsFor(stack, SATURATION_TARGETS);
+  const saturationTargets = sideBySide(stack);
+  const targets = targetsFor(stack, saturationTargets);
   const perRun: Record<string, { rps: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }>[] = [];
   for (let run = 0; run < runs; run++) {
     const row: (typeof perRun)[number] = {};
@@ -225,12 +289,16 @@ export async function saturation(stack: Stack, s: Settings, log: Log) {
     }
     perRun.push(row);
   }
-  const summary: Record<string, { rps: number; ratio: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }> = {};
-  for (const t of SATURATION_TARGETS) {
+  const summary: Record<string, { rps: number; ratio: number; ratioFloor: number; workerdCpuOverFloor: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }> = {};
+  for (const t of saturationTargets) {
     const keys = Object.keys(perRun[0]![t]!.cpuMsPerRequest);
+    const floor = floorOf(t);
     summary[t] = {
       rps: median(perRun.map((r) => r[t]!.rps)),
       ratio: median(perRun.map((r) => r[t]!.rps / r.direct!.rps)),
+      // Against the null proxy on the same runtime, paired per run.
+      ratioFloor: median(perRun.map((r) => r[t]!.rps / r[floor]!.rps)),
+      workerdCpuOverFloor: median(perRun.map((r) => (r[t]!.cpuMsPerRequest.workerd ?? Number.NaN) / (r[floor]!.cpuMsPerRequest.workerd ?? Number.NaN))),
       p50: median(perRun.map((r) => r[t]!.p50)),
       p99: median(perRun.map((r) => r[t]!.p99)),
       errors: perRun.reduce((n, r) => n + r[t]!.errors, 0),
@@ -392,11 +460,12 @@ export async function streaming(stack: Stack, s: Settings, log: Log) {
     perRun.push(row);
   }
   inspector?.close();
-  const summary: Record<string, { ms: number; ratio: number; notifications: number; rssGrowthMiB: number; rssBaselineMiB: number; rssPeakMiB: number; heapBaselineMiB?: number; heapPeakMiB?: number; heapLowSecondHalfMiB?: number }> = {};
+  const summary: Record<string, { ms: number; ratio: number; ratioFloor: number; notifications: number; rssGrowthMiB: number; rssBaselineMiB: number; rssPeakMiB: number; heapBaselineMiB?: number; heapPeakMiB?: number; heapLowSecondHalfMiB?: number }> = {};
   for (const t of STREAM_TARGETS) {
     summary[t] = {
       ms: median(perRun.map((r) => r[t]!.ms)),
       ratio: median(perRun.map((r) => r[t]!.ms / r.direct!.ms)),
+      ratioFloor: median(perRun.map((r) => r[t]!.ms / r.floor!.ms)),
       notifications: Math.min(...perRun.map((r) => r[t]!.notifications)),
       rssGrowthMiB: median(perRun.map((r) => (r[t]!.rss.peakKiB - r[t]!.rss.baselineKiB) / 1024)),
       rssBaselineMiB: median(perRun.map((r) => r[t]!.rss.baselineKiB / 1024)),
