@@ -18,7 +18,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { backgroundCores, cpuSnapshot, machineFacts } from "./machine.ts";
@@ -56,8 +56,10 @@ const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.sl
 /** The report and its charts from a results file. */
 function writeDocs(report: Record<string, unknown>, to: string): void {
   const files = renderReport(report);
-  mkdirSync(join(repoRoot, "docs", "benchmarks"), { recursive: true });
-  for (const [name, text] of Object.entries(files.charts)) writeFileSync(join(repoRoot, "docs", "benchmarks", name), text);
+  // The charts go beside the report (docs/benchmarks/ for docs/benchmarks.md), which links them.
+  const charts = join(dirname(to), "benchmarks");
+  mkdirSync(charts, { recursive: true });
+  for (const [name, text] of Object.entries(files.charts)) writeFileSync(join(charts, name), text);
   writeFileSync(to, files.markdown);
   process.stdout.write(`wrote ${to}\n`);
 }
@@ -189,6 +191,7 @@ try {
   writeFileSync(outJson, `${JSON.stringify(report, null, 2)}\n`);
   log(`wrote ${outJson}`);
   if (outDocs) writeDocs(report, outDocs);
+  log(`targets of issue 13${quick ? " (a quick run: one short run per target; indicative figures)" : ""}:`);
   for (const line of renderReport(report).verdicts) log(line);
 } catch (error) {
   log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
