@@ -90,6 +90,7 @@ export function renderReport(report: Json): Rendered {
   const otherRows: string[][] = [];
   const sections: string[] = [];
   let echoBreakdown = "";
+  let agentLine = "";
   const lean = meta.runtime === "lean";
   /** What the first tables measured: the lean runtime, or (results from before it) `wrangler dev`. */
   const leanTitle = lean ? "On the lean runtime" : "Under `wrangler dev` (results measured before the lean runtime)";
@@ -101,9 +102,10 @@ export function renderReport(report: Json): Rendered {
     verdicts.push(`${pass === null ? "skip  " : pass ? "met   " : "MISSED"} ${what}: ${measured} (target ${goal})${why ? `; ${why}` : ""}`);
   };
   /** The project's other targets (idle storage, bundle size), after issue 13's. */
+  const otherVerdicts: string[] = [];
   const check = (scenario: string, what: string, measured: string, goal: string, pass: boolean): void => {
     otherRows.push([scenario, what, measured, goal, verdict(pass)]);
-    verdicts.push(`${pass ? "met   " : "MISSED"} ${scenario}: ${what}: ${measured} (target ${goal})`);
+    otherVerdicts.push(`${pass ? "met   " : "MISSED"} ${scenario}: ${what}: ${measured} (target ${goal}; not an issue 13 target)`);
   };
 
   // --- echo ---
@@ -151,8 +153,12 @@ ${ms(a("dev-gateway-open"))} there (session path) and ${ms(a("dev-modern-open"))
 
 One client session per target sends \`tools/call echo\` with a distinct ~256-byte text per request, open loop at
 ${p.ratePerSec} requests/s (a request leaves on schedule whether or not earlier ones have answered; latency counts
-from the scheduled time), ${p.count} requests per run after ${p.warmup} warm-up calls, ${p.runs} run(s), targets in
-rotating order. "Added" is the target's percentile minus direct's in the same run, then the median over runs; "/ floor's"
+from the scheduled time), ${p.count} requests per target and run after ${p.warmup} warm-up calls, ${p.runs} run(s).${
+      p.rounds > 1
+        ? ` Each run sends its requests in ${p.rounds} slices, every target in turn and in rotating order per slice, so a spell of
+other work on the machine falls on all targets alike.`
+        : " Targets in rotating order."
+    } "Added" is the target's percentile minus direct's in the same run, then the median over runs; "/ floor's"
 is the target's added p50 over the null-proxy floor's on the same runtime, per run, then the median.${bg("echo")}
 
 ### ${leanTitle}
@@ -381,6 +387,44 @@ state, an \`initialize\` plus \`notifications/initialized\` to each backend, sto
 `);
   }
 
+  // --- the agent loop ---
+  const agent = results.agent as Json | undefined;
+  if (agent) {
+    const s = agent.summary as Record<string, Json>;
+    const p = agent.params as Json;
+    const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)} %` : "–");
+    agentLine = `In the production-shaped agent loop (section 6: ${p.steps} tool calls of about ${p.medianMs} ms each), the gateway's share of the
+loop's time is ${pct(s["gateway-open"]?.share)} on the session path without policy, ${pct(s["gateway-policy"]?.share)} with JWT and the policy, and
+${pct(s["modern-open"]?.share)} on the stateless path; mcp-hub's is ${pct(s.peer?.share)}.`;
+    otherVerdicts.push(
+      `info   agent loop (${p.steps} calls of ~${p.medianMs} ms): share of the loop's time: gateway ${pct(s["gateway-open"]?.share)} (session path), ${pct(s["modern-open"]?.share)} (stateless), ${pct(s["gateway-policy"]?.share)} (JWT + policy); mcp-hub ${pct(s.peer?.share)} (no target; issue 13 item 4)`,
+    );
+    sections.push(`## 6. A production-shaped agent loop
+
+What one agent task costs through each relay when the tools do real work: a client connects (\`initialize\`), lists
+the tools, then makes ${p.steps} \`tools/call\`s one after another. The backend's \`work\` tool takes a jittered time
+before answering ${count(p.size)} bytes: log-normal around ${p.medianMs} ms (σ 0.5, clipped to ${Math.round(p.medianMs / 3)}–${p.medianMs * 5} ms), a
+fresh sequence per loop and the same sequence for every target of that loop, so the difference to direct is the
+relay's alone (the stateless row's backend speaks 2026-07-28; its direct is the same 2025-11-25 session as the others').
+${p.loops} loops, targets in rotating order; medians over loops. The gateway's share is its added time
+over the loop's time through it. The agent's own thinking time between calls (a model's turn, seconds) is not part
+of the loop; with it, every relay's share would be smaller still.${bg("agent")}
+
+${table(
+  ["target", "loop", "of which the tools' own time", "connect + list", "added over direct", "added per call", "share of the loop"],
+  Object.keys(s).map((t) => [
+    label(t),
+    ms(s[t]!.loopMs),
+    ms(s[t]!.toolMs),
+    ms(s[t]!.setupMs),
+    t === "direct" ? "–" : ms(s[t]!.addedMs),
+    t === "direct" ? "–" : ms(s[t]!.addedPerCallMs),
+    t === "direct" ? "–" : pct(s[t]!.share),
+  ]),
+)}
+`);
+  }
+
   // --- idle sessions ---
   const idle = results.idle as Json | undefined;
   if (idle) {
@@ -390,7 +434,7 @@ state, an \`initialize\` plus \`notifications/initialized\` to each backend, sto
     check("idle sessions", "errors (open + probe)", `${idle.errors + idle.probeErrors} of ${idle.opened + idle.errors} opened, ${idle.probed} probed`, "0", idle.errors + idle.probeErrors === 0);
     const sample = rest.sample as Json | undefined;
     const byTable = sample ? (Object.entries(sample.byTable as Record<string, Json>) as [string, Json][]).sort((a, b) => b[1].pages - a[1].pages) : [];
-    sections.push(`## 6. ${count(idle.params.sessions)} sessions opened and left idle
+    sections.push(`## 7. ${count(idle.params.sessions)} sessions opened and left idle
 
 ${count(idle.params.sessions)} client sessions of the no-policy tenant with 2 backends (like the demo tenant), opened with
 \`initialize\` + \`notifications/initialized\` (${idle.params.concurrency} at a time), then left alone. After 5 s,
@@ -443,7 +487,7 @@ pages locally, three of them the database's own (its schema and the two platform
   const b = results.bundle as Json | undefined;
   if (b) {
     check("bundle", "gzipped size (wrangler's figure)", `${num(b.wranglerGzipKiB, 1)} KiB`, `≤ ${TARGETS.bundleGzipKiB} KiB`, b.wranglerGzipKiB <= TARGETS.bundleGzipKiB);
-    sections.push(`## 7. The deployable bundle
+    sections.push(`## 8. The deployable bundle
 
 \`wrangler deploy --dry-run --outdir\` (the build the load scenarios ran) and \`wrangler check startup\` on that same
 upload (a CPU profile of the Worker's start-up in local workerd; median of ${meta.settings.startup.runs}).
@@ -492,7 +536,7 @@ aggregator (mcp-hub), on one machine, with everything on 127.0.0.1. ${
 \`\`\`sh
 npm run bench                  # everything, about 10 minutes on 2 cores; rewrites this file
 npm run bench -- --quick       # a sanity pass in under 2 minutes (bench/results/quick.tmp, this file untouched)
-npm run bench -- --only echo,fanout   # some scenarios: echo, saturation, fanout, stream, init, idle, bundle
+npm run bench -- --only echo,fanout   # some scenarios: echo, saturation, fanout, stream, init, agent, idle, bundle
 \`\`\`
 
 Every scenario measures the same backends, client, payload and concurrency three ways: **direct** to the backend,
@@ -525,6 +569,7 @@ for the latency and throughput ratios, the gateway's own time over the slowest b
 
 ${table(["target", "measured", "goal", "", "measured reason"], summaryRows)}
 ${(meta.skipped as string[] | undefined)?.length ? `\nSkipped because the run ran out of time: ${(meta.skipped as string[]).join(", ")}.\n` : ""}
+${agentLine ? `${agentLine}\n` : ""}
 ${otherRows.length > 0 ? `The project's other targets:\n\n${table(["scenario", "measure", "measured", "target", ""], otherRows)}\n` : ""}
 ## The machine and the versions
 
@@ -620,7 +665,7 @@ backend is wherever it is.
 - **CPU time.** Workers and Durable Objects are limited per request (30 s by default); a long stream is one request
   to the session object, and the gateway spends CPU per notification (about
   ${results.stream ? num((results.stream.summary["gateway-open"]!.ms as number) / (results.stream.params.count as number), 3) : "–"} ms of wall time per notification here, CPU-bound),
-  so a stream of tens of thousands of messages stays far below it. Start-up CPU is measured in section 7.
+  so a stream of tens of thousands of messages stays far below it. Start-up CPU is measured in section 8.
 - **Memory: 128 MB per isolate.** The gateway never holds a whole stream (section 4); locally one workerd process
   holds every isolate, every session object and miniflare's simulators, so its RSS is not the isolate's.
 - **A Durable Object is single-threaded (about 1,000 requests/s).** One session is one object, so one session's calls
@@ -629,10 +674,10 @@ backend is wherever it is.
 - **Storage is billed by rows read and written and by size** (SQLite-backed Durable Objects). Per \`tools/call\` whose
   reply is only its response the session writes no event or stream rows (it answers with JSON); a call that streams
   writes its SSE events and a stream row; with the fixes below, neither writes a counter row per call; an empty SQLite database is about 12 KB
-  (section 6).
+  (section 7).
 
 ${fixesSection()}`;
-  return { markdown, charts, verdicts };
+  return { markdown, charts, verdicts: [...verdicts, ...otherVerdicts] };
 }
 
 type Target = (what: string, measured: string, goal: string, pass: boolean | null, why?: string) => void;

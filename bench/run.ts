@@ -9,7 +9,7 @@
  *
  *   npm run bench                     the full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick          a sanity pass (under 2 minutes); writes bench/results/quick.tmp only
- *   npm run bench -- --only echo,init  some scenarios (echo, saturation, fanout, stream, init, idle, bundle)
+ *   npm run bench -- --only echo,init  some scenarios (echo, saturation, fanout, stream, init, agent, idle, bundle)
  *   npm run bench -- --no-dev          skip the `wrangler dev` runtime (no second table; faster)
  *   npm run bench -- --observability   keep wrangler.toml's [observability] on under `wrangler dev` (see docs)
  *   npm run bench -- --no-wait         do not wait for the machine to be quiet before starting
@@ -27,7 +27,7 @@ import * as scenarios from "./scenarios.ts";
 import { sleep } from "./load.ts";
 import { startStack, type Stack } from "./stack.ts";
 
-const ALL = ["echo", "saturation", "fanout", "stream", "init", "idle", "bundle"] as const;
+const ALL = ["echo", "saturation", "fanout", "stream", "init", "agent", "idle", "bundle"] as const;
 type ScenarioId = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -135,6 +135,7 @@ try {
   await run("fanout", "tools/list fan-out", () => scenarios.fanout(s, settings, log));
   await run("stream", "a call streaming progress notifications", () => scenarios.streaming(s, settings, log));
   await run("init", "initialize with 3 backends", () => scenarios.initialize(s, settings, log));
+  await run("agent", "a 10-step agent loop, tools taking tens of milliseconds", () => scenarios.agentLoop(s, settings, log));
   let idle: Awaited<ReturnType<typeof scenarios.idleSessions>> | null = null;
   await run("idle", "idle sessions", async () => (idle = await scenarios.idleSessions(s, settings, log)));
   log("stopping");

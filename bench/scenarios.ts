@@ -19,36 +19,41 @@ import { wrangler } from "./gateway.ts";
 
 export interface Settings {
   quick: boolean;
-  echo: { ratePerSec: number; count: number; runs: number; warmup: number };
+  /** `rounds`: each run's `count` requests per target are sent in this many slices, the targets in rotating order per slice. */
+  echo: { ratePerSec: number; count: number; runs: number; warmup: number; rounds: number };
   saturation: { workers: number; durationMs: number; runs: number };
   fanout: { reps: number };
   stream: { count: number; size: number; runs: number };
   init: { reps: number };
   idle: { sessions: number; concurrency: number; probe: number };
   startup: { runs: number };
+  /** The agent loop: `loops` sessions of `steps` calls, each tool taking a jittered time around `medianMs`. */
+  agent: { loops: number; steps: number; medianMs: number; size: number };
 }
 
 export function settings(quick: boolean): Settings {
   return quick
     ? {
         quick,
-        echo: { ratePerSec: 10, count: 50, runs: 1, warmup: 10 },
+        echo: { ratePerSec: 10, count: 50, runs: 1, warmup: 10, rounds: 5 },
         saturation: { workers: 8, durationMs: 2_000, runs: 1 },
         fanout: { reps: 3 },
         stream: { count: 10_000, size: 1_024, runs: 1 },
         init: { reps: 5 },
         idle: { sessions: 300, concurrency: 8, probe: 50 },
         startup: { runs: 1 },
+        agent: { loops: 3, steps: 10, medianMs: 30, size: 1_024 },
       }
     : {
         quick,
-        echo: { ratePerSec: 10, count: 80, runs: 3, warmup: 20 },
+        echo: { ratePerSec: 10, count: 80, runs: 3, warmup: 20, rounds: 4 },
         saturation: { workers: 16, durationMs: 3_000, runs: 3 },
         fanout: { reps: 10 },
         stream: { count: 10_000, size: 1_024, runs: 3 },
         init: { reps: 15 },
         idle: { sessions: 10_000, concurrency: 8, probe: 200 },
         startup: { runs: 3 },
+        agent: { loops: 12, steps: 10, medianMs: 30, size: 1_024 },
       };
 }
 
@@ -210,26 +215,49 @@ function sideBySide(stack: Stack): TargetId[] {
 
 export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
   const { ratePerSec, count, runs, warmup } = s.echo;
+  const rounds = Math.max(1, Math.min(count, s.echo.rounds ?? 1));
   const echoTargets = sideBySide(stack);
   const targets = targetsFor(stack, echoTargets);
   const perRun: Record<string, ReturnType<typeof summarizeLoad>>[] = [];
   for (let run = 0; run < runs; run++) {
-    const row: Record<string, ReturnType<typeof summarizeLoad>> = {};
-    for (const target of rotated(targets, run)) {
-      const http = new Http();
-      const session = openSession(http, target);
-      try {
+    // Every target's session is opened and warmed first; then the run's requests go out in
+    // slices, each target in turn and in rotating order per slice, so that a spell of other
+    // work on the machine falls on every target alike rather than on whichever ran then.
+    const open: { target: Target; http: Http; session: Session; result: LoadResult }[] = [];
+    try {
+      for (const target of targets) {
+        const http = new Http();
+        const session = openSession(http, target);
+        open.push({ target, http, session, result: { latencies: [], ok: 0, errors: 0, errorSamples: [], elapsedMs: 0, skipped: 0 } });
         await session.initialize();
         for (let i = 0; i < warmup; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(-1 - run, i) } });
-        const result = await fixedRate({ ratePerSec, count, maxInFlight: 64, deadlineMs: (count / ratePerSec) * 1000 * 3 + 10_000 }, async (i) => {
-          await session.request("tools/call", { name: target.echo, arguments: { text: payload(run, i) } });
-        });
-        row[target.id] = summarizeLoad(result);
-        log(`  echo run ${run + 1}/${runs} ${target.id}: p50 ${row[target.id]!.p50.toFixed(2)} ms, p99 ${row[target.id]!.p99.toFixed(2)} ms, errors ${result.errors}`);
-      } finally {
-        await session.close();
+      }
+      let sent = 0;
+      for (let round = 0; round < rounds; round++) {
+        const slice = Math.round(((round + 1) * count) / rounds) - Math.round((round * count) / rounds);
+        for (const entry of rotated(open, run * rounds + round)) {
+          const part = await fixedRate({ ratePerSec, count: slice, maxInFlight: 64, deadlineMs: (slice / ratePerSec) * 1000 * 3 + 10_000 }, async (i) => {
+            await entry.session.request("tools/call", { name: entry.target.echo, arguments: { text: payload(run, sent + i) } });
+          });
+          entry.result.latencies.push(...part.latencies);
+          entry.result.ok += part.ok;
+          entry.result.errors += part.errors;
+          entry.result.errorSamples.push(...part.errorSamples.slice(0, 5 - entry.result.errorSamples.length));
+          entry.result.elapsedMs += part.elapsedMs;
+          entry.result.skipped += part.skipped;
+        }
+        sent += slice;
+      }
+    } finally {
+      for (const { session, http } of open) {
+        await session.close().catch(() => {});
         http.close();
       }
+    }
+    const row: Record<string, ReturnType<typeof summarizeLoad>> = {};
+    for (const { target, result } of open) {
+      row[target.id] = summarizeLoad(result);
+      log(`  echo run ${run + 1}/${runs} ${target.id}: p50 ${row[target.id]!.p50.toFixed(2)} ms, p99 ${row[target.id]!.p99.toFixed(2)} ms, errors ${result.errors}`);
     }
     perRun.push(row);
   }
@@ -714,4 +742,86 @@ export async function bundle(stack: Stack, s: Settings, log: Log, workDir: strin
   };
   log(`  bundle: ${result.wranglerGzipKiB} KiB gzipped (wrangler), start-up ${result.startupActiveMs.toFixed(1)} ms active`);
   return result;
+}
+
+// --- 8. a production-shaped agent loop ---------------------------------------------------------
+
+export const AGENT_TARGETS: TargetId[] = ["direct", "gateway-open", "gateway-policy", "modern-open", "peer"];
+
+/** A small seeded generator (mulberry32), so every target of a loop gets the same tool times. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Tool times of one loop: log-normal around `medianMs` (σ 0.5: about two thirds within
+ * 0.6× to 1.6× the median), clipped to [medianMs / 3, medianMs × 5], whole milliseconds.
+ */
+export function toolTimes(loop: number, steps: number, medianMs: number): number[] {
+  const random = seeded(0x5eed + loop);
+  return Array.from({ length: steps }, () => {
+    const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    return Math.round(Math.min(medianMs * 5, Math.max(medianMs / 3, medianMs * Math.exp(0.5 * normal))));
+  });
+}
+
+/**
+ * An agent's session as production sees it: connect (initialize), list the tools, then ten
+ * tool calls one after another, each answered by a backend that takes tens of milliseconds
+ * (jittered). Every target gets the same sequence of tool times in a loop, so the difference
+ * to direct is the relay's alone; the gateway's share is that difference over the loop's time.
+ */
+export async function agentLoop(stack: Stack, s: Settings, log: Log) {
+  const { loops, steps, medianMs, size } = s.agent;
+  const targets = targetsFor(stack, AGENT_TARGETS);
+  const work = (t: Target): string => t.echo.replace(/echo$/, "work");
+  const perLoop: { times: number[]; byTarget: Record<string, { totalMs: number; setupMs: number; stepsMs: number; steps: number[] }> }[] = [];
+  for (let loop = 0; loop < loops; loop++) {
+    const times = toolTimes(loop, steps, medianMs);
+    const byTarget: (typeof perLoop)[number]["byTarget"] = {};
+    for (const target of rotated(targets, loop)) {
+      const http = new Http();
+      const session = openSession(http, target);
+      try {
+        const t0 = process.hrtime.bigint();
+        await session.initialize();
+        await session.request("tools/list", {});
+        const setupMs = since(t0);
+        const each: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          const t = process.hrtime.bigint();
+          await session.request("tools/call", { name: work(target), arguments: { ms: times[i], size } });
+          each.push(since(t));
+        }
+        const totalMs = since(t0);
+        byTarget[target.id] = { totalMs, setupMs, stepsMs: totalMs - setupMs, steps: each };
+      } finally {
+        await session.close();
+        http.close();
+      }
+    }
+    perLoop.push({ times, byTarget });
+    log(`  agent loop ${loop + 1}/${loops} (tools ${times.reduce((a, b) => a + b, 0)} ms): ${AGENT_TARGETS.map((t) => `${t} ${byTarget[t]!.totalMs.toFixed(0)} ms`).join(", ")}`);
+  }
+  const summary: Record<string, { loopMs: number; toolMs: number; setupMs: number; addedMs: number; addedPerCallMs: number; share: number }> = {};
+  for (const t of AGENT_TARGETS) {
+    const tool = (l: (typeof perLoop)[number]): number => l.times.reduce((a, b) => a + b, 0);
+    summary[t] = {
+      loopMs: median(perLoop.map((l) => l.byTarget[t]!.totalMs)),
+      toolMs: median(perLoop.map(tool)),
+      setupMs: median(perLoop.map((l) => l.byTarget[t]!.setupMs)),
+      // Paired per loop: the same tool times on every target.
+      addedMs: median(perLoop.map((l) => l.byTarget[t]!.totalMs - l.byTarget.direct!.totalMs)),
+      addedPerCallMs: median(perLoop.flatMap((l) => l.byTarget[t]!.steps.map((ms, i) => ms - l.byTarget.direct!.steps[i]!))),
+      share: median(perLoop.map((l) => (l.byTarget[t]!.totalMs - l.byTarget.direct!.totalMs) / l.byTarget[t]!.totalMs)),
+    };
+  }
+  return { params: s.agent, loops: perLoop, summary };
 }
