@@ -7,9 +7,9 @@
  * in docs/benchmarks/). The summary holds the targets of issue 13; every run ends by printing one
  * `met` / `MISSED` line per target.
  *
- *   npm run bench                     the full run (about 10-15 minutes on 2 cores)
- *   npm run bench -- --quick          a sanity pass (under 2 minutes); writes bench/results/quick.tmp only
- *   npm run bench -- --only echo,init  some scenarios (echo, saturation, fanout, stream, init, agent, idle, bundle)
+ *   npm run bench                     the full run (about 15 minutes on 2 cores)
+ *   npm run bench -- --quick          a sanity pass (about 4 minutes); writes bench/results/quick.tmp only
+ *   npm run bench -- --only echo,init  some scenarios (echo, saturation, profile, fanout, stream, init, agent, idle, bundle)
  *   npm run bench -- --no-dev          skip the `wrangler dev` runtime (no second table; faster)
  *   npm run bench -- --observability   keep wrangler.toml's [observability] on under `wrangler dev` (see docs)
  *   npm run bench -- --no-wait         do not wait for the machine to be quiet before starting
@@ -27,7 +27,7 @@ import * as scenarios from "./scenarios.ts";
 import { sleep } from "./load.ts";
 import { startStack, type Stack } from "./stack.ts";
 
-const ALL = ["echo", "saturation", "fanout", "stream", "init", "agent", "idle", "bundle"] as const;
+const ALL = ["echo", "saturation", "profile", "fanout", "stream", "init", "agent", "idle", "bundle"] as const;
 type ScenarioId = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -132,6 +132,7 @@ try {
   await run("bundle", "bundle: size and start-up", () => scenarios.bundle(s, settings, log, work));
   await run("echo", "tools/call echo at a fixed rate", () => scenarios.echoAtRate(s, settings, log));
   await run("saturation", "tools/call at saturation", () => scenarios.saturation(s, settings, log));
+  await run("profile", "where the gateway's CPU per call goes (V8 profile)", () => scenarios.profileCalls(s, settings, log));
   await run("fanout", "tools/list fan-out", () => scenarios.fanout(s, settings, log));
   await run("stream", "a call streaming progress notifications", () => scenarios.streaming(s, settings, log));
   await run("init", "initialize with 3 backends", () => scenarios.initialize(s, settings, log));

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Http, LegacySseSession, StreamableSession, since, type Session } from "./client.ts";
 import { closedLoop, fixedRate, median, percentile, pool, sleep, type LoadResult } from "./load.ts";
-import { cpuMs, findInspector, inspectorSession, summarize, type CpuProfile } from "./profile.ts";
+import { cpuMs, findInspector, inspectorSession, profileDuring, sourceResolver, summarize, type CpuProfile } from "./profile.ts";
 import { FANOUT_SIZES, INIT_DELAYS_MS, LIST_DELAY_MS, rssKiB, type GatewayMode, type Runtime, type RuntimePids, type Stack } from "./stack.ts";
 import { wrangler } from "./gateway.ts";
 
@@ -27,6 +27,8 @@ export interface Settings {
   init: { reps: number };
   idle: { sessions: number; concurrency: number; probe: number };
   startup: { runs: number };
+  /** The CPU profile of the gateway isolate over `calls` tools/call per path. */
+  profile: { calls: number };
   /** The agent loop: `loops` sessions of `steps` calls, each tool taking a jittered time around `medianMs`. */
   agent: { loops: number; steps: number; medianMs: number; size: number };
 }
@@ -42,6 +44,7 @@ export function settings(quick: boolean): Settings {
         init: { reps: 5 },
         idle: { sessions: 300, concurrency: 8, probe: 50 },
         startup: { runs: 1 },
+        profile: { calls: 100 },
         agent: { loops: 3, steps: 10, medianMs: 30, size: 1_024 },
       }
     : {
@@ -53,6 +56,7 @@ export function settings(quick: boolean): Settings {
         init: { reps: 15 },
         idle: { sessions: 10_000, concurrency: 8, probe: 200 },
         startup: { runs: 3 },
+        profile: { calls: 300 },
         agent: { loops: 12, steps: 10, medianMs: 30, size: 1_024 },
       };
 }
@@ -824,4 +828,59 @@ export async function agentLoop(stack: Stack, s: Settings, log: Log) {
     };
   }
   return { params: s.agent, loops: perLoop, summary };
+}
+
+// --- the profile behind the CPU figures ---------------------------------------------------------
+
+const GATEWAY_ISOLATE = "core:user:edge-mcp-gateway";
+
+/**
+ * Where the gateway's CPU per call goes: the V8 profiler samples the gateway isolate (its Worker
+ * and Durable Objects run in it) every millisecond while one session sends `tools/call echo`
+ * one after another, without policy, on the session path and on the stateless path; functions
+ * are named by their source file and line through the bundle's source map. The profiler slows
+ * JavaScript down: read shares, not absolute figures.
+ */
+export async function profileCalls(stack: Stack, s: Settings, log: Log) {
+  const port = await findInspector(stack.pids.gatewayWorkerd, GATEWAY_ISOLATE);
+  if (port === null) throw new Error("no inspector lists the gateway isolate");
+  const source = sourceResolver(stack.bundle.file, stack.sourceRoot);
+  const calls = s.profile.calls;
+  const paths: Record<string, { workerdCpuMsPerCall: number; activeMsPerCall: number; gcMsPerCall: number; self: { fn: string; ms: number }[]; inclusive: { fn: string; ms: number }[] }> = {};
+  for (const [path, id] of [
+    ["session", "gateway-open"],
+    ["stateless", "modern-open"],
+  ] as const) {
+    const target = targetsFor(stack, [id])[0]!;
+    const http = new Http();
+    const session = openSession(http, target);
+    try {
+      await session.initialize();
+      for (let i = 0; i < 20; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(-1, i) } });
+      const pids = stack.pids.gatewayWorkerd;
+      const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
+      const { profiles } = await profileDuring(
+        port,
+        [GATEWAY_ISOLATE],
+        async () => {
+          for (let i = 0; i < calls; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(0, i) } });
+        },
+        1000,
+      );
+      const cpu = (pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) / calls;
+      const sum = summarize(path, profiles[GATEWAY_ISOLATE]!, 15, source);
+      paths[path] = {
+        workerdCpuMsPerCall: cpu,
+        activeMsPerCall: sum.activeMs / calls,
+        gcMsPerCall: sum.gcMs / calls,
+        self: sum.top.map((f) => ({ fn: f.fn, ms: f.selfMs / calls })),
+        inclusive: sum.inclusive.map((f) => ({ fn: f.fn, ms: f.totalMs / calls })),
+      };
+      log(`  profile, ${path} path: isolate active ${paths[path]!.activeMsPerCall.toFixed(2)} ms per call under the profiler; top: ${paths[path]!.self.slice(0, 3).map((f) => f.fn).join(", ")}`);
+    } finally {
+      await session.close();
+      http.close();
+    }
+  }
+  return { params: { ...s.profile, samplingUs: 1000 }, paths };
 }

@@ -56,6 +56,8 @@ export interface Stack {
   /** The gateway on the lean runtime. */
   gateway: BenchGateway;
   bundle: Bundle;
+  /** The tree the gateway's bundle was built from (its source map's paths are relative to it). */
+  sourceRoot: string;
   /** Process ids, for CPU and memory sampling. `gatewayWorkerd` and `floorWorkerd` are the lean runtime's. */
   pids: {
     backends: number;
@@ -187,7 +189,8 @@ export async function startStack(log: (line: string) => void, options: StackOpti
     running.push(gateway);
 
     log("starting the floor on the lean runtime and on bare workerd");
-    const floor = await startLeanWorker({ name: "floor", workerName: "bench-floor", config: floorConfig, bundle: floorBundle, persistTo: join(temp, "floor-state"), vars: floorVars });
+    // With an inspector like the gateway's (it costs nothing measurable while no one is attached).
+    const floor = await startLeanWorker({ name: "floor", workerName: "bench-floor", config: floorConfig, bundle: floorBundle, persistTo: join(temp, "floor-state"), vars: floorVars, inspector: true });
     running.push(floor);
     const floorBare = await startBareFloor({ bundle: floorBundle, stateDir: join(temp, "floor-bare-state"), compatibilityDate: compatibilityDateOf(floorConfig), vars: floorVars });
     running.push(floorBare);
@@ -224,6 +227,7 @@ export async function startStack(log: (line: string) => void, options: StackOpti
       backendUrl,
       gateway,
       bundle,
+      sourceRoot: options.sourceRoot ?? repoRoot,
       pids: {
         backends: backends.pid,
         gatewayWorkerd: gatewayPids.workerd,
