@@ -15,7 +15,10 @@
  *                                      progressToken, each with a `size`-byte message (an SSE
  *                                      reply, written as fast as the socket takes them), then a
  *                                      text result
- *   filler_<n>                         inert tools that make the list realistically long
+ *   work({ ms, size })                 waits `ms` (a tool doing real work: an API call, a query),
+ *                                      then answers a `size`-byte text (the agent-loop scenario)
+ *   filler_<n>                         inert tools that make the list realistically long (7 by
+ *                                      default: 10 tools per backend)
  *
  * Protocol: initialize (after initDelayMs), notifications/* (202), ping, tools/list (after
  * listDelayMs), tools/call; DELETE ends a session; GET answers 405 (no standalone stream). An
@@ -35,7 +38,7 @@ export interface BackendSpec {
   listDelayMs?: number;
   /** initialize answers after this long (the initialize scenario). */
   initDelayMs?: number;
-  /** How many filler tools besides echo and stream. */
+  /** How many filler tools besides echo, stream and work. */
   tools?: number;
   /** Speaks 2026-07-28 (stateless) instead of 2025-11-25. */
   modern?: boolean;
@@ -63,8 +66,13 @@ function toolList(spec: BackendSpec): Json[] {
       description: "Sends `count` progress notifications, then a result.",
       inputSchema: { type: "object", properties: { count: { type: "integer", minimum: 0 }, size: { type: "integer", minimum: 0 }, tag: { type: "string" } } },
     },
+    {
+      name: "work",
+      description: "Waits `ms` milliseconds, as a tool doing real work would, then answers a `size`-byte text.",
+      inputSchema: { type: "object", properties: { ms: { type: "integer", minimum: 0 }, size: { type: "integer", minimum: 0 } }, required: ["ms"] },
+    },
   ];
-  for (let i = 1; i <= (spec.tools ?? 8); i++) {
+  for (let i = 1; i <= (spec.tools ?? 7); i++) {
     tools.push({
       name: `filler_${i}`,
       description: `Inert tool number ${i} of backend ${spec.name}; it exists so lists have a realistic size.`,
@@ -193,6 +201,11 @@ function startBackend(spec: BackendSpec): Promise<{ server: Server; port: number
       };
       pump();
       return;
+    }
+    if (params.name === "work") {
+      const ms = Math.max(0, Math.min(10_000, Number(args.ms ?? 0)));
+      const text = `done in ${ms} ms `.padEnd(Math.max(0, Math.min(65_536, Number(args.size ?? 0))), ".");
+      return void sleep(ms).then(() => reply(res, 200, { jsonrpc: "2.0", id, result: { ...complete, content: [{ type: "text", text }] } }));
     }
     return reply(res, 200, { jsonrpc: "2.0", id, result: { ...complete, content: [{ type: "text", text: "ok" }] } });
   }

@@ -1,6 +1,6 @@
 /**
  * Where the gateway's CPU goes: starts a bench stack, samples the gateway isolate with the V8
- * profiler (over the inspector port `wrangler dev` gives workerd) while one session sends
+ * profiler (over the inspector port of the lean runtime's workerd, bench/runtime.ts) while one session sends
  * `tools/call echo` (or streams notifications, or lists 20 backends, or calls echo as a
  * 2026-07-28 client of a 2026-07-28 backend: "modern"), and prints functions by inclusive and by
  * self time per unit of work. The profiler slows JavaScript: read shares.
@@ -8,7 +8,7 @@
  *   node bench/hotspots.ts [call|stream|fanout|modern] [open|policy] [units]
  */
 import { Http, StreamableSession } from "./client.ts";
-import { cpuMs, findInspector, profileDuring, summarize } from "./profile.ts";
+import { cpuMs, findInspector, profileDuring, sourceResolver, summarize } from "./profile.ts";
 import { startStack } from "./stack.ts";
 
 const kind = (process.argv[2] ?? "call") as "call" | "stream" | "fanout" | "modern";
@@ -45,7 +45,7 @@ try {
     }
   }, 1000);
   const cpu = (pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) / units;
-  const sum = summarize("gateway", profiles[TARGET]!, 30);
+  const sum = summarize("gateway", profiles[TARGET]!, 30, sourceResolver(stack.bundle.file, stack.sourceRoot));
   console.log(`${kind}, ${mode}: workerd CPU ${cpu.toFixed(3)} ms per unit (profiled); isolate active ${(sum.activeMs / units).toFixed(3)} ms per unit`);
   console.log("\ninclusive ms per unit");
   for (const f of sum.inclusive) console.log(`${(f.totalMs / units).toFixed(3).padStart(9)}  ${f.fn}`);

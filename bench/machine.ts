@@ -27,6 +27,16 @@ function workerdVersion(): string {
   }
 }
 
+/** wrangler's own Miniflare, the one bench/runtime.ts drives. */
+function miniflareVersion(): string {
+  try {
+    const req = createRequire(join(dirname(require.resolve("wrangler/package.json")), "package.json"));
+    return (JSON.parse(readFileSync(req.resolve("miniflare/package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
 function git(args: string[]): string {
   try {
     return execFileSync("git", args, { cwd: repoRoot, encoding: "utf8" }).trim();
@@ -46,6 +56,7 @@ export function machineFacts() {
     node: process.version,
     wrangler: versionOf("wrangler"),
     workerd: workerdVersion(),
+    miniflare: miniflareVersion(),
     mcpHub: versionOf("mcp-hub"),
     commit: git(["rev-parse", "--short", "HEAD"]),
     /** The gateway's sources had uncommitted changes when the bundle was built. */

@@ -1,10 +1,13 @@
 /**
- * CPU profiles of workerd's isolates over the V8 inspector protocol (the port `wrangler dev`
- * gives workerd with --inspector-addr), and CPU time of whole processes from /proc. Used to find
+ * CPU profiles of workerd's isolates over the V8 inspector protocol (the port the lean runtime,
+ * bench/runtime.ts, or `wrangler dev` gives workerd with --inspector-addr), and CPU time of whole
+ * processes from /proc. Used to find
  * where a request's time goes: the gateway's own code, the runtime, or the local dev plumbing
  * (miniflare's entry and outbound workers).
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { SourceMap } from "node:module";
+import { dirname, relative, resolve } from "node:path";
 
 interface ProfileNode {
   id: number;
@@ -175,8 +178,29 @@ export async function profileDuring<T>(port: number, targets: string[], work: ()
   }
 }
 
-export function summarize(target: string, profile: CpuProfile, topN = 15): ProfileSummary {
+/** Where a frame of the bundle comes from: "<source file>:<line>", through the bundle's source map. */
+export type FrameSource = (url: string, line: number, column: number) => string | null;
+
+/**
+ * Reads `<bundle>.map` (wrangler writes it beside the bundle) and maps the bundle's frames to
+ * their source files, relative to `sourceRoot` (worker/…, durable-objects/…, node_modules/…).
+ */
+export function sourceResolver(bundleFile: string, sourceRoot: string): FrameSource | undefined {
+  const mapFile = `${bundleFile}.map`;
+  if (!existsSync(mapFile)) return undefined;
+  const map = new SourceMap(JSON.parse(readFileSync(mapFile, "utf8")) as ConstructorParameters<typeof SourceMap>[0]);
+  const bundleName = bundleFile.split("/").pop()!;
+  return (url, line, column) => {
+    if (url.split("/").pop() !== bundleName) return null;
+    const entry = map.findEntry(line, column) as { originalSource?: string; originalLine?: number };
+    if (!entry.originalSource) return null;
+    return `${relative(sourceRoot, resolve(dirname(mapFile), entry.originalSource))}:${(entry.originalLine ?? 0) + 1}`;
+  };
+}
+
+export function summarize(target: string, profile: CpuProfile, topN = 15, source?: FrameSource): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const where = (frame: ProfileNode["callFrame"]): string => source?.(frame.url, frame.lineNumber, frame.columnNumber) ?? `${frame.url.split("/").pop() ?? ""}:${frame.lineNumber + 1}`;
   const self = new Map<number, number>();
   profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
   let idle = 0;
@@ -189,8 +213,7 @@ export function summarize(target: string, profile: CpuProfile, topN = 15): Profi
       continue;
     }
     if (frame.functionName === "(garbage collector)") gc += us;
-    const file = frame.url.split("/").pop() ?? "";
-    const key = `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
+    const key = `${frame.functionName || "(anonymous)"} ${where(frame)}`;
     byFn.set(key, (byFn.get(key) ?? 0) + us);
   }
   // Inclusive time: each sample counts once for every distinct function on its stack.
@@ -198,7 +221,7 @@ export function summarize(target: string, profile: CpuProfile, topN = 15): Profi
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const keyOf = (id: number): string => {
     const f = byId.get(id)!.callFrame;
-    return `${f.functionName || "(anonymous)"} ${f.url.split("/").pop() ?? ""}:${f.lineNumber + 1}`;
+    return `${f.functionName || "(anonymous)"} ${where(f)}`;
   };
   const inclusive = new Map<string, number>();
   for (const [id, us] of self) {

@@ -15,15 +15,30 @@ export interface Rendered {
   verdicts: string[];
 }
 
+/**
+ * The targets of issue 13 ("Performance: the gateway's own cost close to the runtime's floor"),
+ * held against the lean runtime, every ratio between targets measured side by side in one run:
+ * the floor is the null-proxy Worker on the same runtime, the peer mcp-hub.
+ */
 const TARGETS = {
-  echoP50AddedMs: 1,
-  echoP99AddedMs: 3,
-  echoPeerShare: 0.5,
-  saturationRatio: 0.5,
-  fanoutRatio: 1.2,
-  streamRatio: 1.2,
-  streamGrowthMiB: 16,
-  initRatio: 1.2,
+  /** tools/call added p50 over direct, no policy, as a multiple of the floor's added p50. */
+  addedOverFloorStateless: 2,
+  addedOverFloorSession: 2.5,
+  /** JWT + policy, either path. */
+  addedOverFloorPolicy: 3,
+  /** Added p50 over the peer's added p50, no policy, both paths; the stretch goal. */
+  addedOverPeer: 1,
+  addedOverPeerStretch: 0.5,
+  /** Saturation throughput over the floor's, no policy. */
+  saturationOverFloor: 0.5,
+  /** workerd CPU per call over the floor's, no policy. */
+  cpuOverFloor: 2,
+  /** tools/list over 20 backends (policy tenant), initialize with 3 backends: over the slowest backend. */
+  fanout20Ratio: 1.3,
+  initRatio: 1.3,
+  /** The 10,000-notification stream's duration over the floor's. */
+  streamOverFloor: 3,
+  // The project's own earlier targets, still reported.
   idleBytes: 4096,
   bundleGzipKiB: 512,
 };
@@ -45,8 +60,8 @@ function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-function verdict(pass: boolean): string {
-  return pass ? "✅ met" : "❌ missed";
+function verdict(pass: boolean | null): string {
+  return pass === null ? "not measured" : pass ? "✅ met" : "❌ missed";
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -54,35 +69,49 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
+/** A target's label; those under `wrangler dev` say so (charts and prose mix both runtimes). */
 function label(id: string): string {
+  const text = TARGET_LABELS[id as TargetId] ?? id;
+  return id.startsWith("dev-") ? `${text} (wrangler dev)` : text;
+}
+
+/** The label inside a table of one runtime. */
+function rowLabel(id: string): string {
   return TARGET_LABELS[id as TargetId] ?? id;
 }
+
+const isDev = (id: string): boolean => id.startsWith("dev-");
 
 export function renderReport(report: Json): Rendered {
   const { meta, results } = report as { meta: Json; results: Json };
   const verdicts: string[] = [];
   const charts: Record<string, string> = {};
   const summaryRows: string[][] = [];
+  const otherRows: string[][] = [];
   const sections: string[] = [];
   let echoBreakdown = "";
+  let agentLine = "";
+  const lean = meta.runtime === "lean";
+  /** What the first tables measured: the lean runtime, or (results from before it) `wrangler dev`. */
+  const leanTitle = lean ? "On the lean runtime" : "Under `wrangler dev` (results measured before the lean runtime)";
+  const devTitle = "Under `wrangler dev` (the same bundle, behind the dev server)";
   const bg = (id: string): string => (meta.backgroundCores?.[id] === undefined ? "" : ` Other work on the machine during this scenario: ${num(meta.backgroundCores[id], 2)} cores on average.`);
-  const check = (scenario: string, what: string, measured: string, target: string, pass: boolean): void => {
-    summaryRows.push([scenario, what, measured, target, verdict(pass)]);
-    verdicts.push(`${pass ? "met   " : "MISSED"} ${scenario}: ${what}: ${measured} (target ${target})`);
+  /** One target of issue 13: a summary row and a `met` / `MISSED` line; `pass` null when its scenario did not run. */
+  const target = (what: string, measured: string, goal: string, pass: boolean | null, why = ""): void => {
+    summaryRows.push([what, measured, goal, verdict(pass), why]);
+    verdicts.push(`${pass === null ? "skip  " : pass ? "met   " : "MISSED"} ${what}: ${measured} (target ${goal})${why ? `; ${why}` : ""}`);
+  };
+  /** The project's other targets (idle storage, bundle size), after issue 13's. */
+  const otherVerdicts: string[] = [];
+  const check = (scenario: string, what: string, measured: string, goal: string, pass: boolean): void => {
+    otherRows.push([scenario, what, measured, goal, verdict(pass)]);
+    otherVerdicts.push(`${pass ? "met   " : "MISSED"} ${scenario}: ${what}: ${measured} (target ${goal}; not an issue 13 target)`);
   };
 
   // --- echo ---
-  /** The gateway's targets: legacy sessions (through the session object) and 2026-07-28 requests (none). */
-  const GATEWAY_TARGETS = ["gateway-open", "gateway-policy", "modern-open", "modern-policy"];
   const echo = results.echo as Json | undefined;
   if (echo) {
     const s = echo.summary as Record<string, Json>;
-    const peerAdded = s.peer?.addedP50 as number;
-    for (const t of GATEWAY_TARGETS.filter((t) => s[t])) {
-      check("echo at a fixed rate", `${label(t)}: added p50`, ms(s[t]!.addedP50), `≤ ${TARGETS.echoP50AddedMs} ms`, s[t]!.addedP50 <= TARGETS.echoP50AddedMs);
-      check("echo at a fixed rate", `${label(t)}: added p99`, ms(s[t]!.addedP99), `≤ ${TARGETS.echoP99AddedMs} ms`, s[t]!.addedP99 <= TARGETS.echoP99AddedMs);
-      check("echo at a fixed rate", `${label(t)}: added p50 vs the peer's`, `${num(s[t]!.addedP50 / peerAdded)}×`, `≤ ${TARGETS.echoPeerShare}×`, s[t]!.addedP50 <= TARGETS.echoPeerShare * peerAdded);
-    }
     const p = echo.params as Json;
     charts["echo.svg"] = barChart({
       title: `tools/call echo at ${p.ratePerSec} req/s: median latency (median of ${p.runs} runs)`,
@@ -90,33 +119,62 @@ export function renderReport(report: Json): Rendered {
       series: ["p50"],
       rows: Object.keys(s).map((t) => [label(t), [s[t]!.p50]]),
     });
-    const floorAdded = s.floor?.addedP50 ?? Number.NaN;
-    const doAdded = (s["floor-do"]?.addedP50 ?? Number.NaN) - floorAdded;
-    const gwOverDo = s["gateway-open"]!.addedP50 - (s["floor-do"]?.addedP50 ?? Number.NaN);
-    const policyOverOpen = s["gateway-policy"]!.addedP50 - s["gateway-open"]!.addedP50;
-    echoBreakdown = `Where the added median goes (p50 differences between targets): ${ms(floorAdded)} for getting a request
-into a Worker and out again at all (the floor: \`wrangler dev\`'s proxy, miniflare's entry and outbound Workers, workerd);
-${ms(doAdded)} more for a Durable Object hop with one SQLite write (floor-do); ${ms(gwOverDo)} more for the gateway's own
-work on the session path (tenant lookup, session object, policy, id mapping, the reply (JSON for a lone response, else SSE and its event log), the
-audit row, logs); ${ms(policyOverOpen)} more for JWT verification, the rate limiters, the CEL rules and redaction.${
-      s["modern-open"]
-        ? ` A 2026-07-28 client of a 2026-07-28 backend takes no session object at all (the Worker serves it,
-worker/dispatch/stateless.ts): it adds ${ms(s["modern-open"]!.addedP50 as number)} without policy and ${ms(s["modern-policy"]?.addedP50 as number)} with it,
-${ms((s["gateway-open"]!.addedP50 as number) - (s["modern-open"]!.addedP50 as number))} less than a 2025-11-25 session without policy.`
+    const leanIds = Object.keys(s).filter((t) => !isDev(t));
+    const devIds = Object.keys(s).filter(isDev);
+    const overFloor = (t: string): number => (s[t]!.addedP50OverFloor as number | undefined) ?? (s[t]!.addedP50 as number) / (s[isDev(t) ? "dev-floor" : "floor"]?.addedP50 as number);
+    const echoTable = (ids: string[]): string =>
+      table(
+        ["target", "p50", "p99", "added p50", "added p99", "added p50 / floor's", "errors"],
+        ids.map((t) => [
+          rowLabel(t),
+          ms(s[t]!.p50),
+          ms(s[t]!.p99),
+          t === "direct" ? "–" : ms(s[t]!.addedP50),
+          t === "direct" ? "–" : ms(s[t]!.addedP99),
+          t === "direct" ? "–" : `${num(overFloor(t))}×`,
+          s[t]!.errors,
+        ]),
+      );
+    const a = (t: string): number => (s[t]?.addedP50 as number | undefined) ?? Number.NaN;
+    echoBreakdown = `Where the added median goes ${lean ? "on the lean runtime" : "(under `wrangler dev`)"} (differences between the targets' added p50s): ${
+      s["floor-bare"] ? `${ms(a("floor-bare"))} to get a request into a Worker on bare workerd and out again at all; ${ms(a("floor") - a("floor-bare"))} more for what Miniflare still puts on the path (its outbound Worker behind every \`fetch\`), so the null-proxy floor adds ${ms(a("floor"))}` : `${ms(a("floor"))} for the null-proxy floor`
+    };
+${ms(a("floor-do") - a("floor"))} more for a Durable Object hop with one SQLite write (floor-do); ${ms(a("gateway-open") - a("floor-do"))} more for the gateway's own
+work on the session path (tenant lookup, session object, policy, id mapping, the reply, the audit row, logs), and
+${ms(a("modern-open") - a("floor"))} over the null proxy for its own work on the stateless 2026-07-28 path (no Durable Object); JWT verification, the rate
+limiters, the CEL rules and redaction add ${ms(a("gateway-policy") - a("gateway-open"))} on the session path and ${ms(a("modern-policy") - a("modern-open"))} on the stateless one.${
+      s["dev-floor"]
+        ? ` Under \`wrangler dev\` the same null proxy adds ${ms(a("dev-floor"))}, ${ms(a("dev-floor") - a("floor"))} more than on the lean runtime: the dev
+server's proxy Worker in a second workerd, its inspector relay and Miniflare's entry Worker; the gateway without policy adds
+${ms(a("dev-gateway-open"))} there (session path) and ${ms(a("dev-modern-open"))} (stateless).`
         : ""
     }`;
     sections.push(`## 1. tools/call echo at a fixed moderate rate
 
 One client session per target sends \`tools/call echo\` with a distinct ~256-byte text per request, open loop at
 ${p.ratePerSec} requests/s (a request leaves on schedule whether or not earlier ones have answered; latency counts
-from the scheduled time), ${p.count} requests per run after ${p.warmup} warm-up calls, ${p.runs} run(s), targets in
-rotating order. "Added" is the target's percentile minus direct's in the same run, then the median over runs.${bg("echo")}
+from the scheduled time), ${p.count} requests per target and run after ${p.warmup} warm-up calls, ${p.runs} run(s).${
+      p.rounds > 1
+        ? ` Each run sends its requests in ${p.rounds} slices, every target in turn and in rotating order per slice, so a spell of
+other work on the machine falls on all targets alike.`
+        : " Targets in rotating order."
+    } "Added" is the target's percentile minus direct's in the same run, then the median over runs; "/ floor's"
+is the target's added p50 over the null-proxy floor's on the same runtime, per run, then the median.${bg("echo")}
 
-${table(
-  ["target", "p50", "p99", "added p50", "added p99", "errors"],
-  Object.keys(s).map((t) => [label(t), ms(s[t]!.p50), ms(s[t]!.p99), t === "direct" ? "–" : ms(s[t]!.addedP50), t === "direct" ? "–" : ms(s[t]!.addedP99), s[t]!.errors]),
-)}
+### ${leanTitle}
 
+${echoTable(leanIds)}
+${
+  devIds.length > 0
+    ? `
+### ${devTitle}
+
+Measured in the same runs, interleaved with the targets above (their "direct" is the same).
+
+${echoTable(devIds)}
+`
+    : ""
+}
 ![echo latency](benchmarks/echo.svg)
 `);
   }
@@ -125,54 +183,98 @@ ${table(
   const sat = results.saturation as Json | undefined;
   if (sat) {
     const s = sat.summary as Record<string, Json>;
-    for (const t of GATEWAY_TARGETS.filter((t) => s[t])) check("saturation", `${label(t)}: throughput / direct`, num(s[t]!.ratio), `≥ ${TARGETS.saturationRatio}`, s[t]!.ratio >= TARGETS.saturationRatio);
     const p = sat.params as Json;
-    const parts = ["client", "backend", "workerd", "peer"];
+    const parts = ["client", "backend", "workerd", "host", "peer"];
     charts["saturation.svg"] = barChart({
       title: `CPU time per tools/call at saturation, by process (median of ${p.runs} runs)`,
       unit: "ms",
       series: parts,
       rows: Object.keys(s).map((t) => [label(t), parts.map((k) => (s[t]!.cpuMsPerRequest as Record<string, number>)[k] ?? 0)]),
     });
+    const floorOf = (t: string): string => (isDev(t) ? "dev-floor" : "floor");
+    const satTable = (ids: string[]): string =>
+      table(
+        ["target", "requests/s", "/ direct", "/ floor", "p50", "p99", "errors", "CPU ms per request", "workerd CPU / floor's"],
+        ids.map((t) => [
+          rowLabel(t),
+          num(s[t]!.rps, 0),
+          num(s[t]!.ratio),
+          t === "direct" || t === "peer" ? "–" : num((s[t]!.ratioFloor as number | undefined) ?? (s[t]!.rps as number) / (s[floorOf(t)]?.rps as number)),
+          ms(s[t]!.p50),
+          ms(s[t]!.p99),
+          s[t]!.errors,
+          Object.entries(s[t]!.cpuMsPerRequest as Record<string, number>)
+            .map(([k, v]) => `${k} ${num(v)}`)
+            .join(", "),
+          s[t]!.workerdCpuOverFloor === undefined || t === "direct" || t === "peer" ? "–" : `${num(s[t]!.workerdCpuOverFloor)}×`,
+        ]),
+      );
+    const devIds = Object.keys(s).filter(isDev);
     sections.push(`## 2. tools/call at saturation
 
 ${p.workers} client sessions per target, each sending its next \`tools/call echo\` as soon as the previous one answered,
 for ${p.durationMs / 1000} s after a 1 s warm-up, ${p.runs} run(s). CPU per request is the CPU time (user + system, from
-/proc) each process used during the run divided by the requests answered; "workerd" is every workerd process of that
-\`wrangler dev\` (its dev proxy and the runtime).${bg("saturation")}
+/proc) each process used during the run divided by the requests answered: "workerd" is the runtime serving the Worker
+(all its workerd processes), "host" the Node process driving it (Miniflare's on the lean runtime, which receives the
+Worker's log lines; wrangler's under \`wrangler dev\`), "client" this benchmark's own load client. "/ floor" and
+"workerd CPU / floor's" are against the null-proxy floor on the same runtime, per run, then the median.${bg("saturation")}
 
-${table(
-  ["target", "requests/s", "/ direct", "p50", "p99", "errors", "CPU ms per request"],
-  Object.keys(s).map((t) => [
-    label(t),
-    num(s[t]!.rps, 0),
-    num(s[t]!.ratio),
-    ms(s[t]!.p50),
-    ms(s[t]!.p99),
-    s[t]!.errors,
-    Object.entries(s[t]!.cpuMsPerRequest as Record<string, number>)
-      .map(([k, v]) => `${k} ${num(v)}`)
-      .join(", "),
-  ]),
-)}
+### ${leanTitle}
 
+${satTable(Object.keys(s).filter((t) => !isDev(t)))}
+${
+  devIds.length > 0
+    ? `
+### ${devTitle}
+
+${satTable(devIds)}
+`
+    : ""
+}
 ![CPU per request](benchmarks/saturation.svg)
 
 Throughput at saturation is CPU per request turned upside down: with the client, the backend and workerd sharing
 ${meta.machine.cores} cores, a target serves about as many requests per second as its busiest process has CPU for.
-workerd runs every isolate of a \`wrangler dev\` (the Worker, its Durable Objects, miniflare's plumbing and its local
-D1 and KV) on one thread, so the gateway's ceiling here is 1000 ms divided by its workerd CPU per request.
+workerd runs every isolate of a Worker (the Worker, its Durable Objects, and locally Miniflare's KV and D1 simulators)
+on one thread, so the gateway's ceiling here is 1000 ms divided by its workerd CPU per request.
 `);
+  }
+
+  // --- the profile behind the CPU figures ---
+  const prof = results.profile as Json | undefined;
+  if (prof) {
+    const paths = prof.paths as Record<string, Json>;
+    const name = (path: string): string => (path === "session" ? "legacy session path" : "stateless 2026-07-28 path");
+    sections.push(`### Where the gateway's CPU per call goes
+
+The V8 profiler sampled the gateway isolate (its Worker and its Durable Objects run in it) every ${prof.params.samplingUs / 1000} ms
+while one session sent ${prof.params.calls} \`tools/call echo\` one after another without policy; functions are named by
+their source file and line through the bundle's source map. The profiler slows JavaScript down, so the figures
+per call are larger than the saturation table's: read them as shares. "Inclusive" counts a function with everything
+it called; "self" only its own code.
+
+${Object.entries(paths)
+  .map(
+    ([path, p]) => `**${name(path)}**: workerd CPU ${num(p.workerdCpuMsPerCall)} ms per call under the profiler, isolate active ${num(p.activeMsPerCall)} ms
+(garbage collection ${num(p.gcMsPerCall)} ms).
+
+${table(
+  ["inclusive, ms per call", "function", "self, ms per call", "function"],
+  Array.from({ length: Math.max((p.inclusive as Json[]).length, (p.self as Json[]).length) }, (_, i) => {
+    const inc = (p.inclusive as Json[])[i];
+    const self = (p.self as Json[])[i];
+    return [inc ? num(inc.ms, 3) : "", inc ? `\`${inc.fn}\`` : "", self ? num(self.ms, 3) : "", self ? `\`${self.fn}\`` : ""];
+  }),
+)}
+`,
+  )
+  .join("\n")}`);
   }
 
   // --- fan-out ---
   const fan = results.fanout as Json | undefined;
   if (fan) {
     const s = fan.summary as Record<string, Json>;
-    for (const [n, row] of Object.entries(s)) {
-      check("tools/list fan-out", `${n} backend(s), no policy: time / slowest backend`, num(row.ratioOpen), `≤ ${TARGETS.fanoutRatio}`, row.ratioOpen <= TARGETS.fanoutRatio);
-      check("tools/list fan-out", `${n} backend(s), policy: time / slowest backend`, num(row.ratioPolicy), `≤ ${TARGETS.fanoutRatio}`, row.ratioPolicy <= TARGETS.fanoutRatio);
-    }
     const sizes = Object.keys(s).map(Number);
     charts["fanout.svg"] = lineChart({
       title: `tools/list over N backends, each answering after ${fan.params.listDelayMs} ms (median)`,
@@ -224,16 +326,6 @@ platform's limits").
   const stream = results.stream as Json | undefined;
   if (stream) {
     const s = stream.summary as Record<string, Json>;
-    for (const t of ["gateway-open", "gateway-policy"]) {
-      check("streaming progress", `${label(t)}: duration / direct`, num(s[t]!.ratio), `≤ ${TARGETS.streamRatio}`, s[t]!.ratio <= TARGETS.streamRatio);
-      check("streaming progress", `${label(t)}: workerd RSS growth during the stream`, `${num(s[t]!.rssGrowthMiB, 1)} MiB`, `flat (≤ ${TARGETS.streamGrowthMiB} MiB)`, s[t]!.rssGrowthMiB <= TARGETS.streamGrowthMiB);
-      check("streaming progress", `${label(t)}: notifications delivered`, String(s[t]!.notifications), String(stream.params.count), s[t]!.notifications === stream.params.count);
-      if (s[t]!.heapLowSecondHalfMiB !== undefined) {
-        // A gateway holding the stream would keep at least the half already streamed live in its heap.
-        const held = s[t]!.heapLowSecondHalfMiB - s[t]!.heapBaselineMiB;
-        check("streaming progress", `${label(t)}: isolate heap kept (low point of the second half − before)`, `${num(held, 1)} MiB`, `< ${num(stream.params.streamMiB / 4, 1)} MiB (a quarter of the stream)`, held < stream.params.streamMiB / 4);
-      }
-    }
     const run0 = (stream.runs as Json[])[0] as Record<string, Json>;
     const series = ["gateway-open", "gateway-policy", "floor"]
       .filter((t) => run0[t])
@@ -261,15 +353,16 @@ One \`tools/call stream\` with a progress token; the backend writes ${count(stre
 (${stream.params.bytesPerNotification} bytes each, ${num(stream.params.streamMiB, 1)} MiB in all) as fast as the
 socket takes them, then the result. The client reads the SSE reply as it arrives and counts the notifications.
 Memory: the RSS (VmRSS in /proc/<pid>/status) of the process that relays the stream, sampled every 25 ms: every workerd
-process of the \`wrangler dev\` for the gateway and the floor, the backend itself for direct. ${stream.params.runs}
+process of the runtime serving the gateway or the floor${lean ? " (the lean runtime)" : " (\\`wrangler dev\\`)"}, the backend itself for direct. ${stream.params.runs}
 run(s), targets in rotating order.${bg("stream")}
 
 ${table(
-  ["target", "duration", "/ direct", "notifications", "RSS before", "RSS peak", "growth", "isolate heap: before / peak / low in 2nd half"],
+  ["target", "duration", "/ direct", "/ floor", "notifications", "RSS before", "RSS peak", "growth", "isolate heap: before / peak / low in 2nd half"],
   Object.keys(s).map((t) => [
     label(t),
     ms(s[t]!.ms),
     num(s[t]!.ratio),
+    num((s[t]!.ratioFloor as number | undefined) ?? (s[t]!.ms as number) / (s.floor?.ms as number)),
     s[t]!.notifications,
     `${num(s[t]!.rssBaselineMiB, 1)} MiB`,
     `${num(s[t]!.rssPeakMiB, 1)} MiB`,
@@ -300,8 +393,6 @@ Duration is bound by CPU per notification: the backend writes them from a loop, 
   const init = results.init as Json | undefined;
   if (init) {
     const s = init.summary as Json;
-    check("initialize, 3 backends", "no policy: time / slowest backend's initialize", num(s.ratioOpen), `≤ ${TARGETS.initRatio}`, s.ratioOpen <= TARGETS.initRatio);
-    check("initialize, 3 backends", "policy: time / slowest backend's initialize", num(s.ratioPolicy), `≤ ${TARGETS.initRatio}`, s.ratioPolicy <= TARGETS.initRatio);
     sections.push(`## 5. initialize with 3 backends
 
 The three backends answer \`initialize\` after ${(init.params.initDelaysMs as number[]).join(", ")} ms. Direct: the client
@@ -327,6 +418,44 @@ state, an \`initialize\` plus \`notifications/initialized\` to each backend, sto
 `);
   }
 
+  // --- the agent loop ---
+  const agent = results.agent as Json | undefined;
+  if (agent) {
+    const s = agent.summary as Record<string, Json>;
+    const p = agent.params as Json;
+    const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)} %` : "–");
+    agentLine = `In the production-shaped agent loop (section 6: ${p.steps} tool calls of about ${p.medianMs} ms each), the gateway's share of the
+loop's time is ${pct(s["gateway-open"]?.share)} on the session path without policy, ${pct(s["gateway-policy"]?.share)} with JWT and the policy, and
+${pct(s["modern-open"]?.share)} on the stateless path; mcp-hub's is ${pct(s.peer?.share)}.`;
+    otherVerdicts.push(
+      `info   agent loop (${p.steps} calls of ~${p.medianMs} ms): share of the loop's time: gateway ${pct(s["gateway-open"]?.share)} (session path), ${pct(s["modern-open"]?.share)} (stateless), ${pct(s["gateway-policy"]?.share)} (JWT + policy); mcp-hub ${pct(s.peer?.share)} (no target; issue 13 item 4)`,
+    );
+    sections.push(`## 6. A production-shaped agent loop
+
+What one agent task costs through each relay when the tools do real work: a client connects (\`initialize\`), lists
+the tools, then makes ${p.steps} \`tools/call\`s one after another. The backend's \`work\` tool takes a jittered time
+before answering ${count(p.size)} bytes: log-normal around ${p.medianMs} ms (σ 0.5, clipped to ${Math.round(p.medianMs / 3)}–${p.medianMs * 5} ms), a
+fresh sequence per loop and the same sequence for every target of that loop, so the difference to direct is the
+relay's alone (the stateless row's backend speaks 2026-07-28; its direct is the same 2025-11-25 session as the others').
+${p.loops} loops, targets in rotating order; medians over loops. The gateway's share is its added time
+over the loop's time through it. The agent's own thinking time between calls (a model's turn, seconds) is not part
+of the loop; with it, every relay's share would be smaller still.${bg("agent")}
+
+${table(
+  ["target", "loop", "of which the tools' own time", "connect + list", "added over direct", "added per call", "share of the loop"],
+  Object.keys(s).map((t) => [
+    label(t),
+    ms(s[t]!.loopMs),
+    ms(s[t]!.toolMs),
+    ms(s[t]!.setupMs),
+    t === "direct" ? "–" : ms(s[t]!.addedMs),
+    t === "direct" ? "–" : ms(s[t]!.addedPerCallMs),
+    t === "direct" ? "–" : pct(s[t]!.share),
+  ]),
+)}
+`);
+  }
+
   // --- idle sessions ---
   const idle = results.idle as Json | undefined;
   if (idle) {
@@ -336,11 +465,11 @@ state, an \`initialize\` plus \`notifications/initialized\` to each backend, sto
     check("idle sessions", "errors (open + probe)", `${idle.errors + idle.probeErrors} of ${idle.opened + idle.errors} opened, ${idle.probed} probed`, "0", idle.errors + idle.probeErrors === 0);
     const sample = rest.sample as Json | undefined;
     const byTable = sample ? (Object.entries(sample.byTable as Record<string, Json>) as [string, Json][]).sort((a, b) => b[1].pages - a[1].pages) : [];
-    sections.push(`## 6. ${count(idle.params.sessions)} sessions opened and left idle
+    sections.push(`## 7. ${count(idle.params.sessions)} sessions opened and left idle
 
 ${count(idle.params.sessions)} client sessions of the no-policy tenant with 2 backends (like the demo tenant), opened with
 \`initialize\` + \`notifications/initialized\` (${idle.params.concurrency} at a time), then left alone. After 5 s,
-${idle.probed} of them, spread over the whole set, answer a \`ping\`. Storage is what \`wrangler dev --persist-to\` keeps:
+${idle.probed} of them, spread over the whole set, answer a \`ping\`. Storage is what the runtime keeps in its state folder (laid out as \`wrangler dev --persist-to\` lays it out):
 one SQLite database per session object under \`v3/do/edge-mcp-gateway-SessionObject/\`, measured after the gateway
 stopped (every database closed and checkpointed).${bg("idle")}
 
@@ -389,7 +518,7 @@ pages locally, three of them the database's own (its schema and the two platform
   const b = results.bundle as Json | undefined;
   if (b) {
     check("bundle", "gzipped size (wrangler's figure)", `${num(b.wranglerGzipKiB, 1)} KiB`, `≤ ${TARGETS.bundleGzipKiB} KiB`, b.wranglerGzipKiB <= TARGETS.bundleGzipKiB);
-    sections.push(`## 7. The deployable bundle
+    sections.push(`## 8. The deployable bundle
 
 \`wrangler deploy --dry-run --outdir\` (the build the load scenarios ran) and \`wrangler check startup\` on that same
 upload (a CPU profile of the Worker's start-up in local workerd; median of ${meta.settings.startup.runs}).
@@ -422,6 +551,7 @@ ${table(
   const echoS = (results.echo?.summary ?? {}) as Record<string, Json>;
   const satS = (results.saturation?.summary ?? {}) as Record<string, Json>;
   const cpuOf = (t: string): number => (satS[t]?.cpuMsPerRequest as Record<string, number> | undefined)?.workerd ?? Number.NaN;
+  issueTargets(results, target);
   const markdown = `# Benchmarks
 
 The gateway's cost, measured side by side against calling the backend directly and against a peer
@@ -435,29 +565,44 @@ aggregator (mcp-hub), on one machine, with everything on 127.0.0.1. ${
 [bench/results/latest.json](../bench/results/latest.json).
 
 \`\`\`sh
-npm run bench                  # everything, about 10 minutes on 2 cores; rewrites this file
-npm run bench -- --quick       # a sanity pass in under 2 minutes (bench/results/quick.tmp, this file untouched)
-npm run bench -- --only echo,fanout   # some scenarios: echo, saturation, fanout, stream, init, idle, bundle
+npm run bench                  # everything, about 15 minutes on 2 cores; rewrites this file
+npm run bench -- --quick       # a sanity pass in about 4 minutes (bench/results/quick.tmp, this file untouched)
+npm run bench -- --no-dev      # without the wrangler dev tables
+npm run bench -- --only echo,fanout   # some scenarios: echo, saturation, fanout, stream, init, agent, idle, bundle
 \`\`\`
 
 Every scenario measures the same backends, client, payload and concurrency three ways: **direct** to the backend,
 through the **gateway with no policy** (an anonymous tenant, pinning off), and through the **gateway with JWT auth and
 a realistic policy** (ES256 bearer token, default deny, five rules of which two are CEL conditions over the
 arguments, three redaction patterns scanned over every result, audited arguments, pinning "flag", a per-principal and
-a per-tool rate limit of ten million a minute). Two reference points explain the gap where it matters: the **floor**,
-the cheapest possible Workers in front of the backend in the same runtime (bench/floor: a null proxy, and a null
-proxy through a SQLite-backed Durable Object that writes one row per request), and the **peer**, mcp-hub ${m.mcpHub}
-in front of the same backend.
+a per-tool rate limit of ten million a minute); \`tools/call\` both on the legacy session path (a 2025-11-25 client,
+through the session's Durable Object) and on the stateless 2026-07-28 path (a 2026-07-28 client of a 2026-07-28
+backend, no Durable Object). Two reference points explain the gap where it matters: the **floor**, the cheapest
+possible Workers in front of the backend in the same runtime (bench/floor: a null proxy, and a null proxy through a
+SQLite-backed Durable Object that writes one row per request), and the **peer**, mcp-hub ${m.mcpHub} in front of the
+same backend.
+
+${
+  lean
+    ? `The gateway and the floor run on the **lean runtime**: the deployable bundle served by workerd through Miniflare's
+API, each request entering the Worker straight from a workerd socket, with no \`wrangler dev\` proxy, inspector relay or
+entry Worker in front (bench/runtime.ts). The targets are held to those figures. The floor also runs on bare
+\`workerd serve\` (a capnp config with no Miniflare at all), which shows what Miniflare still adds, and the gateway and
+the floor run once more under \`wrangler dev\`, measured in the same runs, for the second tables.`
+    : "These results were measured under `wrangler dev`, before the benchmark served the gateway on the lean runtime."
+}
 
 ## Summary
 
-${table(["scenario", "measure", "measured", "target", ""], summaryRows)}
-${(meta.skipped as string[] | undefined)?.length ? `\nSkipped because the run ran out of time: ${(meta.skipped as string[]).join(", ")}.\n` : ""}
-Most targets are missed on this machine, by wide margins, and the floor shows why: a Worker that does nothing but
-forward the request already adds ${ms(echoS.floor?.addedP50)} at the median, and workerd spends ${num(cpuOf("floor"))} ms
-of CPU per request on it, against a backend that answers in ${ms(echoS.direct?.p50)}. See "Why the latency and
-throughput targets are out of reach here" below.
+The targets of issue 13 ("the gateway's own cost close to the runtime's floor, and ahead of
+the peer")${lean ? ", on the lean runtime" : ""}; each ratio is between figures measured side by side in the same run.
+"Measured reason" gives the figures that explain a result: the CPU per call of workerd at saturation (section 2)
+for the latency and throughput ratios, the gateway's own time over the slowest backend for the fan-out and the handshake.
 
+${table(["target", "measured", "goal", "", "measured reason"], summaryRows)}
+${(meta.skipped as string[] | undefined)?.length ? `\nSkipped because the run ran out of time: ${(meta.skipped as string[]).join(", ")}.\n` : ""}
+${agentLine ? `${agentLine}\n` : ""}
+${otherRows.length > 0 ? `The project's other targets:\n\n${table(["scenario", "measure", "measured", "target", ""], otherRows)}\n` : ""}
 ## The machine and the versions
 
 ${table(
@@ -468,9 +613,10 @@ ${table(
     ["kernel", m.kernel],
     ["Node (client, backends, peer)", m.node],
     ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`],
+    ...(m.miniflare ? [["Miniflare (the lean runtime)", m.miniflare]] : []),
     ["mcp-hub (peer)", m.mcpHub],
     ["gateway commit", `${meta.mergedInto?.commit ? `${meta.mergedInto.commit} (the full run; re-runs as above)` : m.commit}${m.uncommittedGatewayChanges ? " plus the uncommitted changes in the working tree at the time" : ""}`],
-    ["local observability", meta.observability ? "on (as wrangler.toml)" : "off for the run (see Method)"],
+    ["local observability", meta.observability ? "on under `wrangler dev` (as wrangler.toml)" : "off for the run (see Method)"],
     ["other work on the machine before the start", meta.backgroundCoresBeforeStart === null || meta.backgroundCoresBeforeStart === undefined ? "not checked (--no-wait)" : `${num(meta.backgroundCoresBeforeStart, 2)} cores`],
   ],
 )}
@@ -491,12 +637,24 @@ trustworthy than any absolute figure, and the p99s are the noisiest numbers here
 - **The backend** (bench/backend.ts) is deliberately tiny: raw node:http, a few dozen microseconds per call, so any
   relay in front of it shows its full cost. One process serves every backend, each on its own port, with its own
   delays (\`tools/list\` after 50 ms for the fan-out, \`initialize\` after 20, 35 or 50 ms for the handshake).
-- **The gateway** is the deployable bundle (\`wrangler deploy --dry-run --outdir\`), served by \`wrangler dev
-  --no-bundle\` from a temporary folder with the repository's wrangler.toml: the exact code a deploy would upload, and
-  a snapshot, so edits to the working tree during a run cannot restart workerd mid-measurement.
-  \`ALLOW_PRIVATE_BACKENDS=true\` lets tenants name the 127.0.0.1 backends. Locally, \`[observability] enabled\`
-  makes miniflare run a trace collector inside the same workerd, persisting every span to SQLite; on Cloudflare that
-  work is the platform's, so the benchmark turns it off (\`--observability\` keeps it).
+- **The gateway** is the deployable bundle (\`wrangler deploy --dry-run --outdir\`), built into a temporary folder
+  from the repository's wrangler.toml: the exact code a deploy would upload, and a snapshot, so edits to the working
+  tree during a run cannot restart workerd mid-measurement. ${
+    lean
+      ? `On the **lean runtime** (bench/runtime.ts) Miniflare ${m.miniflare ?? ""} (the one wrangler ${m.wrangler} depends on) starts workerd
+  ${m.workerd} with the Worker's bindings as wrangler.toml declares them (translated by wrangler's own
+  \`unstable_getMiniflareWorkerOptions\`, as \`wrangler dev\` does): the SQLite-backed Durable Objects, the KV namespace, the
+  D1 database with migrations/ applied, Analytics Engine (locally a binding that stores nothing), and the secrets as
+  text bindings. Requests reach the Worker through a workerd socket bound to it (\`unsafeDirectSockets\`), so the
+  only Miniflare code left on the path is the outbound Worker every \`fetch\` passes through; the floor on bare
+  workerd measures that residue. Miniflare's Node process receives the Worker's log lines and drops the info ones,
+  as \`wrangler dev --log-level warn\` does. The floor runs the same way, from its own bundle, in its own process. Under
+  **\`wrangler dev\`** the same bundle is served by \`wrangler dev --no-bundle\`.`
+      : "It was served by `wrangler dev --no-bundle`."
+  }
+  \`ALLOW_PRIVATE_BACKENDS=true\` lets tenants name the 127.0.0.1 backends. Under \`wrangler dev\`, \`[observability] enabled\`
+  makes Miniflare run a trace collector inside the same workerd, persisting every span to SQLite; on Cloudflare that
+  work is the platform's, so the benchmark turns it off (\`--observability\` keeps it there); the lean runtime never runs it.
 - **Loops are bounded** by a count and a deadline each, targets run in rotating order within a run, and figures are
   medians over runs. Everything started listens on 127.0.0.1 only (mcp-hub through test/support/loopback.mjs) and is
   stopped at the end, also on errors and signals; the whole run has a hard time limit.
@@ -505,32 +663,22 @@ trustworthy than any absolute figure, and the p99s are the noisiest numbers here
   lists their tools when it starts, then answers clients from memory, so those client requests never reach a backend).
 
 ${sections.join("\n")}
-## Why the latency and throughput targets are out of reach here
+## Where the added time goes
 
 ${echoBreakdown}
 
-Each layer costs milliseconds rather than microseconds because this machine is slow at everything a request
-touches: the Node client alone spends about ${num((satS.direct?.cpuMsPerRequest as Record<string, number> | undefined)?.client)} ms of CPU per request,
-and workerd ${num(cpuOf("floor"))} ms to forward one request unchanged (${num(cpuOf("floor-do"))} ms through a Durable Object),
-against ${num(cpuOf("gateway-open"))} ms for a gateway call without policy and ${num(cpuOf("gateway-policy"))} ms with it. Locally
-the request also crosses layers that production does not have: \`wrangler dev\`'s proxy (a second workerd process),
-miniflare's entry Worker in front of the user Worker and its outbound Worker behind every \`fetch\`, and D1 and KV
-simulated as Durable Objects in the same thread. The floor measures exactly those layers, so:
-
-- **Added latency (≤ 1 ms p50, ≤ 3 ms p99)** cannot be met by any Worker on this runtime: the null proxy alone adds
-  ${ms(echoS.floor?.addedP50)} at the median. What the gateway adds beyond the null proxy through a Durable Object
-  (${ms(echoS["gateway-open"]?.addedP50 - echoS["floor-do"]?.addedP50)}) is its own cost; that is the number to hold against a budget, and it is mostly CPU
-  (see the saturation table). The p99 also carries queueing behind other work on the shared cores.
-- **Half the peer's added latency**: mcp-hub is one Node process relaying over one HTTP+SSE connection, with none of
-  the above layers, no authentication, no policy and no durable session state; it adds ${ms(echoS.peer?.addedP50)}.
-- **Throughput ≥ 0.5 × direct**: the backend answers a call with ~${num((satS.direct?.cpuMsPerRequest as Record<string, number> | undefined)?.backend)} ms of CPU; even the null
-  proxy reaches ${num(satS.floor?.ratio)} of direct. A relay on one workerd thread cannot reach half the throughput of a backend that costs
-  a fraction of the relay's own HTTP handling. The comparison becomes meaningful with a backend that does real work
-  per call, or per core in production, where the gateway's isolates and objects spread over many machines.
-- **Streaming, fan-out and initialize ratios (≤ 1.2)** compare the gateway's CPU per message with a backend's timer
-  or write loop: where the backend waits (50 ms per list, 20 to 50 ms per handshake) the gateway's extra is a few tens
-  of milliseconds of CPU on this machine; where the backend writes as fast as it can (the stream), every relay is
-  slower than the loop, the null proxy included.
+CPU per request at saturation (section 2): the load client ${num((satS.direct?.cpuMsPerRequest as Record<string, number> | undefined)?.client)} ms, the backend ${num((satS.direct?.cpuMsPerRequest as Record<string, number> | undefined)?.backend)} ms;
+workerd ${num(cpuOf("floor-bare"))} ms to forward one request unchanged on bare workerd, ${num(cpuOf("floor"))} ms on the lean runtime
+(${num(cpuOf("floor-do"))} ms through a Durable Object), against ${num(cpuOf("gateway-open"))} ms for a gateway call without policy on the session
+path, ${num(cpuOf("modern-open"))} ms on the stateless path, and ${num(cpuOf("gateway-policy"))} / ${num(cpuOf("modern-policy"))} ms with JWT and the policy. Throughput is
+bound by that CPU: workerd runs a Worker's isolate on one thread, so about 1000 ms divided by its CPU per call.
+The added median is more than the CPU per call; the rest is time a request waits rather than computes (not
+measured apart here): at each hop between the Worker, its Durable Objects and the local KV and D1, each a turn of
+workerd's event loop, and, on this shared machine, for a core. mcp-hub is one Node process relaying over one HTTP+SSE connection, with no authentication, no policy
+and no durable session state; it adds ${ms(echoS.peer?.addedP50)}.
+Where the backend waits (50 ms per list, 20 to 50 ms per handshake) the gateway's CPU shows as its time over the
+slowest backend; where the backend writes as fast as it can (the stream), every relay is slower than the loop, the
+null proxy included, so the stream is held to the floor, not to direct.
 
 ## Local figures and the platform's limits
 
@@ -549,7 +697,7 @@ backend is wherever it is.
 - **CPU time.** Workers and Durable Objects are limited per request (30 s by default); a long stream is one request
   to the session object, and the gateway spends CPU per notification (about
   ${results.stream ? num((results.stream.summary["gateway-open"]!.ms as number) / (results.stream.params.count as number), 3) : "–"} ms of wall time per notification here, CPU-bound),
-  so a stream of tens of thousands of messages stays far below it. Start-up CPU is measured in section 7.
+  so a stream of tens of thousands of messages stays far below it. Start-up CPU is measured in section 8.
 - **Memory: 128 MB per isolate.** The gateway never holds a whole stream (section 4); locally one workerd process
   holds every isolate, every session object and miniflare's simulators, so its RSS is not the isolate's.
 - **A Durable Object is single-threaded (about 1,000 requests/s).** One session is one object, so one session's calls
@@ -558,10 +706,130 @@ backend is wherever it is.
 - **Storage is billed by rows read and written and by size** (SQLite-backed Durable Objects). Per \`tools/call\` whose
   reply is only its response the session writes no event or stream rows (it answers with JSON); a call that streams
   writes its SSE events and a stream row; with the fixes below, neither writes a counter row per call; an empty SQLite database is about 12 KB
-  (section 6).
+  (section 7).
 
 ${fixesSection()}`;
-  return { markdown, charts, verdicts };
+  return { markdown, charts, verdicts: [...verdicts, ...otherVerdicts] };
+}
+
+type Target = (what: string, measured: string, goal: string, pass: boolean | null, why?: string) => void;
+
+/**
+ * The targets of issue 13, in its order, each from figures of one run: a summary row and a
+ * `met` / `MISSED` line each (`skip` when the scenario that measures it did not run).
+ */
+function issueTargets(results: Json, target: Target): void {
+  const echo = results.echo?.summary as Record<string, Json> | undefined;
+  const sat = results.saturation?.summary as Record<string, Json> | undefined;
+  const cpu = (t: string): number => (sat?.[t]?.cpuMsPerRequest as Record<string, number> | undefined)?.workerd ?? Number.NaN;
+  const cpuWhy = (t: string): string => (sat ? `workerd CPU per call ${num(cpu(t))} ms, the floor's ${num(cpu("floor"))} ms` : "");
+  const notRun = (scenario: string): string => `– (the ${scenario} scenario did not run)`;
+  const ratioTo = (t: string, key: "addedP50OverFloor" | "addedP50OverPeer", base: string): number =>
+    (echo?.[t]?.[key] as number | undefined) ?? (echo?.[t]?.addedP50 as number) / (echo?.[base]?.addedP50 as number);
+
+  const paths = [
+    { t: "modern-open", path: "stateless 2026-07-28 path", goal: TARGETS.addedOverFloorStateless },
+    { t: "gateway-open", path: "legacy session path", goal: TARGETS.addedOverFloorSession },
+  ];
+  // tools/call added p50 over the floor's.
+  for (const { t, path, goal } of [...paths, { t: "modern-policy", path: "stateless path, JWT + policy", goal: TARGETS.addedOverFloorPolicy }, { t: "gateway-policy", path: "session path, JWT + policy", goal: TARGETS.addedOverFloorPolicy }]) {
+    const what = `tools/call added p50, ${path}${t.endsWith("open") ? ", no policy" : ""}: / the null-proxy floor's`;
+    if (!echo?.[t] || !echo.floor) {
+      target(what, notRun("echo"), `≤ ${goal}×`, null);
+      continue;
+    }
+    const r = ratioTo(t, "addedP50OverFloor", "floor");
+    target(what, `${num(r)}× (${ms(echo[t]!.addedP50)} vs ${ms(echo.floor.addedP50)})`, `≤ ${goal}×`, r <= goal, cpuWhy(t));
+  }
+  // Against the peer, no policy, both paths; and the stretch goal.
+  for (const [goal, stretch] of [
+    [TARGETS.addedOverPeer, false],
+    [TARGETS.addedOverPeerStretch, true],
+  ] as const) {
+    for (const { t, path } of paths) {
+      const what = `${stretch ? "stretch: " : ""}tools/call added p50, ${path}, no policy: / the peer's (mcp-hub)`;
+      if (!echo?.[t] || !echo.peer) {
+        target(what, notRun("echo"), `≤ ${goal}×`, null);
+        continue;
+      }
+      const r = ratioTo(t, "addedP50OverPeer", "peer");
+      target(what, `${num(r)}× (${ms(echo[t]!.addedP50)} vs ${ms(echo.peer.addedP50)})`, `≤ ${goal}×`, r <= goal, sat ? `${cpuWhy(t)}; mcp-hub's ${num((sat.peer?.cpuMsPerRequest as Record<string, number> | undefined)?.peer)} ms` : "");
+    }
+  }
+  // Saturation throughput and CPU per call against the floor's, no policy, both paths.
+  for (const { t, path } of paths) {
+    const what = `saturation throughput, ${path}, no policy: / the floor's`;
+    if (!sat?.[t] || !sat.floor) {
+      target(what, notRun("saturation"), `≥ ${TARGETS.saturationOverFloor}×`, null);
+      continue;
+    }
+    const r = (sat[t]!.ratioFloor as number | undefined) ?? (sat[t]!.rps as number) / (sat.floor.rps as number);
+    target(what, `${num(r)}× (${num(sat[t]!.rps, 0)} vs ${num(sat.floor.rps, 0)} req/s)`, `≥ ${TARGETS.saturationOverFloor}×`, r >= TARGETS.saturationOverFloor, cpuWhy(t));
+  }
+  for (const { t, path } of paths) {
+    const what = `gateway CPU per call (workerd), ${path}, no policy: / the floor's`;
+    if (!sat?.[t] || !sat.floor) {
+      target(what, notRun("saturation"), `≤ ${TARGETS.cpuOverFloor}×`, null);
+      continue;
+    }
+    const r = (sat[t]!.workerdCpuOverFloor as number | undefined) ?? cpu(t) / cpu("floor");
+    const host = (x: string): number | undefined => (sat[x]?.cpuMsPerRequest as Record<string, number> | undefined)?.host;
+    const profile = results.profile?.paths?.[t === "gateway-open" ? "session" : "stateless"] as Json | undefined;
+    const why = [
+      // The gateway's own functions (frames with a source file; the runtime's native frames are in the section's table).
+      profile
+        ? `most self time in its own code (profile, section 2): ${(profile.self as Json[])
+            .filter((f) => !String(f.fn).endsWith(" :0") && !String(f.fn).includes("cloudflare-internal:"))
+            .slice(0, 3)
+            .map((f) => `${f.fn} ${num(f.ms, 2)} ms`)
+            .join(", ")}`
+        : "",
+      host(t) === undefined ? "" : `besides workerd, Miniflare's Node process ${num(host(t))} ms per call (the floor's ${num(host("floor"))} ms): the Worker's log lines`,
+    ].filter(Boolean);
+    target(what, `${num(r)}× (${num(cpu(t))} vs ${num(cpu("floor"))} ms)`, `≤ ${TARGETS.cpuOverFloor}×`, r <= TARGETS.cpuOverFloor, why.join("; "));
+  }
+  // Fan-out and the handshake against the slowest backend.
+  const fan = results.fanout?.summary?.["20"] as Json | undefined;
+  if (fan) {
+    target("tools/list over 20 backends, JWT + policy tenant: / the slowest backend", `${num(fan.ratioPolicy)}× (${ms(fan.gatewayPolicy)} vs ${ms(fan.directSlowest)})`, `≤ ${TARGETS.fanout20Ratio}×`, fan.ratioPolicy <= TARGETS.fanout20Ratio, `the gateway's own ${ms(fan.gatewayPolicy - fan.directSlowest)} over the slowest backend (no policy: ${ms(fan.gatewayOpen - fan.directSlowest)})`);
+  } else target("tools/list over 20 backends, JWT + policy tenant: / the slowest backend", notRun("fanout"), `≤ ${TARGETS.fanout20Ratio}×`, null);
+  const init = results.init?.summary as Json | undefined;
+  for (const [mode, key, value] of [
+    ["no policy", "ratioOpen", "gatewayOpen"],
+    ["JWT + policy", "ratioPolicy", "gatewayPolicy"],
+  ] as const) {
+    const what = `initialize with 3 backends, ${mode}: / the slowest backend`;
+    if (!init) target(what, notRun("init"), `≤ ${TARGETS.initRatio}×`, null);
+    else target(what, `${num(init[key])}× (${ms(init[value])} vs ${ms(init.directSlowest)})`, `≤ ${TARGETS.initRatio}×`, init[key] <= TARGETS.initRatio, `the gateway's own ${ms(init[value] - init.directSlowest)} over the slowest backend`);
+  }
+  // The 10,000-notification stream: duration against the floor's, all delivered, memory flat.
+  const stream = results.stream as Json | undefined;
+  for (const t of ["gateway-open", "gateway-policy"]) {
+    const name = t === "gateway-open" ? "no policy" : "JWT + policy";
+    const s = stream?.summary?.[t] as Json | undefined;
+    const floor = stream?.summary?.floor as Json | undefined;
+    const n = stream?.params?.count as number | undefined;
+    const head = `${n === undefined ? "10,000" : count(n)}-notification stream, ${name}`;
+    if (!s || !floor || n === undefined) {
+      target(`${head}: duration / the floor's`, notRun("stream"), `≤ ${TARGETS.streamOverFloor}×`, null);
+      target(`${head}: all delivered`, notRun("stream"), "all", null);
+      target(`${head}: memory flat`, notRun("stream"), "heap kept < a quarter of the stream", null);
+      continue;
+    }
+    const r = (s.ratioFloor as number | undefined) ?? (s.ms as number) / (floor.ms as number);
+    target(`${head}: duration / the floor's`, `${num(r)}× (${ms(s.ms)} vs ${ms(floor.ms)})`, `≤ ${TARGETS.streamOverFloor}×`, r <= TARGETS.streamOverFloor, `per notification ${num((s.ms as number) / n, 3)} ms, the floor's ${num((floor.ms as number) / n, 3)} ms`);
+    target(`${head}: all delivered`, `${count(s.notifications)} of ${count(n)}`, `${count(n)}`, s.notifications === n);
+    // A gateway holding the stream would keep at least the half already streamed live in its heap;
+    // RSS is workerd's high-water mark (see section 4), reported beside it.
+    const held = s.heapLowSecondHalfMiB === undefined ? undefined : (s.heapLowSecondHalfMiB as number) - (s.heapBaselineMiB as number);
+    const quarter = (stream!.params.streamMiB as number) / 4;
+    target(
+      `${head}: memory flat`,
+      `isolate heap kept ${held === undefined ? "– (no inspector)" : `${num(held, 1)} MiB`}; workerd RSS +${num(s.rssGrowthMiB, 1)} MiB`,
+      `heap kept < ${num(quarter, 1)} MiB (a quarter of the stream)`,
+      held === undefined ? null : held < quarter,
+    );
+  }
 }
 
 /**

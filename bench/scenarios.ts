@@ -13,42 +13,51 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Http, LegacySseSession, StreamableSession, since, type Session } from "./client.ts";
 import { closedLoop, fixedRate, median, percentile, pool, sleep, type LoadResult } from "./load.ts";
-import { cpuMs, findInspector, inspectorSession, summarize, type CpuProfile } from "./profile.ts";
-import { FANOUT_SIZES, INIT_DELAYS_MS, LIST_DELAY_MS, rssKiB, type GatewayMode, type Stack } from "./stack.ts";
+import { cpuMs, findInspector, inspectorSession, profileDuring, sourceResolver, summarize, type CpuProfile } from "./profile.ts";
+import { FANOUT_SIZES, INIT_DELAYS_MS, LIST_DELAY_MS, rssKiB, type GatewayMode, type Runtime, type RuntimePids, type Stack } from "./stack.ts";
 import { wrangler } from "./gateway.ts";
 
 export interface Settings {
   quick: boolean;
-  echo: { ratePerSec: number; count: number; runs: number; warmup: number };
+  /** `rounds`: each run's `count` requests per target are sent in this many slices, the targets in rotating order per slice. */
+  echo: { ratePerSec: number; count: number; runs: number; warmup: number; rounds: number };
   saturation: { workers: number; durationMs: number; runs: number };
   fanout: { reps: number };
   stream: { count: number; size: number; runs: number };
   init: { reps: number };
   idle: { sessions: number; concurrency: number; probe: number };
   startup: { runs: number };
+  /** The CPU profile of the gateway isolate over `calls` tools/call per path. */
+  profile: { calls: number };
+  /** The agent loop: `loops` sessions of `steps` calls, each tool taking a jittered time around `medianMs`. */
+  agent: { loops: number; steps: number; medianMs: number; size: number };
 }
 
 export function settings(quick: boolean): Settings {
   return quick
     ? {
         quick,
-        echo: { ratePerSec: 10, count: 50, runs: 1, warmup: 10 },
+        echo: { ratePerSec: 10, count: 50, runs: 1, warmup: 10, rounds: 5 },
         saturation: { workers: 8, durationMs: 2_000, runs: 1 },
         fanout: { reps: 3 },
         stream: { count: 10_000, size: 1_024, runs: 1 },
         init: { reps: 5 },
         idle: { sessions: 300, concurrency: 8, probe: 50 },
         startup: { runs: 1 },
+        profile: { calls: 100 },
+        agent: { loops: 3, steps: 10, medianMs: 30, size: 1_024 },
       }
     : {
         quick,
-        echo: { ratePerSec: 10, count: 80, runs: 3, warmup: 20 },
+        echo: { ratePerSec: 10, count: 80, runs: 3, warmup: 20, rounds: 4 },
         saturation: { workers: 16, durationMs: 3_000, runs: 3 },
         fanout: { reps: 10 },
         stream: { count: 10_000, size: 1_024, runs: 3 },
         init: { reps: 15 },
         idle: { sessions: 10_000, concurrency: 8, probe: 200 },
         startup: { runs: 3 },
+        profile: { calls: 300 },
+        agent: { loops: 12, steps: 10, medianMs: 30, size: 1_024 },
       };
 }
 
@@ -56,10 +65,26 @@ export type Log = (line: string) => void;
 
 // --- targets -------------------------------------------------------------------------------
 
-export type TargetId = "direct" | "floor" | "floor-do" | "gateway-open" | "gateway-policy" | "modern-open" | "modern-policy" | "peer";
+export type TargetId =
+  | "direct"
+  | "floor-bare"
+  | "floor"
+  | "floor-do"
+  | "gateway-open"
+  | "gateway-policy"
+  | "modern-open"
+  | "modern-policy"
+  | "peer"
+  | "dev-floor"
+  | "dev-floor-do"
+  | "dev-gateway-open"
+  | "dev-gateway-policy"
+  | "dev-modern-open"
+  | "dev-modern-policy";
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: "direct to the backend",
+  "floor-bare": "floor: null-proxy Worker on bare workerd (capnp, no Miniflare)",
   floor: "floor: null-proxy Worker",
   "floor-do": "floor: null proxy through a Durable Object",
   "gateway-open": "gateway, no policy (anonymous)",
@@ -67,7 +92,16 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   "modern-open": "gateway, 2026-07-28 client and backend, no policy",
   "modern-policy": "gateway, 2026-07-28 client and backend, JWT + policy",
   peer: "peer: mcp-hub 4.2.1",
+  "dev-floor": "floor: null-proxy Worker",
+  "dev-floor-do": "floor: null proxy through a Durable Object",
+  "dev-gateway-open": "gateway, no policy (anonymous)",
+  "dev-gateway-policy": "gateway, JWT + policy",
+  "dev-modern-open": "gateway, 2026-07-28 client and backend, no policy",
+  "dev-modern-policy": "gateway, 2026-07-28 client and backend, JWT + policy",
 };
+
+/** The targets served by `wrangler dev` (the report's second tables); the others by the lean runtime, Node, or bare workerd. */
+export const DEV_TARGETS: TargetId[] = ["dev-floor", "dev-floor-do", "dev-gateway-open", "dev-gateway-policy", "dev-modern-open", "dev-modern-policy"];
 
 interface Target {
   id: TargetId;
@@ -82,40 +116,64 @@ interface Target {
 }
 
 function targetsFor(stack: Stack, ids: readonly TargetId[]): Target[] {
-  const gateway = (mode: GatewayMode): Omit<Target, "id"> => ({ ...stack.tenant("echo", mode), echo: "bench__echo", stream: "bench__stream", legacy: false });
-  const all: Record<TargetId, Omit<Target, "id">> = {
-    direct: { url: stack.backendUrl("bench"), headers: {}, echo: "echo", stream: "stream", legacy: false },
-    floor: { url: `${stack.floorOrigin}/mcp`, headers: {}, echo: "echo", stream: "stream", legacy: false },
-    "floor-do": { url: `${stack.floorOrigin}/do/mcp`, headers: {}, echo: "echo", stream: "stream", legacy: false },
-    "gateway-open": gateway("open"),
-    "gateway-policy": gateway("policy"),
-    "modern-open": { ...stack.tenant("echom", "open"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
-    "modern-policy": { ...stack.tenant("echom", "policy"), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true },
-    peer: { url: stack.peerUrl, headers: {}, echo: "bench__echo", stream: "bench__stream", legacy: true },
+  const gateway = (mode: GatewayMode, runtime: Runtime): Omit<Target, "id"> => ({ ...stack.tenant("echo", mode, runtime), echo: "bench__echo", stream: "bench__stream", legacy: false });
+  const modern = (mode: GatewayMode, runtime: Runtime): Omit<Target, "id"> => ({ ...stack.tenant("echom", mode, runtime), echo: "mbench__echo", stream: "mbench__stream", legacy: false, modern: true });
+  const floor = (origin: string, path: string): Omit<Target, "id"> => ({ url: `${origin}${path}`, headers: {}, echo: "echo", stream: "stream", legacy: false });
+  const all: Record<TargetId, () => Omit<Target, "id">> = {
+    direct: () => ({ url: stack.backendUrl("bench"), headers: {}, echo: "echo", stream: "stream", legacy: false }),
+    "floor-bare": () => floor(stack.floorBareOrigin, "/mcp"),
+    floor: () => floor(stack.floorOrigin, "/mcp"),
+    "floor-do": () => floor(stack.floorOrigin, "/do/mcp"),
+    "gateway-open": () => gateway("open", "lean"),
+    "gateway-policy": () => gateway("policy", "lean"),
+    "modern-open": () => modern("open", "lean"),
+    "modern-policy": () => modern("policy", "lean"),
+    peer: () => ({ url: stack.peerUrl, headers: {}, echo: "bench__echo", stream: "bench__stream", legacy: true }),
+    "dev-floor": () => floor(stack.dev!.floorOrigin, "/mcp"),
+    "dev-floor-do": () => floor(stack.dev!.floorOrigin, "/do/mcp"),
+    "dev-gateway-open": () => gateway("open", "dev"),
+    "dev-gateway-policy": () => gateway("policy", "dev"),
+    "dev-modern-open": () => modern("open", "dev"),
+    "dev-modern-policy": () => modern("policy", "dev"),
   };
-  return ids.map((id) => ({ id, ...all[id] }));
+  return ids.map((id) => ({ id, ...all[id]() }));
 }
 
 function openSession(http: Http, target: { url: string; headers: Record<string, string>; legacy?: boolean; modern?: boolean }): Session {
   return target.legacy ? new LegacySseSession(http, target.url) : new StreamableSession(http, target.url, target.headers, { modern: target.modern === true });
 }
 
-/** Processes whose CPU a target's requests cost (the client is measured separately). */
+/**
+ * Processes whose CPU a target's requests cost (the client is measured separately): the
+ * backend, and the relay's processes: workerd, and the Node process driving it ("host":
+ * Miniflare's on the lean runtime, wrangler's under `wrangler dev`), or mcp-hub.
+ */
 function processesOf(stack: Stack, id: TargetId): Record<string, number[]> {
   const backend = { backend: [stack.pids.backends] };
+  const runtime = (pids: RuntimePids): Record<string, number[]> => ({ ...backend, workerd: pids.workerd, ...(pids.host === null ? {} : { host: [pids.host] }) });
   switch (id) {
     case "direct":
       return backend;
+    case "floor-bare":
+      return runtime(stack.pids.floorBare);
     case "floor":
     case "floor-do":
-      return { ...backend, workerd: stack.pids.floorWorkerd };
+      return runtime(stack.pids.floor);
     case "gateway-open":
     case "gateway-policy":
     case "modern-open":
     case "modern-policy":
-      return { ...backend, workerd: stack.pids.gatewayWorkerd };
+      return runtime(stack.pids.gateway);
     case "peer":
       return { ...backend, peer: [stack.pids.peer] };
+    case "dev-floor":
+    case "dev-floor-do":
+      return runtime(stack.pids.dev!.floor);
+    case "dev-gateway-open":
+    case "dev-gateway-policy":
+    case "dev-modern-open":
+    case "dev-modern-policy":
+      return runtime(stack.pids.dev!.gateway);
   }
 }
 
@@ -147,40 +205,79 @@ function rotated<T>(items: readonly T[], run: number): T[] {
 
 // --- 1. tools/call echo at a fixed moderate rate -----------------------------------------------
 
-export const ECHO_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
+/** The lean runtime's targets, and the same relays under `wrangler dev` when the stack has it. */
+export const LEAN_TARGETS: TargetId[] = ["direct", "floor-bare", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
+
+/** The null-proxy floor on the runtime that serves `t`. */
+function floorOf(t: string): TargetId {
+  return t.startsWith("dev-") ? "dev-floor" : "floor";
+}
+
+function sideBySide(stack: Stack): TargetId[] {
+  return stack.dev ? [...LEAN_TARGETS, ...DEV_TARGETS] : LEAN_TARGETS;
+}
 
 export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
   const { ratePerSec, count, runs, warmup } = s.echo;
-  const targets = targetsFor(stack, ECHO_TARGETS);
+  const rounds = Math.max(1, Math.min(count, s.echo.rounds ?? 1));
+  const echoTargets = sideBySide(stack);
+  const targets = targetsFor(stack, echoTargets);
   const perRun: Record<string, ReturnType<typeof summarizeLoad>>[] = [];
   for (let run = 0; run < runs; run++) {
-    const row: Record<string, ReturnType<typeof summarizeLoad>> = {};
-    for (const target of rotated(targets, run)) {
-      const http = new Http();
-      const session = openSession(http, target);
-      try {
+    // Every target's session is opened and warmed first; then the run's requests go out in
+    // slices, each target in turn and in rotating order per slice, so that a spell of other
+    // work on the machine falls on every target alike rather than on whichever ran then.
+    const open: { target: Target; http: Http; session: Session; result: LoadResult }[] = [];
+    try {
+      for (const target of targets) {
+        const http = new Http();
+        const session = openSession(http, target);
+        open.push({ target, http, session, result: { latencies: [], ok: 0, errors: 0, errorSamples: [], elapsedMs: 0, skipped: 0 } });
         await session.initialize();
         for (let i = 0; i < warmup; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(-1 - run, i) } });
-        const result = await fixedRate({ ratePerSec, count, maxInFlight: 64, deadlineMs: (count / ratePerSec) * 1000 * 3 + 10_000 }, async (i) => {
-          await session.request("tools/call", { name: target.echo, arguments: { text: payload(run, i) } });
-        });
-        row[target.id] = summarizeLoad(result);
-        log(`  echo run ${run + 1}/${runs} ${target.id}: p50 ${row[target.id]!.p50.toFixed(2)} ms, p99 ${row[target.id]!.p99.toFixed(2)} ms, errors ${result.errors}`);
-      } finally {
-        await session.close();
+      }
+      let sent = 0;
+      for (let round = 0; round < rounds; round++) {
+        const slice = Math.round(((round + 1) * count) / rounds) - Math.round((round * count) / rounds);
+        for (const entry of rotated(open, run * rounds + round)) {
+          const part = await fixedRate({ ratePerSec, count: slice, maxInFlight: 64, deadlineMs: (slice / ratePerSec) * 1000 * 3 + 10_000 }, async (i) => {
+            await entry.session.request("tools/call", { name: entry.target.echo, arguments: { text: payload(run, sent + i) } });
+          });
+          entry.result.latencies.push(...part.latencies);
+          entry.result.ok += part.ok;
+          entry.result.errors += part.errors;
+          entry.result.errorSamples.push(...part.errorSamples.slice(0, 5 - entry.result.errorSamples.length));
+          entry.result.elapsedMs += part.elapsedMs;
+          entry.result.skipped += part.skipped;
+        }
+        sent += slice;
+      }
+    } finally {
+      for (const { session, http } of open) {
+        await session.close().catch(() => {});
         http.close();
       }
     }
+    const row: Record<string, ReturnType<typeof summarizeLoad>> = {};
+    for (const { target, result } of open) {
+      row[target.id] = summarizeLoad(result);
+      log(`  echo run ${run + 1}/${runs} ${target.id}: p50 ${row[target.id]!.p50.toFixed(2)} ms, p99 ${row[target.id]!.p99.toFixed(2)} ms, errors ${result.errors}`);
+    }
     perRun.push(row);
   }
-  const summary: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number; errors: number }> = {};
-  for (const t of ECHO_TARGETS) {
+  const summary: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number; addedP50OverFloor: number; addedP50OverPeer: number; errors: number }> = {};
+  const added = (r: (typeof perRun)[number], t: string): number => r[t]!.p50 - r.direct!.p50;
+  for (const t of echoTargets) {
+    const floor = floorOf(t);
     summary[t] = {
       p50: median(perRun.map((r) => r[t]!.p50)),
       p99: median(perRun.map((r) => r[t]!.p99)),
       // Paired per run: a run's background load hits the target and direct alike.
-      addedP50: median(perRun.map((r) => r[t]!.p50 - r.direct!.p50)),
+      addedP50: median(perRun.map((r) => added(r, t))),
       addedP99: median(perRun.map((r) => r[t]!.p99 - r.direct!.p99)),
+      // Ratios of added p50s, also per run: to the null proxy on the same runtime, and to the peer.
+      addedP50OverFloor: median(perRun.map((r) => added(r, t) / added(r, floor))),
+      addedP50OverPeer: median(perRun.map((r) => added(r, t) / added(r, "peer"))),
       errors: perRun.reduce((n, r) => n + r[t]!.errors, 0),
     };
   }
@@ -189,11 +286,10 @@ export async function echoAtRate(stack: Stack, s: Settings, log: Log) {
 
 // --- 2. tools/call at saturation ------------------------------------------------------------
 
-export const SATURATION_TARGETS: TargetId[] = ["direct", "floor", "floor-do", "gateway-open", "gateway-policy", "modern-open", "modern-policy", "peer"];
-
 export async function saturation(stack: Stack, s: Settings, log: Log) {
   const { workers, durationMs, runs } = s.saturation;
-  const targets = targetsFor(stack, SATURATION_TARGETS);
+  const saturationTargets = sideBySide(stack);
+  const targets = targetsFor(stack, saturationTargets);
   const perRun: Record<string, { rps: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }>[] = [];
   for (let run = 0; run < runs; run++) {
     const row: (typeof perRun)[number] = {};
@@ -225,12 +321,16 @@ export async function saturation(stack: Stack, s: Settings, log: Log) {
     }
     perRun.push(row);
   }
-  const summary: Record<string, { rps: number; ratio: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }> = {};
-  for (const t of SATURATION_TARGETS) {
+  const summary: Record<string, { rps: number; ratio: number; ratioFloor: number; workerdCpuOverFloor: number; p50: number; p99: number; errors: number; cpuMsPerRequest: Record<string, number> }> = {};
+  for (const t of saturationTargets) {
     const keys = Object.keys(perRun[0]![t]!.cpuMsPerRequest);
+    const floor = floorOf(t);
     summary[t] = {
       rps: median(perRun.map((r) => r[t]!.rps)),
       ratio: median(perRun.map((r) => r[t]!.rps / r.direct!.rps)),
+      // Against the null proxy on the same runtime, paired per run.
+      ratioFloor: median(perRun.map((r) => r[t]!.rps / r[floor]!.rps)),
+      workerdCpuOverFloor: median(perRun.map((r) => (r[t]!.cpuMsPerRequest.workerd ?? Number.NaN) / (r[floor]!.cpuMsPerRequest.workerd ?? Number.NaN))),
       p50: median(perRun.map((r) => r[t]!.p50)),
       p99: median(perRun.map((r) => r[t]!.p99)),
       errors: perRun.reduce((n, r) => n + r[t]!.errors, 0),
@@ -392,11 +492,12 @@ export async function streaming(stack: Stack, s: Settings, log: Log) {
     perRun.push(row);
   }
   inspector?.close();
-  const summary: Record<string, { ms: number; ratio: number; notifications: number; rssGrowthMiB: number; rssBaselineMiB: number; rssPeakMiB: number; heapBaselineMiB?: number; heapPeakMiB?: number; heapLowSecondHalfMiB?: number }> = {};
+  const summary: Record<string, { ms: number; ratio: number; ratioFloor: number; notifications: number; rssGrowthMiB: number; rssBaselineMiB: number; rssPeakMiB: number; heapBaselineMiB?: number; heapPeakMiB?: number; heapLowSecondHalfMiB?: number }> = {};
   for (const t of STREAM_TARGETS) {
     summary[t] = {
       ms: median(perRun.map((r) => r[t]!.ms)),
       ratio: median(perRun.map((r) => r[t]!.ms / r.direct!.ms)),
+      ratioFloor: median(perRun.map((r) => r[t]!.ms / r.floor!.ms)),
       notifications: Math.min(...perRun.map((r) => r[t]!.notifications)),
       rssGrowthMiB: median(perRun.map((r) => (r[t]!.rss.peakKiB - r[t]!.rss.baselineKiB) / 1024)),
       rssBaselineMiB: median(perRun.map((r) => r[t]!.rss.baselineKiB / 1024)),
@@ -645,4 +746,141 @@ export async function bundle(stack: Stack, s: Settings, log: Log, workDir: strin
   };
   log(`  bundle: ${result.wranglerGzipKiB} KiB gzipped (wrangler), start-up ${result.startupActiveMs.toFixed(1)} ms active`);
   return result;
+}
+
+// --- 8. a production-shaped agent loop ---------------------------------------------------------
+
+export const AGENT_TARGETS: TargetId[] = ["direct", "gateway-open", "gateway-policy", "modern-open", "peer"];
+
+/** A small seeded generator (mulberry32), so every target of a loop gets the same tool times. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Tool times of one loop: log-normal around `medianMs` (σ 0.5: about two thirds within
+ * 0.6× to 1.6× the median), clipped to [medianMs / 3, medianMs × 5], whole milliseconds.
+ */
+export function toolTimes(loop: number, steps: number, medianMs: number): number[] {
+  const random = seeded(0x5eed + loop);
+  return Array.from({ length: steps }, () => {
+    const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    return Math.round(Math.min(medianMs * 5, Math.max(medianMs / 3, medianMs * Math.exp(0.5 * normal))));
+  });
+}
+
+/**
+ * An agent's session as production sees it: connect (initialize), list the tools, then ten
+ * tool calls one after another, each answered by a backend that takes tens of milliseconds
+ * (jittered). Every target gets the same sequence of tool times in a loop, so the difference
+ * to direct is the relay's alone; the gateway's share is that difference over the loop's time.
+ */
+export async function agentLoop(stack: Stack, s: Settings, log: Log) {
+  const { loops, steps, medianMs, size } = s.agent;
+  const targets = targetsFor(stack, AGENT_TARGETS);
+  const work = (t: Target): string => t.echo.replace(/echo$/, "work");
+  const perLoop: { times: number[]; byTarget: Record<string, { totalMs: number; setupMs: number; stepsMs: number; steps: number[] }> }[] = [];
+  for (let loop = 0; loop < loops; loop++) {
+    const times = toolTimes(loop, steps, medianMs);
+    const byTarget: (typeof perLoop)[number]["byTarget"] = {};
+    for (const target of rotated(targets, loop)) {
+      const http = new Http();
+      const session = openSession(http, target);
+      try {
+        const t0 = process.hrtime.bigint();
+        await session.initialize();
+        await session.request("tools/list", {});
+        const setupMs = since(t0);
+        const each: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          const t = process.hrtime.bigint();
+          await session.request("tools/call", { name: work(target), arguments: { ms: times[i], size } });
+          each.push(since(t));
+        }
+        const totalMs = since(t0);
+        byTarget[target.id] = { totalMs, setupMs, stepsMs: totalMs - setupMs, steps: each };
+      } finally {
+        await session.close();
+        http.close();
+      }
+    }
+    perLoop.push({ times, byTarget });
+    log(`  agent loop ${loop + 1}/${loops} (tools ${times.reduce((a, b) => a + b, 0)} ms): ${AGENT_TARGETS.map((t) => `${t} ${byTarget[t]!.totalMs.toFixed(0)} ms`).join(", ")}`);
+  }
+  const summary: Record<string, { loopMs: number; toolMs: number; setupMs: number; addedMs: number; addedPerCallMs: number; share: number }> = {};
+  for (const t of AGENT_TARGETS) {
+    const tool = (l: (typeof perLoop)[number]): number => l.times.reduce((a, b) => a + b, 0);
+    summary[t] = {
+      loopMs: median(perLoop.map((l) => l.byTarget[t]!.totalMs)),
+      toolMs: median(perLoop.map(tool)),
+      setupMs: median(perLoop.map((l) => l.byTarget[t]!.setupMs)),
+      // Paired per loop: the same tool times on every target.
+      addedMs: median(perLoop.map((l) => l.byTarget[t]!.totalMs - l.byTarget.direct!.totalMs)),
+      addedPerCallMs: median(perLoop.flatMap((l) => l.byTarget[t]!.steps.map((ms, i) => ms - l.byTarget.direct!.steps[i]!))),
+      share: median(perLoop.map((l) => (l.byTarget[t]!.totalMs - l.byTarget.direct!.totalMs) / l.byTarget[t]!.totalMs)),
+    };
+  }
+  return { params: s.agent, loops: perLoop, summary };
+}
+
+// --- the profile behind the CPU figures ---------------------------------------------------------
+
+const GATEWAY_ISOLATE = "core:user:edge-mcp-gateway";
+
+/**
+ * Where the gateway's CPU per call goes: the V8 profiler samples the gateway isolate (its Worker
+ * and Durable Objects run in it) every millisecond while one session sends `tools/call echo`
+ * one after another, without policy, on the session path and on the stateless path; functions
+ * are named by their source file and line through the bundle's source map. The profiler slows
+ * JavaScript down: read shares, not absolute figures.
+ */
+export async function profileCalls(stack: Stack, s: Settings, log: Log) {
+  const port = await findInspector(stack.pids.gatewayWorkerd, GATEWAY_ISOLATE);
+  if (port === null) throw new Error("no inspector lists the gateway isolate");
+  const source = sourceResolver(stack.bundle.file, stack.sourceRoot);
+  const calls = s.profile.calls;
+  const paths: Record<string, { workerdCpuMsPerCall: number; activeMsPerCall: number; gcMsPerCall: number; self: { fn: string; ms: number }[]; inclusive: { fn: string; ms: number }[] }> = {};
+  for (const [path, id] of [
+    ["session", "gateway-open"],
+    ["stateless", "modern-open"],
+  ] as const) {
+    const target = targetsFor(stack, [id])[0]!;
+    const http = new Http();
+    const session = openSession(http, target);
+    try {
+      await session.initialize();
+      for (let i = 0; i < 20; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(-1, i) } });
+      const pids = stack.pids.gatewayWorkerd;
+      const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
+      const { profiles } = await profileDuring(
+        port,
+        [GATEWAY_ISOLATE],
+        async () => {
+          for (let i = 0; i < calls; i++) await session.request("tools/call", { name: target.echo, arguments: { text: payload(0, i) } });
+        },
+        1000,
+      );
+      const cpu = (pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) / calls;
+      const sum = summarize(path, profiles[GATEWAY_ISOLATE]!, 15, source);
+      paths[path] = {
+        workerdCpuMsPerCall: cpu,
+        activeMsPerCall: sum.activeMs / calls,
+        gcMsPerCall: sum.gcMs / calls,
+        self: sum.top.map((f) => ({ fn: f.fn, ms: f.selfMs / calls })),
+        inclusive: sum.inclusive.map((f) => ({ fn: f.fn, ms: f.totalMs / calls })),
+      };
+      log(`  profile, ${path} path: isolate active ${paths[path]!.activeMsPerCall.toFixed(2)} ms per call under the profiler; top: ${paths[path]!.self.slice(0, 3).map((f) => f.fn).join(", ")}`);
+    } finally {
+      await session.close();
+      http.close();
+    }
+  }
+  return { params: { ...s.profile, samplingUs: 1000 }, paths };
 }

@@ -2,10 +2,17 @@
  * Everything a benchmark run needs, started on 127.0.0.1 and stopped again:
  *
  * - the bench backends (bench/backend.ts, one process, one port per backend);
- * - the gateway in workerd through `wrangler dev`, serving a snapshot of the deployable bundle
- *   (bench/gateway.ts), with its tenants;
- * - the floor: a null-proxy Worker (bench/floor) in its own `wrangler dev`;
- * - the peer: mcp-hub 4.2.1 in front of the same echo backend.
+ * - the gateway on the lean runtime: a snapshot of the deployable bundle served by workerd
+ *   through Miniflare's API, requests straight into the Worker (bench/runtime.ts), with its
+ *   tenants;
+ * - the floor: the null-proxy Worker (bench/floor), bundled the same way, on the same lean
+ *   runtime in its own process; and once more on bare `workerd serve` (a capnp config, no
+ *   Miniflare at all), which shows what Miniflare still adds;
+ * - the peer: mcp-hub 4.2.1 in front of the same backends;
+ * - with `dev: true`, the gateway (the same bundle) and the floor once more under `wrangler dev`,
+ *   for the report's second table.
+ *
+ * Each runtime is its own process group, so the CPU and memory of each can be read from /proc.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -16,7 +23,7 @@ import { freePort, startProcess, type Running } from "../test/support/processes.
 import { jwtAuth, testSigner, type TestSigner } from "../test/support/auth.ts";
 import type { TenantInput } from "../worker/tenant/schema.ts";
 import type { BackendSpec } from "./backend.ts";
-import { buildBundle, startBundledGateway, startWranglerDev, type BenchGateway, type Bundle } from "./gateway.ts";
+import { buildBundle, startBareFloor, startDevGateway, startLeanGateway, startLeanWorker, startWranglerDev, type BenchGateway, type Bundle } from "./gateway.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const loopbackPreload = fileURLToPath(new URL("../test/support/loopback.mjs", import.meta.url));
@@ -33,19 +40,46 @@ export const JWT_AUDIENCE = "urn:edge-mcp-gateway:bench";
 /** The two gateway configurations every scenario measures. */
 export type GatewayMode = "open" | "policy";
 
+/** Where a Worker runs: the lean runtime (bench/runtime.ts) or `wrangler dev`. */
+export type Runtime = "lean" | "dev";
+
+/** The processes of one runtime serving one Worker: workerd, and the Node process driving it. */
+export interface RuntimePids {
+  workerd: number[];
+  /** Miniflare's Node process (lean) or wrangler's (dev); null for bare workerd. */
+  host: number | null;
+}
+
 export interface Stack {
   backendPorts: Record<string, number>;
   backendUrl(name: string): string;
+  /** The gateway on the lean runtime. */
   gateway: BenchGateway;
   bundle: Bundle;
-  /** Process ids, for CPU and memory sampling: the workerd processes of each `wrangler dev`. */
-  pids: { backends: number; gatewayWorkerd: number[]; floorWorkerd: number[]; peer: number; groups: number[] };
+  /** The tree the gateway's bundle was built from (its source map's paths are relative to it). */
+  sourceRoot: string;
+  /** Process ids, for CPU and memory sampling. `gatewayWorkerd` and `floorWorkerd` are the lean runtime's. */
+  pids: {
+    backends: number;
+    gatewayWorkerd: number[];
+    floorWorkerd: number[];
+    gateway: RuntimePids;
+    floor: RuntimePids;
+    floorBare: RuntimePids;
+    dev: { gateway: RuntimePids; floor: RuntimePids } | null;
+    peer: number;
+    groups: number[];
+  };
   persistTo: string;
+  /** The null-proxy floor on the lean runtime, on bare workerd, and under `wrangler dev`. */
   floorOrigin: string;
+  floorBareOrigin: string;
+  /** The gateway and the floor under `wrangler dev` (startStack's `dev` option), else null. */
+  dev: { gateway: BenchGateway; floorOrigin: string } | null;
   peerUrl: string;
   token: string;
-  /** URL and headers of a tenant, by mode. */
-  tenant(name: string, mode: GatewayMode): { url: string; headers: Record<string, string> };
+  /** URL and headers of a tenant, by mode, on the lean runtime (or under `wrangler dev`). */
+  tenant(name: string, mode: GatewayMode, runtime?: Runtime): { url: string; headers: Record<string, string> };
   /** Stops every process; the state folder stays until cleanup(). */
   stop(): Promise<void>;
   cleanup(): void;
@@ -114,7 +148,14 @@ export function tenantBackends(): Record<string, string[]> {
   return names;
 }
 
-export async function startStack(log: (line: string) => void, options: { observability: boolean; sourceRoot?: string } = { observability: false }): Promise<Stack> {
+export interface StackOptions {
+  observability: boolean;
+  sourceRoot?: string;
+  /** Also the gateway and the floor under `wrangler dev` (the report's second table). */
+  dev?: boolean;
+}
+
+export async function startStack(log: (line: string) => void, options: StackOptions = { observability: false }): Promise<Stack> {
   const running: Running[] = [];
   const temp = mkdtempSync(join(tmpdir(), "bench-"));
   const stopAll = async (): Promise<void> => {
@@ -135,52 +176,80 @@ export async function startStack(log: (line: string) => void, options: { observa
     const readyLine = backends.output().split("\n").find((l) => l.startsWith("ready {"));
     const backendPorts = JSON.parse(readyLine!.slice("ready ".length)) as Record<string, number>;
     const backendUrl = (name: string): string => `http://127.0.0.1:${backendPorts[name]}/mcp`;
+    const floorVars = { BACKEND_ORIGIN: `http://127.0.0.1:${backendPorts.bench}` };
 
-    log("building the bundle (wrangler deploy --dry-run)");
+    log("building the bundles (wrangler deploy --dry-run): the gateway and the floor");
     const bundle = await buildBundle(join(temp, "bundle"), options.sourceRoot);
-    log("starting the gateway (wrangler dev --no-bundle on the bundle)");
+    const floorBundle = await buildBundle(join(temp, "floor-bundle"), repoRoot, floorConfig);
+
+    log("starting the gateway on the lean runtime (workerd through Miniflare's API)");
     const persistTo = join(temp, "gateway-state");
     mkdirSync(persistTo, { recursive: true });
-    const gateway = await startBundledGateway({ bundle, workDir: temp, persistTo, observability: options.observability });
+    const gateway = await startLeanGateway({ bundle, persistTo, ...(options.sourceRoot ? { sourceRoot: options.sourceRoot } : {}) });
     running.push(gateway);
+
+    log("starting the floor on the lean runtime and on bare workerd");
+    // With an inspector like the gateway's (it costs nothing measurable while no one is attached).
+    const floor = await startLeanWorker({ name: "floor", workerName: "bench-floor", config: floorConfig, bundle: floorBundle, persistTo: join(temp, "floor-state"), vars: floorVars, inspector: true });
+    running.push(floor);
+    const floorBare = await startBareFloor({ bundle: floorBundle, stateDir: join(temp, "floor-bare-state"), compatibilityDate: compatibilityDateOf(floorConfig), vars: floorVars });
+    running.push(floorBare);
+
+    let dev: Stack["dev"] = null;
+    let devPids: Stack["pids"]["dev"] = null;
+    if (options.dev) {
+      log("starting the gateway and the floor under wrangler dev (the second table)");
+      const devGateway = await startDevGateway({ bundle, workDir: join(temp, "dev"), persistTo: join(temp, "dev-gateway-state"), observability: options.observability });
+      running.push(devGateway);
+      const devFloor = await startWranglerDev({ name: "floor-dev", config: floorConfig, persistTo: join(temp, "dev-floor-state"), vars: floorVars });
+      running.push(devFloor);
+      dev = { gateway: devGateway, floorOrigin: devFloor.origin };
+      devPids = { gateway: { workerd: workerdPidsOf(devGateway.pid), host: devGateway.pid }, floor: { workerd: workerdPidsOf(devFloor.pid), host: devFloor.pid } };
+    }
+
     const signer = await testSigner();
-    for (const [name, list] of Object.entries(tenantBackends())) {
-      for (const mode of ["open", "policy"] as const) await gateway.putTenant(tenantDocument(tenantId(name, mode), list, mode, signer, backendUrl));
+    for (const gw of [gateway, dev?.gateway]) {
+      if (!gw) continue;
+      for (const [name, list] of Object.entries(tenantBackends())) {
+        for (const mode of ["open", "policy"] as const) await gw.putTenant(tenantDocument(tenantId(name, mode), list, mode, signer, backendUrl));
+      }
     }
     const token = await signer.token({ sub: "bench-user", audience: JWT_AUDIENCE, roles: ["bench"], ttlSeconds: 6 * 3600 });
-
-    log("starting the floor worker (wrangler dev)");
-    const floor = await startWranglerDev({
-      name: "floor",
-      config: fileURLToPath(new URL("./floor/wrangler.toml", import.meta.url)),
-      persistTo: join(temp, "floor-state"),
-      vars: { BACKEND_ORIGIN: `http://127.0.0.1:${backendPorts.bench}` },
-    });
-    running.push(floor);
 
     log("starting the peer (mcp-hub)");
     const peer = await startPeer(temp, backendUrl("bench"));
     running.push(peer);
 
+    const gatewayPids: RuntimePids = { workerd: workerdPidsOf(gateway.pid), host: gateway.pid };
+    const floorPids: RuntimePids = { workerd: workerdPidsOf(floor.pid), host: floor.pid };
     return {
       backendPorts,
       backendUrl,
       gateway,
       bundle,
+      sourceRoot: options.sourceRoot ?? repoRoot,
       pids: {
         backends: backends.pid,
-        gatewayWorkerd: workerdPidsOf(gateway.pid),
-        floorWorkerd: workerdPidsOf(floor.pid),
+        gatewayWorkerd: gatewayPids.workerd,
+        floorWorkerd: floorPids.workerd,
+        gateway: gatewayPids,
+        floor: floorPids,
+        floorBare: { workerd: workerdPidsOf(floorBare.pid), host: null },
+        dev: devPids,
         peer: peer.pid,
         groups: running.map((r) => r.pid),
       },
       persistTo,
       floorOrigin: floor.origin,
+      floorBareOrigin: floorBare.origin,
+      dev,
       peerUrl: peer.url,
       token,
-      tenant(name, mode) {
+      tenant(name, mode, runtime = "lean") {
         const headers: Record<string, string> = mode === "policy" ? { authorization: `Bearer ${token}` } : {};
-        return { url: gateway.mcpUrl(tenantId(name, mode)), headers };
+        const gw = runtime === "dev" ? dev?.gateway : gateway;
+        if (!gw) throw new Error("the stack was started without wrangler dev");
+        return { url: gw.mcpUrl(tenantId(name, mode)), headers };
       },
       stop: stopAll,
       cleanup,
@@ -190,6 +259,14 @@ export async function startStack(log: (line: string) => void, options: { observa
     cleanup();
     throw error;
   }
+}
+
+const floorConfig = fileURLToPath(new URL("./floor/wrangler.toml", import.meta.url));
+
+function compatibilityDateOf(config: string): string {
+  const match = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(config, "utf8"));
+  if (!match) throw new Error(`no compatibility_date in ${config}`);
+  return match[1]!;
 }
 
 /** mcp-hub on a free loopback port, its home, state and cache in a temporary folder. */
