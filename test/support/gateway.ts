@@ -30,16 +30,22 @@ export interface GatewayOptions {
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 
-/** Attempts at a free port: freePort() closes its probe before wrangler binds, so another process can take it in between. */
+/**
+ * Attempts at binding: freePort() closes its probe before wrangler binds, so another process can
+ * take it in between; and a gateway restarted on its own port (a restart test) can find the old
+ * workerd still holding it for a moment after it was stopped.
+ */
 const PORT_ATTEMPTS = 3;
+/** Wait before binding a given port again. */
+const REBIND_WAIT_MS = 1_000;
 
 export async function startGateway(options: GatewayOptions = {}): Promise<RunningGateway> {
-  if (options.port !== undefined) return startGatewayOn(options.port, options);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startGatewayOn(await freePort(), options);
+      return await startGatewayOn(options.port ?? (await freePort()), options);
     } catch (error) {
       if (attempt >= PORT_ATTEMPTS || !String(error).includes("Address already in use")) throw error;
+      if (options.port !== undefined) await new Promise((resolve) => setTimeout(resolve, REBIND_WAIT_MS));
     }
   }
 }

@@ -141,7 +141,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
   // answered as the spec says a server answers it: HTTP 400 with the JSON-RPC error.
   const first = await source.next();
   if (!first.done && isResponse(first.value) && "error" in first.value && HTTP_400_CODES.has(first.value.error.code)) {
-    return new Response(JSON.stringify({ ...first.value, id: request.id }), { status: 400, headers: { "content-type": "application/json" } });
+    return jsonResponse({ ...first.value, id: request.id }, {}, 400);
   }
   return modernReply(input, prepend(first, source), request.method, host, produced.routed ? produced.about : undefined);
 }

@@ -64,7 +64,7 @@ let credentials: { env: Env; source: OutboundCredentials } | null = null;
 let sealer: { secret: string; sealer: StateSealer } | null = null;
 
 /** The secret this home seals with, or null when it is not configured (the home is then off). */
-export function stateSecret(env: Env): string | null {
+function stateSecret(env: Env): string | null {
   const secret = env.STATE_SECRET;
   return typeof secret === "string" && secret !== "" ? secret : null;
 }

@@ -10,21 +10,8 @@ import {
   readMessages,
   sessionIdOf,
 } from "../../../worker/ingress/guard.ts";
-import { GatewayError, type GatewayErrorKind } from "../../../worker/protocol/errors.ts";
-
-function req(url: string, headers: Record<string, string> = {}, init: RequestInit = {}): Request {
-  return new Request(url, { ...init, headers });
-}
-
-function failure(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error("expected a GatewayError");
-}
+import { GatewayError } from "../../../worker/protocol/errors.ts";
+import { expectKind, failure, req } from "../support/errors.ts";
 
 async function asyncFailure(promise: Promise<unknown>): Promise<GatewayError> {
   const error = await promise.then(
@@ -34,11 +21,6 @@ async function asyncFailure(promise: Promise<unknown>): Promise<GatewayError> {
   if (error instanceof GatewayError) return error;
   throw new Error(`expected a GatewayError, got ${String(error)}`);
 }
-
-const expectKind = (error: GatewayError, kind: GatewayErrorKind, status: number) => {
-  expect(error.kind).toBe(kind);
-  expect(error.status).toBe(status);
-};
 
 describe("checkPostMediaTypes (transports 'Sending Messages' 2)", () => {
   const post = (headers: Record<string, string>) => req("http://localhost/mcp", headers, { method: "POST", body: "{}" });

@@ -8,26 +8,8 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../../worker/env.ts";
 import { checkHost, hostAllowList } from "../../../worker/ingress/host.ts";
-import { GatewayError, type GatewayErrorKind } from "../../../worker/protocol/errors.ts";
-
-function req(url: string, headers: Record<string, string> = {}): Request {
-  return new Request(url, { headers });
-}
-
-function failure(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error("expected a GatewayError");
-}
-
-const expectKind = (error: GatewayError, kind: GatewayErrorKind, status: number) => {
-  expect(error.kind).toBe(kind);
-  expect(error.status).toBe(status);
-};
+import { GatewayError } from "../../../worker/protocol/errors.ts";
+import { expectKind, failure, req } from "../support/errors.ts";
 
 describe("checkHost (DNS rebinding defence)", () => {
   it.each(["http://localhost:8787/mcp", "http://127.0.0.1:8787/mcp", "http://[::1]:8787/mcp", "http://LOCALHOST/mcp"])(

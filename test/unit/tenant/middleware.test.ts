@@ -7,7 +7,8 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../../worker/env.ts";
-import { GatewayError, type GatewayErrorKind } from "../../../worker/protocol/errors.ts";
+import { GatewayError } from "../../../worker/protocol/errors.ts";
+import { expectKind, failure, req } from "../support/errors.ts";
 import { checkOrigin, tenant as tenantStage } from "../../../worker/tenant/middleware.ts";
 import { parseTenant, type TenantConfig } from "../../../worker/tenant/schema.ts";
 
@@ -16,25 +17,6 @@ function tenant(extra: Record<string, unknown> = {}): TenantConfig {
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.tenant;
 }
-
-function req(url: string, headers: Record<string, string> = {}): Request {
-  return new Request(url, { headers });
-}
-
-function failure(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error("expected a GatewayError");
-}
-
-const expectKind = (error: GatewayError, kind: GatewayErrorKind, status: number) => {
-  expect(error.kind).toBe(kind);
-  expect(error.status).toBe(status);
-};
 
 describe("checkOrigin (transports 'Security Warning' 1: a present, invalid Origin is 403)", () => {
   const url = "https://mcp.acme.com/mcp";
