@@ -37,7 +37,7 @@ function snapshot(variant: "before" | "after"): string {
   return dir;
 }
 
-type Sessions = { open: StreamableSession; policy: StreamableSession };
+type Sessions = { open: StreamableSession; policy: StreamableSession; modern: StreamableSession; modernPolicy: StreamableSession };
 const VARIANTS = ["before", "after"] as const;
 const dirs = { before: snapshot("before"), after: snapshot("after") };
 const stacks: Partial<Record<(typeof VARIANTS)[number], Stack>> = {};
@@ -55,15 +55,25 @@ try {
   for (const v of VARIANTS) {
     const open = stacks[v]!.tenant("echo", "open");
     const policy = stacks[v]!.tenant("echo", "policy");
-    sessions[v] = { open: new StreamableSession(http, open.url, open.headers), policy: new StreamableSession(http, policy.url, policy.headers) };
-    for (const s of Object.values(sessions[v])) {
+    const modern = stacks[v]!.tenant("echom", "open");
+    const modernPolicy = stacks[v]!.tenant("echom", "policy");
+    sessions[v] = {
+      open: new StreamableSession(http, open.url, open.headers),
+      policy: new StreamableSession(http, policy.url, policy.headers),
+      modern: new StreamableSession(http, modern.url, modern.headers, { modern: true }),
+      modernPolicy: new StreamableSession(http, modernPolicy.url, modernPolicy.headers, { modern: true }),
+    };
+    for (const [name, s] of Object.entries(sessions[v])) {
       await s.initialize();
-      for (let i = 0; i < 20; i++) await s.request("tools/call", { name: "bench__echo", arguments: { text: `warm ${i}` } });
+      const tool = name.startsWith("modern") ? "mbench__echo" : "bench__echo";
+      for (let i = 0; i < 20; i++) await s.request("tools/call", { name: tool, arguments: { text: `warm ${i}` } });
     }
   }
   const work: [string, number, (s: Sessions) => Promise<unknown>][] = [
     ["tools/call, no policy", 100, async (s) => { for (let i = 0; i < 100; i++) await s.open.request("tools/call", { name: "bench__echo", arguments: { text: `x ${i} ${Math.random()}` } }); }],
     ["tools/call, policy", 100, async (s) => { for (let i = 0; i < 100; i++) await s.policy.request("tools/call", { name: "bench__echo", arguments: { text: `x ${i} ${Math.random()}` } }); }],
+    ["tools/call, stateless, no policy", 100, async (s) => { for (let i = 0; i < 100; i++) await s.modern.request("tools/call", { name: "mbench__echo", arguments: { text: `x ${i} ${Math.random()}` } }); }],
+    ["tools/call, stateless, policy", 100, async (s) => { for (let i = 0; i < 100; i++) await s.modernPolicy.request("tools/call", { name: "mbench__echo", arguments: { text: `x ${i} ${Math.random()}` } }); }],
     ["stream, per notification", 2000, (s) => s.open.request("tools/call", { name: "bench__stream", arguments: { count: 2000, size: 256 }, _meta: { progressToken: `p${Math.random()}` } })],
   ];
   const only = process.env.AB_ONLY ? new Set(process.env.AB_ONLY.split(",")) : null;

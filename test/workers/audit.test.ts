@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
+import { AUDIT_BATCH_ROWS, flushAudit, queueAudit, recordAudit, type AuditEvent } from "../../worker/audit/audit.ts";
 import type { AuditRecord } from "../../worker/audit/query.ts";
 import { ADMIN_TOKEN, expectClean, gateway, ORIGIN, uniqueTenantId } from "./helpers.ts";
 
@@ -300,5 +300,48 @@ describe("detail", () => {
     const { events } = await page(odd);
     expect(events).toHaveLength(5);
     for (const e of events) expect(e).not.toHaveProperty("detail");
+  });
+});
+
+describe("batched writes (queueAudit)", () => {
+  /** Queues events as the engine does, keeping what it hands to waitUntil. */
+  function queue(events: AuditEvent[]): Promise<unknown>[] {
+    const held: Promise<unknown>[] = [];
+    for (const e of events) queueAudit(env.AUDIT, (p) => held.push(p), e);
+    return held;
+  }
+
+  it("writes queued rows as one batch, kept alive by the waitUntil of the request that started it", async () => {
+    const batched = uniqueTenantId("audit-batch");
+    const events = ["b0", "b1", "b2"].map((label, i) => ({ ...event(label, BASE + i, {}), tenant: batched }));
+    const held = queue(events);
+    expect(held).toHaveLength(1); // one flush per batch, not one write per row
+    await Promise.all(held);
+    expect(labels((await page(batched)).events)).toStrictEqual(["b2", "b1", "b0"]);
+  });
+
+  it(`starts a new batch once one holds ${AUDIT_BATCH_ROWS} rows, and loses none`, async () => {
+    const full = uniqueTenantId("audit-full");
+    const events = Array.from({ length: AUDIT_BATCH_ROWS + 3 }, (_, i) => ({ ...event(`f${i}`, BASE + i, {}), tenant: full }));
+    const held = queue(events);
+    expect(held).toHaveLength(2);
+    await Promise.all(held);
+    const rows = (await allPages(full, { limit: "100" })).flatMap((p) => p.events);
+    expect(rows).toHaveLength(events.length);
+  });
+
+  it("a row D1 refuses is logged and dropped alone: the rest of its batch is written", async () => {
+    const mixed = uniqueTenantId("audit-mixed");
+    const refused = { ...event("bad", BASE + 1, {}), tenant: mixed, principal: null as unknown as string }; // NOT NULL
+    const held = queue([{ ...event("ok0", BASE, {}), tenant: mixed }, refused, { ...event("ok2", BASE + 2, {}), tenant: mixed }]);
+    await Promise.all(held);
+    expect(labels((await page(mixed)).events)).toStrictEqual(["ok2", "ok0"]);
+  });
+
+  it("flushAudit writes a pending batch at once", async () => {
+    const now = uniqueTenantId("audit-now");
+    queue([{ ...event("n0", BASE, {}), tenant: now }]);
+    await flushAudit(env.AUDIT);
+    expect(labels((await page(now)).events)).toStrictEqual(["n0"]);
   });
 });

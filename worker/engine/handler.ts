@@ -7,7 +7,7 @@
  */
 import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
-import { recordAudit, type AuditEvent } from "../audit/audit.ts";
+import { queueAudit, type AuditEvent } from "../audit/audit.ts";
 import { checkToolLimits } from "../limits/rate.ts";
 import type { Decision, PolicyItem } from "../policy/engine.ts";
 import { redact } from "../policy/redact.ts";
@@ -331,7 +331,7 @@ export class Handler {
       outcome,
       detail,
     };
-    this.#host.waitUntil(recordAudit(this.#host.env.AUDIT, event));
+    queueAudit(this.#host.env.AUDIT, this.#host.waitUntil, event);
     this.#host.observer.call(event);
   }
 }
