@@ -23,6 +23,7 @@ import { GatewayError } from "../../worker/protocol/errors.ts";
 import { isResponse, type JsonRpcMessage, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
 import { atLeast } from "../../worker/protocol/versions.ts";
 import { logger } from "../../worker/observe/log.ts";
+import { foldedCallsHeader } from "../../worker/observe/requests.ts";
 import type { SessionObserver } from "../../worker/engine/observer.ts";
 import { Outbox, parseEventId } from "./outbox.ts";
 import type { SessionMeta, SessionStorage } from "./storage.ts";
@@ -63,7 +64,7 @@ export class LegacyReplies {
     if (input.acceptsSse && (routed || hasNotes)) {
       const only = produced[0]!;
       if (requests.length === 1 && only.routed) {
-        const single = await this.#single(only, requests[0]!, meta, input.batch);
+        const single = await this.#single(stream, only, requests[0]!, meta, input.batch);
         if (single instanceof Response) return single;
         produced[0] = single;
       }
@@ -107,7 +108,9 @@ export class LegacyReplies {
     this.#outboxes.clear();
   }
 
-  async #single(p: Extract<Produced, { routed: true }>, request: JsonRpcRequest, meta: SessionMeta, batch: boolean): Promise<Response | Produced> {
+  async #single(stream: string, p: Extract<Produced, { routed: true }>, request: JsonRpcRequest, meta: SessionMeta, batch: boolean): Promise<Response | Produced> {
+    // A JSON reply's backend call goes on the request's one log line (observe/requests.ts).
+    this.#host.observer.hold(stream);
     const iterator = p.messages[Symbol.asyncIterator]();
     const first = iterator.next();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -122,8 +125,9 @@ export class LegacyReplies {
         const filtered = handler.toClient(step.value, request.method, meta.clientVersion);
         if (filtered && !isResponse(filtered)) this.#host.standalone()?.push(filtered);
       }
-      return jsonResponse(batch ? (response ? [response] : []) : response);
+      return jsonResponse(batch ? (response ? [response] : []) : response, foldedCallsHeader(this.#host.observer.release(stream)));
     }
+    this.#host.observer.release(stream, true);
     return { ...p, messages: prepend(first, iterator) };
   }
 

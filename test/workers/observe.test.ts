@@ -117,8 +117,16 @@ describe("metrics and logs", () => {
     expect(call?.requestId).toBeTypeOf("string");
     expect(call?.durationMs).toBeTypeOf("number");
     expect(call?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    const upstream = logged("backend_call").find((l) => l.tool === "get_forecast");
-    expect(upstream).toMatchObject({ tenant: tenant.id, session: call?.session, backend: "weather", outcome: "ok", traceparent: call?.traceparent });
+    // One line per call: a call answered with JSON carries its backend call on the request's line
+    // (the session object hands it over on an internal header, which the client never sees)...
+    expect(call).toMatchObject({ backend: "weather", backendOutcome: "ok" });
+    expect(call?.backendMs).toBeTypeOf("number");
+    expect(logged("backend_call").find((l) => l.tool === "get_forecast")).toBeUndefined();
+    expect(lines.join("\n")).not.toContain("x-gateway-folded-calls");
+    // ...while a streamed reply outlives its request's line, so its backend call has a line of its own.
+    const stormLine = logged("mcp_request").find((l) => l.requestId === "91");
+    expect(stormLine).not.toHaveProperty("backend");
+    expect(logged("backend_call").find((l) => l.tool === "watch_storm")).toMatchObject({ tenant: tenant.id, session: stormLine?.session, backend: "weather", outcome: "ok", traceparent: stormLine?.traceparent });
     expect(logged("call_refused")).toContainEqual(expect.objectContaining({ tenant: tenant.id, tool: "delete_note", outcome: "denied", rule: "no-deletes" }));
     expect(logged("call_refused")).toContainEqual(expect.objectContaining({ tool: "get_alerts", outcome: "rate_limited" }));
     expect(logged("mcp_request")).toContainEqual(expect.objectContaining({ level: "warn", status: 401, outcome: "unauthorized" }));
@@ -175,7 +183,8 @@ describe("trace context", () => {
     expect(seen["x-mcp-tenant"]).toBeUndefined();
 
     expect(logged("mcp_request").find((l) => l.requestId === "trace-1")?.traceparent).toBe(seen.traceparent);
-    expect(logged("backend_call").find((l) => l.requestId === "trace-1")?.traceparent).toBe(seen.traceparent);
+    expect(res.headers.has("x-gateway-folded-calls")).toBe(false);
+    expect(logged("mcp_request").find((l) => l.requestId === "trace-1")).toMatchObject({ backend: "notes", backendOutcome: "ok" });
     await vi.waitFor(async () => {
       const audit = await admin(`/tenants/${tenant.id}/audit?item=whoami`);
       const events = (audit.body as { events: { requestId: string; detail: Json }[] }).events;

@@ -14,7 +14,7 @@ import { resourceMetadataUrl } from "../auth/authenticate.ts";
 import { authenticate } from "../auth/middleware.ts";
 import { API_KEY_HEADER } from "../auth/apiKeys.ts";
 import { rateLimit } from "../limits/middleware.ts";
-import { noteMessages, observeRequests, requestTrace } from "../observe/requests.ts";
+import { callFolder, noteMessages, observeRequests, requestTrace } from "../observe/requests.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest } from "../protocol/jsonrpc.ts";
 import { tenant } from "../tenant/middleware.ts";
@@ -51,7 +51,7 @@ endpoint.post("/", async (c) => {
     // All-modern tenants are served here, with no Durable Object hop (worker/stateless/home.ts);
     // a tenant with any legacy backend needs the object that holds its upstream sessions.
     const stateless = await statelessTenant(c.env, tenant, caller.subjectToken);
-    if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, { ...input, config: stateless });
+    if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, { ...input, config: stateless }, callFolder(c.req.raw));
     return modernStub(c.env, tenant.id, caller.principal.sub, modern.clientCapabilities).modern(input);
   }
   // An Mcp-Session-Id on a modern request is ignored (above); on a legacy one it must be well-formed.

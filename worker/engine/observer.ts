@@ -7,6 +7,7 @@
  */
 import type { AuditEvent } from "../audit/audit.ts";
 import { logger } from "../observe/log.ts";
+import type { CallFolder, FoldedCall } from "../observe/requests.ts";
 import { recordMetric, type MetricsBindings, type WaitUntil } from "../observe/metrics.ts";
 
 export interface BackendCallFacts {
@@ -21,25 +22,60 @@ export interface BackendCallFacts {
   /** The client's JSON-RPC id. */
   requestId: string;
   traceparent: string;
+  /** The reply stream the call belongs to (the relay's `stream`). */
+  stream: string;
 }
+
 
 export class SessionObserver {
   readonly #env: MetricsBindings;
   readonly #waitUntil: WaitUntil;
   readonly #session: string;
+  readonly #folder: CallFolder | null;
+  /** Reply streams whose calls go on their request's line (a session's JSON replies), and what they gathered. */
+  readonly #held = new Map<string, BackendCallFacts[]>();
 
-  constructor(env: MetricsBindings, waitUntil: WaitUntil, session: string) {
+  constructor(env: MetricsBindings, waitUntil: WaitUntil, session: string, folder: CallFolder | null = null) {
     this.#env = env;
     this.#waitUntil = waitUntil;
     this.#session = session;
+    this.#folder = folder;
   }
 
-  /** One request relayed to a backend, from send to its final response (relay.ts). */
+  /** The calls of reply stream `stream` are gathered for its request's line until `release`. */
+  hold(stream: string): void {
+    this.#held.set(stream, []);
+  }
+
+  /**
+   * What `stream` gathered since `hold`, for its request's line; with `log`, the reply turned
+   * into a stream that outlives that line instead, so anything gathered gets its own line, as
+   * every later call of the stream will.
+   */
+  release(stream: string, log = false): FoldedCall[] {
+    const calls = this.#held.get(stream) ?? [];
+    this.#held.delete(stream);
+    if (log) for (const f of calls) this.#log(f);
+    return log ? [] : calls.map(folded);
+  }
+
+  /**
+   * One request relayed to a backend, from send to its final response (relay.ts). A successful
+   * call is one more fact about the request that made it, so it goes on that request's line
+   * when the home can put it there (one line per call); a failed one always has its own warning.
+   */
   backendCall(f: BackendCallFacts): void {
+    const ok = f.outcome === "ok" || f.outcome === "rpc_error";
+    const held = ok ? this.#held.get(f.stream) : undefined;
+    if (held) held.push(f);
+    else if (!(ok && this.#folder?.(folded(f)))) this.#log(f);
+    recordMetric(this.#env, this.#waitUntil, { kind: "backend", tenant: f.tenant, backend: f.backend, method: f.method, tool: f.tool, outcome: f.outcome, durationMs: f.durationMs, at: Date.now() });
+  }
+
+  #log(f: BackendCallFacts): void {
     const fields = { tenant: f.tenant, session: this.#session, requestId: f.requestId, backend: f.backend, method: f.method, tool: f.tool, outcome: f.outcome, durationMs: f.durationMs, traceparent: f.traceparent };
     if (f.outcome === "ok" || f.outcome === "rpc_error") logger.info("backend_call", fields);
     else logger.warn("backend_call", fields);
-    recordMetric(this.#env, this.#waitUntil, { kind: "backend", tenant: f.tenant, backend: f.backend, method: f.method, tool: f.tool, outcome: f.outcome, durationMs: f.durationMs, at: Date.now() });
   }
 
   /** One decided call, as audited: allowed and run, or refused by policy or a tool rate limit. */
@@ -76,4 +112,8 @@ export class SessionObserver {
     logger.info("stream_closed", { tenant, session: this.#session, method, durationMs, events });
     recordMetric(this.#env, this.#waitUntil, { kind: "stream", tenant, method, outcome: "ok", durationMs, events, at: Date.now() });
   }
+}
+
+function folded(f: BackendCallFacts): FoldedCall {
+  return { backend: f.backend, outcome: f.outcome, durationMs: f.durationMs };
 }

@@ -136,7 +136,7 @@ export class Relay {
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
     } finally {
-      const observed = { tenant: context.tenant, backend: backend.name, method: request.method, outcome, requestId: facts.requestId, traceparent: facts.traceparent };
+      const observed = { tenant: context.tenant, backend: backend.name, method: request.method, outcome, requestId: facts.requestId, traceparent: facts.traceparent, stream };
       this.#host.observer.backendCall({ ...observed, tool: typeof params.name === "string" ? params.name : undefined, durationMs: Date.now() - started });
       this.#inflight.delete(key);
       if (upstreamToken) this.#progress.delete(upstreamToken);

@@ -6,7 +6,7 @@
 import { GatewayError } from "../protocol/errors.ts";
 import { classify, type JsonRpcMessage } from "../protocol/jsonrpc.ts";
 import { accepts, isContentType, JSON_TYPE, parseAccept, SSE_TYPE } from "../protocol/mediaType.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { BodyTooLargeError, readTextCapped } from "../protocol/body.ts";
 import { isSupportedLegacyVersion } from "../protocol/versions.ts";
 
 /** Session ids are visible ASCII (2025-11-25 basic/transports "Session Management" 1); ours are 43 chars. */
@@ -89,7 +89,7 @@ export async function readMessages(request: Request, maxBytes: number): Promise<
   if (Number.isFinite(declared) && declared > maxBytes) throw new GatewayError("payload_too_large", { detail: `declared ${declared}` });
   let text: string;
   try {
-    text = await readCapped(request.body, maxBytes);
+    text = await readTextCapped(request, maxBytes);
   } catch (error) {
     if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large", { detail: error.message });
     throw new GatewayError("parse_error", { detail: "body could not be read" });

@@ -34,6 +34,77 @@ interface Noted {
 }
 
 const notes = new WeakMap<Request, Noted>();
+
+/** What a request's own log line carries of a backend call the request made. */
+export interface FoldedCall {
+  backend: string;
+  /** "ok" or "rpc_error": a failed call always has its own `backend_call` warning. */
+  outcome: string;
+  durationMs: number;
+}
+
+/**
+ * Takes a successful backend call onto the request's own `mcp_request` line; false when that
+ * line is already written (a streamed reply outlives it), and the call then gets a line of its own.
+ */
+export type CallFolder = (call: FoldedCall) => boolean;
+
+/**
+ * The internal response header on which a session object hands a JSON reply's backend call to
+ * the Worker's line (the object runs in another isolate); the Worker removes it before the
+ * response leaves.
+ */
+export const FOLDED_CALLS_HEADER = "x-gateway-folded-calls";
+
+/** Backend calls gathered for each request's line, or "logged" once the line is written. */
+const folded = new WeakMap<Request, FoldedCall[] | "logged">();
+
+/** The CallFolder of one request handled in this isolate (the stateless home). */
+export function callFolder(request: Request): CallFolder {
+  return (call) => {
+    const calls = folded.get(request);
+    if (calls === "logged") return false;
+    if (calls) calls.push(call);
+    else folded.set(request, [call]);
+    return true;
+  };
+}
+
+/** A session object's JSON reply: its gathered calls as the header the Worker reads. */
+export function foldedCallsHeader(calls: readonly FoldedCall[]): Record<string, string> {
+  return calls.length > 0 ? { [FOLDED_CALLS_HEADER]: JSON.stringify(calls) } : {};
+}
+
+/** Calls handed over by a session object's reply, taken off the response. */
+function takeFoldedCalls(c: Context<AppEnv>): FoldedCall[] {
+  const header = c.res.headers.get(FOLDED_CALLS_HEADER);
+  if (header === null) return [];
+  try {
+    c.res.headers.delete(FOLDED_CALLS_HEADER);
+  } catch {
+    // A Response from another isolate may have immutable headers: copy it without the internal
+    // one. (Hono's `c.res` setter copies the old response's headers onto a new one, so it is
+    // cleared first.)
+    const headers = new Headers(c.res.headers);
+    headers.delete(FOLDED_CALLS_HEADER);
+    const res = new Response(c.res.body, { status: c.res.status, statusText: c.res.statusText, headers });
+    c.res = undefined as unknown as Response;
+    c.res = res;
+  }
+  try {
+    const calls = JSON.parse(header) as unknown;
+    return Array.isArray(calls) ? (calls as FoldedCall[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The request line's fields for its backend calls: flat for the usual one, a list for several. */
+function callFields(calls: readonly FoldedCall[]): Record<string, unknown> {
+  if (calls.length === 0) return {};
+  if (calls.length === 1) return { backend: calls[0]!.backend, backendOutcome: calls[0]!.outcome, backendMs: calls[0]!.durationMs };
+  return { backendCalls: calls };
+}
 const traces = new WeakMap<Request, string>();
 
 /** Methods whose `params.name` names the item (a URI would make one series per resource). */
@@ -83,6 +154,9 @@ export const observeRequests: MiddlewareHandler<AppEnv> = async function observe
   const method = noted?.method ?? c.req.method;
   const clientSession = request.headers.get("mcp-session-id") ?? (noted?.method === "initialize" && status === 200 ? c.res.headers.get("mcp-session-id") : null);
   const session = tenant && clientSession ? sessionObjectId(c, tenant.id, clientSession) : undefined;
+  const gathered = folded.get(request);
+  folded.set(request, "logged");
+  const calls = [...(Array.isArray(gathered) ? gathered : []), ...takeFoldedCalls(c)];
 
   const fields = {
     tenant: tenant?.id ?? c.req.param("tenant"),
@@ -96,6 +170,7 @@ export const observeRequests: MiddlewareHandler<AppEnv> = async function observe
     durationMs,
     traceparent: requestTrace(request),
     ray: request.headers.get("cf-ray") ?? undefined,
+    ...callFields(calls),
   };
   if (status >= 500) logger.error("mcp_request", fields);
   else if (status >= 400) logger.warn("mcp_request", fields);

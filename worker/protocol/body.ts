@@ -43,3 +43,22 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, limit:
   }
   return new TextDecoder().decode(bytes);
 }
+
+/**
+ * A request's or response's body as text under `limit`. When the message declares its length
+ * (Content-Length, no Content-Encoding: the runtime's HTTP framing then ends the body there, so
+ * the declaration cannot lie) and that length is within the limit, the runtime reads it in one
+ * native call; otherwise the capped reader above does. Measured: the chunk-by-chunk reader cost
+ * about 0.4 ms of CPU per call for a small body on workerd (docs/benchmarks.md, "Per-call work").
+ */
+export async function readTextCapped(message: Request | Response, limit: number): Promise<string> {
+  const declared = message.headers.get("content-length");
+  if (declared !== null && /^\d{1,15}$/.test(declared) && message.headers.get("content-encoding") === null) {
+    if (Number(declared) > limit) {
+      await message.body?.cancel().catch(() => {});
+      throw new BodyTooLargeError(limit);
+    }
+    return message.text();
+  }
+  return readCapped(message.body, limit);
+}

@@ -33,6 +33,7 @@ import { PolicyWatch } from "../engine/policyWatch.ts";
 import { sseResponse } from "../engine/reply.ts";
 import { MemoryStore } from "../engine/store.ts";
 import { SessionObserver } from "../engine/observer.ts";
+import type { CallFolder } from "../observe/requests.ts";
 import { canonicalJson, fnv1a } from "../protocol/encoding.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
@@ -80,7 +81,7 @@ export async function statelessTenant(env: Env, config: TenantConfig, subjectTok
 }
 
 /** Serves one modern request of a tenant statelessTenant() accepted. */
-export async function serveStateless(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: ModernInput): Promise<Response> {
+export async function serveStateless(env: Env, waitUntil: WaitUntil, config: TenantConfig, input: ModernInput, folder: CallFolder | null = null): Promise<Response> {
   const context = contextFor(env, config, input);
   const authority = (): TenantAuthority => tenantObject(env, config.id);
   // The config a running call is judged by: the request's, replaced by a newer version while a
@@ -90,7 +91,7 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
     env,
     store: context.store,
     sessionId: STATELESS_SESSION,
-    observer: new SessionObserver(env, waitUntil, STATELESS_SESSION),
+    observer: new SessionObserver(env, waitUntil, STATELESS_SESSION, folder),
     waitUntil,
     config: () => current,
     caller: () => input,

@@ -9,7 +9,7 @@
  */
 import { asRecord, classify, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import { isContentType, JSON_TYPE, SSE_TYPE } from "../protocol/mediaType.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { BodyTooLargeError, readTextCapped } from "../protocol/body.ts";
 import { decodeEvents, type SseEvent } from "../protocol/sse.ts";
 import { LATEST_LEGACY_VERSION, isSupportedLegacyVersion } from "../protocol/versions.ts";
 import { legacyRequest, META, MODERN_VERSION, requestHeaders, requestMeta } from "../protocol/modern.ts";
@@ -293,7 +293,7 @@ export class StreamableHttpUpstream implements Upstream {
     }
     let text: string;
     try {
-      text = await readCapped(response.body, MAX_UPSTREAM_JSON_BYTES);
+      text = await readTextCapped(response, MAX_UPSTREAM_JSON_BYTES);
     } catch (error) {
       if (error instanceof BodyTooLargeError) throw new UpstreamError("bad_response", this.backend, error.message);
       throw this.#readError(error, signal);

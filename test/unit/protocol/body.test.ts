@@ -3,7 +3,7 @@
  * (it is refused as soon as the cap is passed, not after reading it all).
  */
 import { describe, expect, it } from "vitest";
-import { BodyTooLargeError, readCapped } from "../../../worker/protocol/body.ts";
+import { BodyTooLargeError, readCapped, readTextCapped } from "../../../worker/protocol/body.ts";
 
 /** An endless (or `total`-chunk) body of `size`-byte chunks that counts how often it is pulled. */
 function countingStream(size: number, total = Infinity) {
@@ -98,5 +98,37 @@ describe("readCapped", () => {
     const stream = new Blob(["x"]).stream();
     await readCapped(stream, 10);
     expect(stream.locked).toBe(false);
+  });
+});
+
+describe("readTextCapped", () => {
+  const response = (body: ReadableStream<Uint8Array> | string, headers: Record<string, string>) => new Response(body, { headers });
+
+  it("reads a body whose declared length is within the limit in one call", async () => {
+    expect(await readTextCapped(response('{"a":1}', { "content-length": "7" }), 7)).toBe('{"a":1}');
+  });
+
+  it("refuses a declared length past the limit without reading a byte, and cancels the body", async () => {
+    const { stream, stats } = countingStream(64);
+    await expect(readTextCapped(response(stream, { "content-length": "1000" }), 999)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(stats.pulls).toBe(0);
+    expect(stats.cancelled).toBe(true);
+  });
+
+  it("caps an undeclared length chunk by chunk", async () => {
+    const { stream, stats } = countingStream(64);
+    await expect(readTextCapped(response(stream, {}), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(stats.pulls).toBeLessThanOrEqual(4);
+  });
+
+  it("does not trust the length of an encoded body (it counts compressed bytes): capped chunk by chunk", async () => {
+    const { stream, stats } = countingStream(64);
+    await expect(readTextCapped(response(stream, { "content-length": "10", "content-encoding": "gzip" }), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(stats.pulls).toBeLessThanOrEqual(4);
+  });
+
+  it("does not trust a malformed length", async () => {
+    const { stream } = countingStream(64);
+    await expect(readTextCapped(response(stream, { "content-length": "10, 10" }), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
   });
 });
