@@ -22,7 +22,7 @@ import { bounded, failureReason, fanOut, maxTimeout } from "../../worker/engine/
 import { local, type Produced } from "../../worker/engine/handler.ts";
 import type { EngineHost } from "../../worker/engine/host.ts";
 import { createEngine, type Engine } from "../../worker/engine/engine.ts";
-import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput } from "../../worker/engine/inputs.ts";
+import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput, TenantRef } from "../../worker/engine/inputs.ts";
 import { modernReply, serveModern, type ModernHost } from "../../worker/engine/modern.ts";
 import { PolicyWatch } from "../../worker/engine/policyWatch.ts";
 import { toClientError } from "../../worker/engine/relay.ts";
@@ -35,7 +35,7 @@ import { asRecord, isNotification, isRequest, isResponse, LOG_LEVELS, result, ty
 import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
 import { allowsBatches } from "../../worker/protocol/versions.ts";
 import type { TenantConfig } from "../../worker/tenant/schema.ts";
-import { tenantObject } from "../../worker/tenant/store.ts";
+import { loadTenant, tenantObject } from "../../worker/tenant/store.ts";
 import { OutboundCredentials } from "../../worker/upstream/credentials.ts";
 import { LegacyReplies } from "./legacyReply.ts";
 import { SessionLifecycle } from "./lifecycle.ts";
@@ -114,10 +114,12 @@ export class SessionObject extends DurableObject<Env> {
 
   /** `initialize` (2025-11-25 basic/lifecycle): negotiate, initialize every backend, merge. */
   async initialize(input: InitializeInput): Promise<Response> {
-    const { config, request } = input;
+    const { request } = input;
     if (this.#lifecycle.meta) return new GatewayError("invalid_request", { detail: "session id reused" }).toResponse(request.id);
-    const meta = SessionLifecycle.negotiate(input, Date.now());
-    this.#adopt(input);
+    const config = await this.#configFor(input.tenant);
+    if (!config) return new GatewayError("tenant_not_found").toResponse(request.id);
+    const meta = SessionLifecycle.negotiate(input, config, Date.now());
+    this.#adopt(input, config);
     const backends = this.#engine.backends;
     backends.restore(config, meta.clientCapabilities);
     const settled = await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => backends.get(backend, s)));
@@ -146,7 +148,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** A POST inside the session: requests, notifications and responses from the client. */
   async post(input: PostInput): Promise<Response> {
-    const meta = this.#authorize(input);
+    const meta = await this.#authorize(input);
     if (!meta) return new GatewayError("session_not_found").toResponse();
     const config = this.#config!;
     if (input.batch && !allowsBatches(meta.clientVersion)) return new GatewayError("batch_not_supported").toResponse();
@@ -179,14 +181,16 @@ export class SessionObject extends DurableObject<Env> {
    * never through this object's state, where a concurrent request would pick it up.
    */
   async modern(input: ModernInput): Promise<Response> {
-    this.#lifecycle.beginModern(input);
-    if (!this.#authorize(input)) return new GatewayError("session_not_found").toResponse();
+    const config = await this.#configFor(input.tenant);
+    if (!config) return new GatewayError("tenant_not_found").toResponse(input.request.id);
+    this.#lifecycle.beginModern(input, config);
+    if (!(await this.#authorize(input))) return new GatewayError("session_not_found").toResponse();
     return serveModern(input, this.#modernHost());
   }
 
   /** GET: the standalone stream, or the resume of any stream after `Last-Event-ID`. */
   async listen(input: ListenInput): Promise<Response> {
-    const meta = this.#authorize(input);
+    const meta = await this.#authorize(input);
     if (!meta) return new GatewayError("session_not_found").toResponse();
     const resumed = input.lastEventId === null ? null : this.#replies.resume(input.lastEventId, this.#listening.standalone);
     if (resumed) return resumed;
@@ -197,7 +201,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** DELETE (2025-11-25 basic/transports "Session Management" 5): end the session everywhere. */
   async terminate(input: Caller): Promise<Response> {
-    if (!this.#authorize(input)) return new GatewayError("session_not_found").toResponse();
+    if (!(await this.#authorize(input))) return new GatewayError("session_not_found").toResponse();
     await this.#end();
     return new Response(null, { status: 204 });
   }
@@ -296,19 +300,35 @@ export class SessionObject extends DurableObject<Env> {
   // --- the session's state ------------------------------------------------------------------
 
   /** The caller's facts and touch when it may use this session; null when it may not (404). */
-  #authorize(caller: Caller): SessionMeta | null {
+  async #authorize(caller: Caller): Promise<SessionMeta | null> {
     const meta = this.#lifecycle.authorize(caller);
     if (!meta) return null;
-    this.#adopt(caller);
+    const config = await this.#configFor(caller.tenant);
+    if (!config) return null;
+    this.#adopt(caller, config);
     this.#engine.backends.restore(this.#config!, meta.clientCapabilities);
     this.#engine.backends.logLevel = meta.logLevel;
     return meta;
   }
 
   /** Takes the caller, and its config when it is newer than the one in hand. */
-  #adopt(caller: Caller): void {
+  #adopt(caller: Caller, config: TenantConfig): void {
     this.#caller = caller;
-    this.#useConfig(caller.config);
+    this.#useConfig(config);
+  }
+
+  /**
+   * The config of the version the Worker resolved, or a newer one (issue 13: referenced by
+   * version, not cloned into each RPC). Usually the one in hand; after a change, or when the
+   * object starts, this isolate's tenant cache (tenant/store.ts), and the tenant's object itself
+   * while that cache is older than the version the Worker saw. Null when the tenant is gone.
+   */
+  async #configFor(ref: TenantRef): Promise<TenantConfig | null> {
+    const held = this.#config;
+    if (held && held.id === ref.id && held.version >= ref.version) return held;
+    const cached = await loadTenant(this.env, ref.id);
+    if (cached && cached.version >= ref.version) return cached;
+    return tenantObject(this.env, ref.id).config();
   }
 
   /** A change of version drops the list caches and tells the client its lists may have changed. */

@@ -13,6 +13,7 @@ import { MODERN_VERSION } from "../../worker/protocol/modern.ts";
 import { negotiateVersion } from "../../worker/protocol/versions.ts";
 import type { Caller } from "../../worker/engine/inputs.ts";
 import type { SessionMeta, SessionStorage } from "./storage.ts";
+import type { TenantConfig } from "../../worker/tenant/schema.ts";
 
 /** The longest lastSeenAt may lag behind the last request. */
 export const TOUCH_INTERVAL_MS = 5_000;
@@ -34,17 +35,17 @@ export class SessionLifecycle {
   }
 
   /** The facts a legacy client's `initialize` negotiates (2025-11-25 basic/lifecycle). */
-  static negotiate(input: InitializeInput, now: number): SessionMeta {
+  static negotiate(input: InitializeInput, config: TenantConfig, now: number): SessionMeta {
     const params = input.request.params ?? {};
     return {
-      tenant: input.config.id,
+      tenant: config.id,
       principal: input.principal.sub,
       clientVersion: negotiateVersion(params.protocolVersion),
       clientCapabilities: asRecord(params.capabilities),
       clientInfo: asRecord(params.clientInfo),
       createdAt: now,
       lastSeenAt: now,
-      idleMs: input.config.limits.sessionIdleMs,
+      idleMs: config.limits.sessionIdleMs,
     };
   }
 
@@ -59,18 +60,18 @@ export class SessionLifecycle {
    * A 2026-07-28 client's object has no initialize: its first request creates the state (keyed
    * by tenant, principal and capabilities, which its name already encodes).
    */
-  beginModern(input: ModernInput): void {
+  beginModern(input: ModernInput, config: TenantConfig): void {
     if (this.#meta) return;
     const now = Date.now();
     const meta: SessionMeta = {
-      tenant: input.config.id,
+      tenant: config.id,
       principal: input.principal.sub,
       clientVersion: MODERN_VERSION,
       clientCapabilities: input.clientCapabilities,
       clientInfo: input.clientInfo,
       createdAt: now,
       lastSeenAt: now,
-      idleMs: input.config.limits.sessionIdleMs,
+      idleMs: config.limits.sessionIdleMs,
     };
     this.#meta = meta;
     this.#storage.writeMeta(meta);
@@ -84,7 +85,7 @@ export class SessionLifecycle {
    */
   authorize(caller: Caller, now = Date.now()): SessionMeta | null {
     const meta = this.#meta;
-    if (!meta || meta.tenant !== caller.config.id || meta.principal !== caller.principal.sub) return null;
+    if (!meta || meta.tenant !== caller.tenant.id || meta.principal !== caller.principal.sub) return null;
     if (now - meta.lastSeenAt > touchInterval(meta)) {
       meta.lastSeenAt = now;
       this.#storage.writeMeta(meta);

@@ -51,7 +51,7 @@ endpoint.post("/", async (c) => {
     // All-modern tenants are served here, with no Durable Object hop (worker/stateless/home.ts);
     // a tenant with any legacy backend needs the object that holds its upstream sessions.
     const stateless = await statelessTenant(c.env, tenant, caller.subjectToken);
-    if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, { ...input, config: stateless }, callFolder(c.req.raw));
+    if (stateless) return serveStateless(c.env, waitUntilOf(c), stateless, input, callFolder(c.req.raw));
     return modernStub(c.env, tenant.id, caller.principal.sub, modern.clientCapabilities).modern(input);
   }
   // An Mcp-Session-Id on a modern request is ignored (above); on a legacy one it must be well-formed.
@@ -95,7 +95,7 @@ function callerOf(c: Context<AppEnv>): Caller {
   // API key present, authenticate() never verified it, so it must not be exchanged either.
   const bearer = c.req.header(API_KEY_HEADER) === undefined ? /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "") : null;
   return {
-    config: tenant,
+    tenant: { id: tenant.id, version: tenant.version },
     principal: c.get("principal"),
     // Kept only for RFC 8693 exchanges at a token endpoint; the session never forwards it.
     subjectToken: bearer ? bearer[1]! : null,

@@ -4,10 +4,19 @@
  */
 import type { Principal } from "../policy/principal.ts";
 import type { JsonRpcMessage, JsonRpcRequest } from "../protocol/jsonrpc.ts";
-import type { TenantConfig } from "../tenant/schema.ts";
+
+/**
+ * The tenant a request is for and the config version the Worker resolved. The document itself
+ * is not cloned into every RPC: the home holds the newest version it has seen and loads a newer
+ * one only when a request names it (durable-objects/session/SessionObject.ts).
+ */
+export interface TenantRef {
+  id: string;
+  version: number;
+}
 
 export interface Caller {
-  config: TenantConfig;
+  tenant: TenantRef;
   /** The authenticated principal; a session answers only to the subject that created it. */
   principal: Principal;
   /**

@@ -219,7 +219,7 @@ export function testHome(bindings: Record<string, ServiceBinding>, initial: Tena
   };
   const traceparent = `00-${(++traceCounter).toString(16).padStart(32, "0")}-${"1".padStart(16, "0")}-01`;
   const caller = (): Caller => ({
-    config: current,
+    tenant: { id: current.id, version: current.version },
     principal,
     subjectToken: null,
     resourceMetadataUrl: "https://gateway.example/.well-known/oauth-protected-resource/t/acme/mcp",

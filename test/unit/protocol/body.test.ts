@@ -132,3 +132,14 @@ describe("readTextCapped", () => {
     await expect(readTextCapped(response(stream, { "content-length": "10, 10" }), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
   });
 });
+
+describe("readTextCapped with a body built in code (no HTTP framing)", () => {
+  it("refuses a text longer than its declared length", async () => {
+    await expect(readTextCapped(new Response("x".repeat(500), { headers: { "content-length": "10" } }), 100)).rejects.toBeInstanceOf(BodyTooLargeError);
+  });
+
+  it("accepts multi-byte text whose byte length is as declared", async () => {
+    const text = "é😀".repeat(10); // 60 UTF-8 bytes, 30 UTF-16 code units
+    expect(await readTextCapped(new Response(text, { headers: { "content-length": "60" } }), 60)).toBe(text);
+  });
+});
