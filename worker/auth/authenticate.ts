@@ -55,17 +55,24 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
  * hostname mapped to the tenant, so the resource identifier matches what the client called.
  */
 function endpointPath(requestUrl: string, tenant: string): string {
-  const path = new URL(requestUrl).pathname;
+  const path = parsed(requestUrl).pathname;
   return path === "/mcp" || path === "/.well-known/oauth-protected-resource/mcp" ? "/mcp" : `/t/${tenant}/mcp`;
 }
 
 export function canonicalResource(requestUrl: string, tenant: string): string {
-  return `${new URL(requestUrl).origin}${endpointPath(requestUrl, tenant)}`;
+  return `${parsed(requestUrl).origin}${endpointPath(requestUrl, tenant)}`;
 }
 
 export function resourceMetadataUrl(requestUrl: string, tenant: string): string {
   // RFC 9728 §3.1: the well-known suffix is inserted between host and path.
-  return `${new URL(requestUrl).origin}/.well-known/oauth-protected-resource${endpointPath(requestUrl, tenant)}`;
+  return `${parsed(requestUrl).origin}/.well-known/oauth-protected-resource${endpointPath(requestUrl, tenant)}`;
+}
+
+/** The request URL parsed once for the several names derived from it per request (read only). */
+let lastParsed: { href: string; url: URL } | null = null;
+function parsed(requestUrl: string): URL {
+  if (lastParsed?.href !== requestUrl) lastParsed = { href: requestUrl, url: new URL(requestUrl) };
+  return lastParsed.url;
 }
 
 /**

@@ -37,11 +37,14 @@ const SECRET_TEXT: readonly RegExp[] = [
   /\bmgw_[A-Za-z0-9_-]{20,}/g,
 ];
 
+/** A string none of SECRET_TEXT can match lacks all of these; one scan rules the three out. */
+const MAYBE_SECRET_TEXT = /bearer|eyJ|mgw_/i;
+
 /** Scrubs one value for the log (exported for tests). */
 export function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === "string") {
     let text = value.length > MAX_LOG_STRING_CHARS ? `${value.slice(0, MAX_LOG_STRING_CHARS)}…` : value;
-    for (const pattern of SECRET_TEXT) text = text.replace(pattern, REDACTED);
+    if (MAYBE_SECRET_TEXT.test(text)) for (const pattern of SECRET_TEXT) text = text.replace(pattern, REDACTED);
     return text;
   }
   if (value === null || typeof value !== "object") {

@@ -16,13 +16,16 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 /** The `_meta` key of W3C trace context (2026-07-28 basic/index: reserved, without a prefix). */
 export const TRACE_META_KEY = "traceparent";
 
-function hex(bytes: number): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
+/** Random ids come from one 24-byte draw per trace (16 trace id, 8 span id), not one per id. */
+function randomIds(): { trace: string; span: string } {
+  const hex = toHex(crypto.getRandomValues(new Uint8Array(24)));
+  return { trace: hex.slice(0, 32), span: hex.slice(32) };
 }
 
 export function continueTrace(incoming: string | null): string {
   const match = incoming === null ? null : TRACEPARENT.exec(incoming.trim());
   // All-zero ids are invalid (§3.2.2.3, §3.2.2.4).
-  if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return `00-${match[1]}-${hex(8)}-${match[3]}`;
-  return `00-${hex(16)}-${hex(8)}-01`;
+  const ids = randomIds();
+  if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return `00-${match[1]}-${ids.span}-${match[3]}`;
+  return `00-${ids.trace}-${ids.span}-01`;
 }

@@ -43,8 +43,14 @@ export function fromBase64(text: string): Uint8Array | null {
 }
 
 /** Lowercase hex, two digits a byte. */
+/** Two hex digits per byte value, built once (toHex runs on every request: trace ids, hashes). */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 export function toHex(bytes: Uint8Array | ArrayBuffer): string {
-  return Array.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let out = "";
+  for (let i = 0; i < view.length; i++) out += HEX_BYTE[view[i]!];
+  return out;
 }
 
 /** SHA-256 of a string's UTF-8, as lowercase hex. */
