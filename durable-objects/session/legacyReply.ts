@@ -18,7 +18,7 @@ import type { Handler, Produced } from "../../worker/engine/handler.ts";
 import { goneAnswer } from "../../worker/engine/handler.ts";
 import type { PostInput } from "../../worker/engine/inputs.ts";
 import type { Relay } from "../../worker/engine/relay.ts";
-import { jsonResponse, prepend, sseResponse } from "../../worker/engine/reply.ts";
+import { jsonResponse, prepend, SINGLE_REPLY_WAIT_MS, sseResponse } from "../../worker/engine/reply.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { isResponse, type JsonRpcMessage, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
 import { atLeast } from "../../worker/protocol/versions.ts";
@@ -29,7 +29,6 @@ import { Outbox, parseEventId } from "./outbox.ts";
 import type { SessionMeta, SessionStorage } from "./storage.ts";
 
 /** How long a POST with one routed request waits for the backend's first message before it opens an SSE stream. */
-export const SINGLE_REPLY_WAIT_MS = 1_000;
 /** How long a reply stream whose client went away keeps its backend call alive for a resume. */
 export const RESUME_GRACE_MS = 60_000;
 

@@ -324,6 +324,27 @@ describe("an all-modern tenant is served in the Worker", () => {
 });
 
 describe("what stays with session objects", () => {
+  it("answers a call whose only message is its response as JSON, and one with progress as a stream (both homes)", async () => {
+    const stateless = (await createTenant("stateless-json", { backends: [backend.modern({ era: "modern" })] })).id;
+    const mixed = (await createTenant("stateless-json-mixed", { backends: [backend.modern(), backend.notes()] })).id;
+    for (const tenant of [stateless, mixed]) {
+      const lone = await modern(tenant, "tools/call", { name: "modern__echo", arguments: { message: "json" } });
+      expect(lone.headers.get("content-type"), tenant).toBe("application/json");
+      expect(text((await answer(lone)).result!)).toBe("Echo: json");
+
+      const progressed = await modern(tenant, "tools/call", { name: "modern__count", arguments: { steps: 2, intervalMs: 10 }, _meta: { progressToken: "j1" } });
+      expect(progressed.headers.get("content-type"), tenant).toContain("text/event-stream");
+      const reply = await readReply(progressed);
+      expect(reply.messages.filter((m) => m.method === "notifications/progress").length).toBeGreaterThanOrEqual(1);
+      expect(reply.messages.at(-1)?.result).toBeDefined();
+    }
+    // The reply's form waits for the call's first message (serveModern reads it to answer a
+    // refusal as such), so a slow lone response is JSON too.
+    const slow = await modern(stateless, "tools/call", { name: "modern__count", arguments: { steps: 1, intervalMs: 1_200 } });
+    expect(slow.headers.get("content-type")).toBe("application/json");
+    expect((await answer(slow)).result).toBeDefined();
+  });
+
   it("a tenant with a legacy backend serves modern requests through a session object", async () => {
     const tenant = (await createTenant("stateless-mixed", { backends: [backend.modern(), backend.notes()] })).id;
     const before = await sessionObjects();

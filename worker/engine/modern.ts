@@ -18,7 +18,7 @@ import { goneAnswer, type Handler, type Routed } from "./handler.ts";
 import { LISTS } from "../broker/merge.ts";
 import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";
-import { jsonResponse, prepend, sseResponse, sseStream } from "./reply.ts";
+import { jsonResponse, prepend, SINGLE_REPLY_WAIT_MS, sseResponse, sseStream, type SseSink } from "./reply.ts";
 import { toClientError } from "./relay.ts";
 import type { ModernInput } from "./inputs.ts";
 
@@ -231,13 +231,37 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
     });
     return jsonResponse(final ?? new GatewayError("backend_unavailable").toRpc(id));
   }
+  // A call whose only message is its response is answered as JSON (2026-07-28 transports: a
+  // POST is answered with JSON or SSE when the client accepts both): no stream, no keepalive
+  // timer. Anything the client sees before the response, and the reply is a stream that starts
+  // with what came so far. serveModern has read the first message already; the deadline covers
+  // a call whose first messages are all filtered out (log messages below the request's level).
+  const early: JsonRpcMessage[] = [];
+  let sink: SseSink | null = null;
+  let needStream: () => void = () => {};
+  const streamNeeded = new Promise<"stream">((resolve) => (needStream = () => resolve("stream")));
+  const emit = (message: JsonRpcMessage): void => {
+    if (sink) {
+      sink.message(message);
+      return;
+    }
+    early.push(message);
+    if (!isResponse(message)) needStream();
+  };
+  // Once the client has gone, nothing more is written (and nothing is reported as a failure).
+  const done = pump(emit).catch((error) => emit(toClientError(id, error)));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const first = await Promise.race([
+    done.then(() => "done" as const),
+    streamNeeded,
+    new Promise<"slow">((resolve) => (timer = setTimeout(resolve, SINGLE_REPLY_WAIT_MS, "slow"))),
+  ]).finally(() => clearTimeout(timer));
+  if (first === "done" && early.length === 1 && isResponse(early[0]!)) return jsonResponse(early[0]);
   const body = sseStream({
-    start: (sink) => {
-      const done = pump((m) => void sink.message(m))
-        // Once the client has gone, nothing more is written (and nothing is reported as a failure).
-        .catch((error) => void sink.message(toClientError(id, error)))
-        .finally(() => sink.close());
-      host.waitUntil(done);
+    start: (s) => {
+      for (const message of early) s.message(message);
+      sink = s;
+      host.waitUntil(done.finally(() => s.close()));
     },
     cancel: () => {
       // The client closed the stream: that is the cancellation of this request.

@@ -36,6 +36,12 @@ export interface SseStreamOptions {
   keepaliveMs?: number;
 }
 
+/**
+ * How long a POST with one routed request waits to answer a lone response as JSON, before its
+ * reply becomes an SSE stream (both homes, both eras).
+ */
+export const SINGLE_REPLY_WAIT_MS = 1_000;
+
 export function sseStream(options: SseStreamOptions): ReadableStream<Uint8Array> {
   let open = true;
   let keepalive: ReturnType<typeof setInterval> | null = null;
