@@ -1,7 +1,7 @@
 /**
  * The Worker's HTTP surface. Routes are thin: each stage of a request is a middleware or module
  * in its own folder, run in this order: ① host allow-list (ingress/host.ts, here for every
- * route) ② tenant and Origin (tenant/) ③ authenticate (auth/) ④ rate limit (limits/) ⑤ guard
+ * route) ② tenant and Origin (tenant/) ③ authenticate (auth/) ④ rate limit (limits/; for a POST, once parsed) ⑤ guard
  * and parse (ingress/guard.ts) ⑥ dispatch to a home (dispatch/mcp.ts), then ⑦ the engine and
  * ⑧ its reply (worker/engine/). Every expected failure is a GatewayError mapped to the wire in
  * one place (protocol/errors.ts). Anything else is a bug: a generic 500 for the client, the

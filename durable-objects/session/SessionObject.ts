@@ -166,7 +166,7 @@ export class SessionObject extends DurableObject<Env> {
     if (requests.length === 0) return new Response(null, { status: 202 });
     const stream = `p${this.#storage.nextCounter()}`;
     const produced: Produced[] = [];
-    for (const request of requests) produced.push(await this.#request(request, config, stream));
+    for (const request of requests) produced.push(await this.#request(request, config, stream, input.limitsDeferred === true));
     // A refusal the HTTP layer can express (403 insufficient_scope, 429) is answered as such
     // when the POST carried just that one request.
     const only = produced[0]!;
@@ -215,7 +215,7 @@ export class SessionObject extends DurableObject<Env> {
 
   // --- requests -----------------------------------------------------------------------------
 
-  async #request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
+  async #request(request: JsonRpcRequest, config: TenantConfig, stream: string, limitsDeferred = false): Promise<Produced> {
     switch (request.method) {
       // What only a legacy session has; the rest is the engine's (engine/handler.ts).
       case "ping":
@@ -225,7 +225,7 @@ export class SessionObject extends DurableObject<Env> {
       case "logging/setLevel":
         return bounded(maxTimeout(config), async (signal) => local(await this.#setLevel(request, config, signal))).catch((error) => local(toClientError(request.id, error)));
       default:
-        return this.#engine.handler.request(request, config, stream);
+        return this.#engine.handler.request(request, config, stream, limitsDeferred);
     }
   }
 

@@ -13,7 +13,8 @@ import { checkGetMediaTypes, checkPostMediaTypes, checkProtocolVersionHeader, re
 import { resourceMetadataUrl } from "../auth/authenticate.ts";
 import { authenticate } from "../auth/middleware.ts";
 import { API_KEY_HEADER } from "../auth/apiKeys.ts";
-import { rateLimit } from "../limits/middleware.ts";
+import { limitRequest, rateLimit } from "../limits/middleware.ts";
+import { hasPrincipalLimits } from "../limits/rate.ts";
 import { callFolder, noteMessages, observeRequests, requestTrace } from "../observe/requests.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest } from "../protocol/jsonrpc.ts";
@@ -29,8 +30,10 @@ export const endpoint = new Hono<AppEnv>();
 // Observability first, so it measures and logs every request, refusals too (worker/observe/requests.ts).
 endpoint.use("*", observeRequests);
 
-// ② ③ ④: the tenant's config says how to authenticate, and limits count per principal.
-endpoint.use("*", tenant(), authenticate(), rateLimit());
+// ② ③: the tenant's config says how to authenticate. ④ limits count per principal: before GET
+// and DELETE here, and for a POST once its body is parsed (below).
+endpoint.use("*", tenant(), authenticate());
+endpoint.on(["GET", "DELETE"], "/", rateLimit());
 
 endpoint.post("/", async (c) => {
   const tenant = c.get("tenant");
@@ -39,7 +42,13 @@ endpoint.post("/", async (c) => {
   if (!isModernVersionHeader(c.req.raw)) checkProtocolVersionHeader(c.req.raw);
   const { messages, batch } = await readMessages(c.req.raw, tenant.limits.maxBodyBytes);
   noteMessages(c.req.raw, messages); // method, tool and _meta.traceparent for the log line and metrics
-  const caller = callerOf(c);
+  // ④ A lone tools/call leaves its principal limits to the engine, which counts them with the
+  // tool's limits in one hit (limits/rate.ts checkCallLimits); not a 2026-07-28 retry that
+  // carries requestState, which may resume a parked call without a new decision.
+  const only = !batch && messages.length === 1 && isRequest(messages[0]!) ? messages[0] : null;
+  const limitsDeferred = only?.method === "tools/call" && only.params?.requestState === undefined && hasPrincipalLimits(tenant);
+  await limitRequest(c, limitsDeferred);
+  const caller = { ...callerOf(c), limitsDeferred };
 
   // ⑥ dispatch, after each era's own ⑤ checks. 2026-07-28 clients: no session, everything the
   // request needs is in the request.

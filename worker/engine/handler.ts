@@ -8,7 +8,7 @@
 import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
 import { queueAudit, type AuditEvent } from "../audit/audit.ts";
-import { checkToolLimits } from "../limits/rate.ts";
+import { checkCallLimits, type LimitResult } from "../limits/rate.ts";
 import type { Decision, PolicyItem } from "../policy/engine.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
@@ -61,11 +61,20 @@ export class Handler {
   }
 
   /** Bounds the gateway's own work on a request (lists, name resolution); a routed call is bounded by its backend's timeout in the relay instead. */
-  request(request: JsonRpcRequest, config: TenantConfig, stream: string): Promise<Produced> {
-    return bounded(maxTimeout(config), (signal) => this.dispatch(request, config, stream, signal));
+  request(request: JsonRpcRequest, config: TenantConfig, stream: string, limitsDeferred = false): Promise<Produced> {
+    return bounded(maxTimeout(config), (signal) => this.dispatch(request, config, stream, signal, limitsDeferred));
   }
 
-  async dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
+  /**
+   * `limitsDeferred`: the Worker left this request's principal rate limits to the engine (a lone
+   * `tools/call`, limits/rate.ts checkCallLimits); they are counted exactly once, whatever the answer.
+   */
+  async dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, limitsDeferred = false): Promise<Produced> {
+    if (limitsDeferred && request.method === "tools/call") return this.#limitedCall(request, config, stream, signal);
+    return this.#dispatch(request, config, stream, signal, null);
+  }
+
+  async #dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, deferred: DeferredLimits | null): Promise<Produced> {
     const params = request.params ?? {};
     try {
       switch (request.method) {
@@ -106,7 +115,7 @@ export class Handler {
             if (stored) this.#catalog.notePin(entry.backend, entry.original, stored);
           }
           const args = asRecord(params.arguments);
-          const refused = await this.#admit(request, item, args, config, tool ? name : null);
+          const refused = await this.#admit(request, item, args, config, tool ? name : null, deferred);
           if (refused === "hidden") return unknown();
           if (refused) return refused;
           return this.#route(request, backendOf(config, entry.backend), { ...params, name: entry.original }, stream, { request, item, args });
@@ -223,10 +232,24 @@ export class Handler {
   }
 
   /**
+   * A tools/call whose principal limits the Worker deferred: decided as any call, with the
+   * principal's limits counted in the same hit as the tool's when it may leave, and alone when
+   * it is answered here (unknown, denied, bad params), so every call counts once either way.
+   * Over a principal limit, the answer is the 429 the Worker would have given.
+   */
+  async #limitedCall(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
+    const deferred: DeferredLimits = { counted: false };
+    const produced = await this.#dispatch(request, config, stream, signal, deferred);
+    if (deferred.counted) return produced;
+    const limited = await checkCallLimits(this.#host.env.LIMITERS, config, this.#host.caller().principal.sub, null, true);
+    return limited.ok ? produced : rateLimitedAnswer(request.id, limited);
+  }
+
+  /**
    * Decides whether a request may leave for its backend: policy, then tool rate limits. Returns
    * null to go ahead, "hidden" when the client must see the item as nonexistent, or a refusal.
    */
-  async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null): Promise<Produced | "hidden" | null> {
+  async #admit(request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, config: TenantConfig, tool: string | null, deferred: DeferredLimits | null = null): Promise<Produced | "hidden" | null> {
     const principal = this.#host.caller().principal;
     const decision = decideCall(config, principal, this.#catalog, item, args);
     if (decision.effect !== "allow") {
@@ -239,15 +262,12 @@ export class Handler {
       return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
     }
     if (tool !== null) {
-      const limited = await checkToolLimits(this.#host.env.LIMITERS, config, principal.sub, tool);
+      // One hit for the tool's limits and, when the Worker deferred them, the principal's own.
+      const limited = await checkCallLimits(this.#host.env.LIMITERS, config, principal.sub, tool, deferred !== null);
+      if (deferred) deferred.counted = true;
       if (!limited.ok) {
         this.#audit(request, item, decision, "rate_limited", args);
-        const refusal = new GatewayError("rate_limited", {
-          headers: { "retry-after": String(limited.retryAfterSeconds) },
-          data: { retryAfterSeconds: limited.retryAfterSeconds },
-          detail: limited.limit,
-        });
-        return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
+        return rateLimitedAnswer(request.id, limited);
       }
     }
     return null;
@@ -334,6 +354,21 @@ export class Handler {
     queueAudit(this.#host.env.AUDIT, this.#host.waitUntil, event);
     this.#host.observer.call(event);
   }
+}
+
+/** A tools/call whose principal limits the Worker deferred: whether they were counted yet. */
+interface DeferredLimits {
+  counted: boolean;
+}
+
+/** A call refused by a rate limit: 429 with Retry-After when it is the POST's only request (RFC 6585 §4). */
+function rateLimitedAnswer(id: JsonRpcRequest["id"], limited: Extract<LimitResult, { ok: false }>): Produced {
+  const refusal = new GatewayError("rate_limited", {
+    headers: { "retry-after": String(limited.retryAfterSeconds) },
+    data: { retryAfterSeconds: limited.retryAfterSeconds },
+    detail: limited.limit,
+  });
+  return { routed: false, messages: [refusal.toRpc(id)], refusal };
 }
 
 export function local(message: JsonRpcMessage): Produced {

@@ -35,7 +35,16 @@ export interface InitializeInput extends Caller {
   request: JsonRpcRequest;
 }
 
-export interface PostInput extends Caller {
+/** What a POST adds to the caller: its principal rate limits may be left to the engine. */
+interface Deferrable {
+  /**
+   * The Worker did not count the principal's rate limits for this request (a lone
+   * `tools/call`): the engine counts them with the tool's limits in one hit.
+   */
+  limitsDeferred?: boolean;
+}
+
+export interface PostInput extends Caller, Deferrable {
   messages: JsonRpcMessage[];
   /** The body was a JSON array (a JSON-RPC batch). */
   batch: boolean;
@@ -48,7 +57,7 @@ export interface ListenInput extends Caller {
 }
 
 /** A 2026-07-28 request: everything the client sent in `_meta` and the mirrored headers, parsed. */
-export interface ModernInput extends Caller {
+export interface ModernInput extends Caller, Deferrable {
   request: JsonRpcRequest;
   acceptsSse: boolean;
   clientCapabilities: Record<string, unknown>;

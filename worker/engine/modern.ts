@@ -134,7 +134,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
     const mismatch = await handler.checkParamHeaders(clean, input.paramHeaders, config);
     if (mismatch) return mismatch.toResponse(request.id);
   }
-  const produced = await handler.request(clean, config, host.nextStream());
+  const produced = await handler.request(clean, config, host.nextStream(), input.limitsDeferred === true);
   if (!produced.routed && produced.refusal) return produced.refusal.toResponse(request.id);
   const source = produced.routed ? produced.messages[Symbol.asyncIterator]() : toAsync(produced.messages);
   // A backend's protocol-level refusal that ends the call at once (-32020/-32021/-32022) is
