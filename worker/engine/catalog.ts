@@ -168,9 +168,12 @@ export class Catalog {
   async ensureTools(backend: BackendConfig, signal: AbortSignal): Promise<void> {
     let cached = this.#cache.get("tools");
     if (this.#fresh(cached?.get(backend.name))) return;
-    const fetched = await this.#fetchAll("tools", backend, signal);
+    // Bounded by the backend's own deadline, as every list fetch is (fanout.ts).
+    const settled = await fanOut([backend], signal, (b, s) => this.#fetchAll("tools", b, s));
+    const fetched = settled.ok[0];
+    if (!fetched) throw settled.failed[0]!.error;
     if (!cached) this.#cache.set("tools", (cached = new Map()));
-    cached.set(backend.name, fetched);
+    cached.set(backend.name, fetched.value);
   }
 
   /** Which backend serves a resource URI (exact listed URI, else the best matching template). */

@@ -60,8 +60,14 @@ export class Handler {
     this.#relay = parts.relay;
   }
 
-  /** Bounds the gateway's own work on a request (lists, name resolution); a routed call is bounded by its backend's timeout in the relay instead. */
+  /**
+   * Bounds the gateway's own work on a request (lists, name resolution); a routed call is bounded
+   * by its backend's timeout in the relay instead. A call or get needs no deadline of its own:
+   * resolving its name is a lookup, and the lists it may fetch first are bounded per backend
+   * (fanout.ts, Catalog.ensureTools), so the common case sets no timer (issue 13).
+   */
   request(request: JsonRpcRequest, config: TenantConfig, stream: string, limitsDeferred = false): Promise<Produced> {
+    if (request.method === "tools/call" || request.method === "prompts/get") return this.dispatch(request, config, stream, new AbortController().signal, limitsDeferred);
     return bounded(maxTimeout(config), (signal) => this.dispatch(request, config, stream, signal, limitsDeferred));
   }
 

@@ -160,6 +160,8 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
   const finish = async (): Promise<void> => {
     await iterator.return?.();
   };
+  // Set below for a client that accepts a stream: a message dropped before any was sent arms the JSON deadline.
+  let armDeadline = (): void => {};
   const pump = async (emit: (message: JsonRpcMessage) => void): Promise<void> => {
     const unwatch = about ? host.watch?.() : undefined;
     try {
@@ -193,7 +195,10 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
         return;
       }
       const filtered = host.handler.toClient(isResponse(message) ? { ...message, id } : message, method, MODERN_VERSION);
-      if (!filtered) continue;
+      if (!filtered) {
+        armDeadline();
+        continue;
+      }
       if (isResponse(filtered)) {
         if ("result" in filtered && filtered.result.resultType === "input_required") {
           // A modern backend's own input request passes through; its state is sealed inside
@@ -217,7 +222,10 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       }
       // 2026-07-28 server/utilities/logging: no log messages for a request that set no level, and
       // none below the level it set (a legacy backend logs at its session's level, not this request's).
-      if ("method" in filtered && filtered.method === "notifications/message" && !atOrAbove(filtered.params?.level, input.logLevel)) continue;
+      if ("method" in filtered && filtered.method === "notifications/message" && !atOrAbove(filtered.params?.level, input.logLevel)) {
+        armDeadline();
+        continue;
+      }
       emit(filtered);
     }
   };
@@ -235,11 +243,16 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
   // POST is answered with JSON or SSE when the client accepts both): no stream, no keepalive
   // timer. Anything the client sees before the response, and the reply is a stream that starts
   // with what came so far. serveModern has read the first message already; the deadline covers
-  // a call whose first messages are all filtered out (log messages below the request's level).
+  // a call whose first messages are all filtered out (log messages below the request's level),
+  // and is armed only then: the usual call sets no timer here.
   const early: JsonRpcMessage[] = [];
   let sink: SseSink | null = null;
   let needStream: () => void = () => {};
   const streamNeeded = new Promise<"stream">((resolve) => (needStream = () => resolve("stream")));
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  armDeadline = () => {
+    if (sink === null && deadline === undefined) deadline = setTimeout(needStream, SINGLE_REPLY_WAIT_MS);
+  };
   const emit = (message: JsonRpcMessage): void => {
     if (sink) {
       sink.message(message);
@@ -250,12 +263,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
   };
   // Once the client has gone, nothing more is written (and nothing is reported as a failure).
   const done = pump(emit).catch((error) => emit(toClientError(id, error)));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const first = await Promise.race([
-    done.then(() => "done" as const),
-    streamNeeded,
-    new Promise<"slow">((resolve) => (timer = setTimeout(resolve, SINGLE_REPLY_WAIT_MS, "slow"))),
-  ]).finally(() => clearTimeout(timer));
+  const first = await Promise.race([done.then(() => "done" as const), streamNeeded]).finally(() => clearTimeout(deadline));
   if (first === "done" && early.length === 1 && isResponse(early[0]!)) return jsonResponse(early[0]);
   const body = sseStream({
     start: (s) => {
