@@ -19,7 +19,8 @@ import { mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.
 import { StateSealer } from "../../worker/broker/sealed.ts";
 import type { Env } from "../../worker/env.ts";
 import { bounded, failureReason, fanOut, maxTimeout } from "../../worker/engine/fanout.ts";
-import { local, type Produced } from "../../worker/engine/handler.ts";
+import type { Produced } from "../../worker/engine/handler.ts";
+import { local } from "../../worker/engine/answers.ts";
 import type { EngineHost } from "../../worker/engine/host.ts";
 import { createEngine, type Engine } from "../../worker/engine/engine.ts";
 import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput, TenantRef } from "../../worker/engine/inputs.ts";

@@ -15,7 +15,7 @@
  * - Without SSE, the answer carries responses only; other messages go to the GET stream.
  */
 import type { Handler, Produced } from "../../worker/engine/handler.ts";
-import { goneAnswer } from "../../worker/engine/handler.ts";
+import { goneAnswer } from "../../worker/engine/answers.ts";
 import type { PostInput } from "../../worker/engine/inputs.ts";
 import type { Relay } from "../../worker/engine/relay.ts";
 import { jsonResponse, prepend, SINGLE_REPLY_WAIT_MS, sseResponse } from "../../worker/engine/reply.ts";

@@ -8,7 +8,7 @@
 import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
 import { queueAudit, type AuditEvent } from "../audit/audit.ts";
-import { checkCallLimits, type LimitResult } from "../limits/rate.ts";
+import { checkCallLimits } from "../limits/rate.ts";
 import type { Decision, PolicyItem } from "../policy/engine.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
@@ -22,6 +22,7 @@ import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut, maxTimeout } from "./fanout.ts";
 import { toClientError, type CallContext, type Relay } from "./relay.ts";
+import { local, rateLimitedAnswer, type Produced, type Routed } from "./answers.ts";
 import type { EngineHost } from "./host.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
@@ -29,16 +30,7 @@ const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"])
 /** Methods that leave an audit row: every call, read and get, allowed or denied. */
 const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
-/** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
-export interface Routed {
-  request: JsonRpcRequest;
-  item: PolicyItem;
-  args: Record<string, unknown>;
-}
-
-export type Produced =
-  | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
-  | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
+export type { Produced, Routed } from "./answers.ts";
 
 /** The engine parts a handler works with (host.ts createEngine wires them). */
 export interface HandlerParts {
@@ -367,44 +359,8 @@ interface DeferredLimits {
   counted: boolean;
 }
 
-/** A call refused by a rate limit: 429 with Retry-After when it is the POST's only request (RFC 6585 §4). */
-function rateLimitedAnswer(id: JsonRpcRequest["id"], limited: Extract<LimitResult, { ok: false }>): Produced {
-  const refusal = new GatewayError("rate_limited", {
-    headers: { "retry-after": String(limited.retryAfterSeconds) },
-    data: { retryAfterSeconds: limited.retryAfterSeconds },
-    detail: limited.limit,
-  });
-  return { routed: false, messages: [refusal.toRpc(id)], refusal };
-}
-
-export function local(message: JsonRpcMessage): Produced {
-  return { routed: false, messages: [message] };
-}
-
 export function backendOf(config: TenantConfig, name: string): BackendConfig {
   const backend = config.backends.find((b) => b.name === name);
   if (!backend) throw new GatewayError("backend_unavailable", { detail: `backend ${name} is not configured` });
   return backend;
-}
-
-
-
-/**
- * The answer to a request whose item was revoked while it ran: exactly what the same request
- * gets when sent now (unknown tool or prompt, resource not found), so revoked reads as gone.
- */
-export function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
-  const params = request.params ?? {};
-  switch (request.method) {
-    case "tools/call":
-      return new GatewayError("unknown_tool", { publicMessage: `Unknown tool: ${String(params.name)}` }).toRpc(request.id);
-    case "prompts/get":
-      return new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${String(params.name)}` }).toRpc(request.id);
-    case "resources/read":
-    case "resources/subscribe":
-    case "resources/unsubscribe":
-      return new GatewayError("resource_not_found", { data: { uri: params.uri } }).toRpc(request.id);
-    default:
-      return new GatewayError("invalid_params").toRpc(request.id);
-  }
 }

@@ -14,7 +14,8 @@ import { REQUEST_STATE_TTL_MS, type SealedState, type StateSealer } from "../bro
 import type { TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
-import { goneAnswer, type Handler, type Routed } from "./handler.ts";
+import type { Handler, Routed } from "./handler.ts";
+import { goneAnswer } from "./answers.ts";
 import { LISTS } from "../broker/merge.ts";
 import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";

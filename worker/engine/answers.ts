@@ -1,0 +1,54 @@
+/**
+ * What the handler produces for a request (Produced), and the answers the engine gives without
+ * a backend, shared by the handler and both homes: a local answer, a rate-limit refusal, and
+ * the answer to a call whose item was revoked while it ran.
+ */
+import type { LimitResult } from "../limits/rate.ts";
+import { GatewayError } from "../protocol/errors.ts";
+import type { JsonRpcMessage, JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import type { PolicyItem } from "../policy/engine.ts";
+
+/** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
+export interface Routed {
+  request: JsonRpcRequest;
+  item: PolicyItem;
+  args: Record<string, unknown>;
+}
+
+export type Produced =
+  | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
+  | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
+
+export function local(message: JsonRpcMessage): Produced {
+  return { routed: false, messages: [message] };
+}
+
+/** A call refused by a rate limit: 429 with Retry-After when it is the POST's only request (RFC 6585 §4). */
+export function rateLimitedAnswer(id: JsonRpcRequest["id"], limited: Extract<LimitResult, { ok: false }>): Produced {
+  const refusal = new GatewayError("rate_limited", {
+    headers: { "retry-after": String(limited.retryAfterSeconds) },
+    data: { retryAfterSeconds: limited.retryAfterSeconds },
+    detail: limited.limit,
+  });
+  return { routed: false, messages: [refusal.toRpc(id)], refusal };
+}
+
+/**
+ * The answer to a request whose item was revoked while it ran: exactly what the same request
+ * gets when sent now (unknown tool or prompt, resource not found), so revoked reads as gone.
+ */
+export function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
+  const params = request.params ?? {};
+  switch (request.method) {
+    case "tools/call":
+      return new GatewayError("unknown_tool", { publicMessage: `Unknown tool: ${String(params.name)}` }).toRpc(request.id);
+    case "prompts/get":
+      return new GatewayError("invalid_params", { publicMessage: `Unknown prompt: ${String(params.name)}` }).toRpc(request.id);
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe":
+      return new GatewayError("resource_not_found", { data: { uri: params.uri } }).toRpc(request.id);
+    default:
+      return new GatewayError("invalid_params").toRpc(request.id);
+  }
+}
