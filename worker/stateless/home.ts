@@ -155,8 +155,17 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
   });
 }
 
+/** The last capabilities object's key: a client sends the same JSON on every request, so it is canonicalized once. */
+let lastCapabilities: { json: string; key: string } | null = null;
+
+function capabilitiesKey(capabilities: Record<string, unknown>): string {
+  const json = JSON.stringify(capabilities);
+  if (lastCapabilities?.json !== json) lastCapabilities = { json, key: fnv1a(canonicalJson(capabilities)) };
+  return lastCapabilities.key;
+}
+
 function contextFor(env: Env, config: TenantConfig, input: ModernInput): Context {
-  const key = `${config.id}\u0000${input.principal.sub}\u0000${fnv1a(canonicalJson(input.clientCapabilities))}`;
+  const key = `${config.id}\u0000${input.principal.sub}\u0000${capabilitiesKey(input.clientCapabilities)}`;
   let context = contexts.get(key);
   contexts.delete(key);
   if (!context || context.version !== config.version) {
