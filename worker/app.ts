@@ -11,6 +11,8 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
+import { metadataResponse, oauthRoutes } from "./oauth/routes.ts";
+import { issuerFor } from "./oauth/server.ts";
 import { hostAllowList } from "./ingress/host.ts";
 import { endpoint } from "./dispatch/mcp.ts";
 import { GatewayError } from "./protocol/errors.ts";
@@ -33,12 +35,23 @@ app.get("/.well-known/oauth-protected-resource/mcp", async (c) => resourceMetada
 async function resourceMetadata(c: Context<AppEnv>, id: string | null): Promise<Response> {
   const tenant = id ? await loadTenant(c.env, id) : null;
   if (!tenant) throw new GatewayError("tenant_not_found");
+  // The gateway's own authorization server first (clients take the first they can use), then
+  // the external issuer whose tokens the tenant also accepts.
+  const servers = [...(tenant.auth.oauth ? [issuerFor(c.req.url, tenant.id)] : []), ...(tenant.auth.jwt ? [tenant.auth.jwt.issuer] : [])];
   return c.json({
     resource: canonicalResource(c.req.url, tenant.id),
-    authorization_servers: tenant.auth.jwt ? [tenant.auth.jwt.issuer] : [],
+    authorization_servers: servers,
+    ...(tenant.auth.oauth ? { scopes_supported: tenant.auth.oauth.scopes } : {}),
     bearer_methods_supported: ["header"],
   });
 }
+
+/**
+ * A tenant's authorization server (worker/oauth/): RFC 8414 metadata at the path-inserted
+ * well-known location of its issuer `<origin>/t/<tenant>`, and its endpoints under it.
+ */
+app.get("/.well-known/oauth-authorization-server/t/:tenant", (c) => metadataResponse(c, c.req.param("tenant")));
+app.route("/t/:tenant/oauth", oauthRoutes);
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

@@ -5,5 +5,6 @@ export { SessionObject } from "../durable-objects/session/SessionObject.ts";
 export { TenantObject } from "../durable-objects/tenant/TenantObject.ts";
 export { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
 export { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
+export { AuthorizationObject } from "../durable-objects/oauth/AuthorizationObject.ts";
 
 export default app;

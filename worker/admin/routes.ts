@@ -13,6 +13,7 @@ import { apiKeys } from "./apiKeys.ts";
 import { catalog } from "./catalog.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import { metrics } from "./metrics.ts";
+import { oauthAdmin } from "./oauth.ts";
 import { tenants } from "./tenants.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
@@ -86,6 +87,7 @@ admin.route("/", audit);
 admin.route("/", apiKeys);
 admin.route("/", metrics);
 admin.route("/", catalog);
+admin.route("/", oauthAdmin);
 admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */

@@ -3,9 +3,10 @@
  * basic/authorization). One credential decides, in this order:
  *
  * 1. `X-API-Key`, when present: a key whose hash the tenant lists (apiKeys.ts);
- * 2. else `Authorization: Bearer <JWT>`, verified with jose against the tenant's keys (inline
- *    `jwks`, or `jwksUrl` through the bounded cache in jwks.ts), issuer, audience, algorithm
- *    allow-list and time claims;
+ * 2. else `Authorization: Bearer <JWT>`: one the gateway issued itself (the tenant's `auth.oauth`
+ *    authorization server, worker/oauth/verify.ts), or one verified with jose against the
+ *    tenant's keys (inline `jwks`, or `jwksUrl` through the bounded cache in jwks.ts), issuer,
+ *    audience, algorithm allow-list and time claims;
  * 3. else the principal "anonymous", when the tenant allows it;
  * 4. else 401.
  *
@@ -33,6 +34,8 @@ import { GatewayError } from "../protocol/errors.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { API_KEY_HEADER, apiKeyPrincipal, findApiKey } from "./apiKeys.ts";
 import { jwksCache, JwksUnavailableError } from "./jwks.ts";
+import { issuerFor } from "../oauth/server.ts";
+import { GatewayTokenError, gatewayTokenPrincipal, unverifiedIssuer } from "../oauth/verify.ts";
 
 /** Clock skew tolerated on exp / nbf / iat: covers ordinary drift, not replays. */
 export const CLOCK_TOLERANCE_S = 30;
@@ -89,8 +92,8 @@ export function challenge(request: Request, tenant: TenantConfig, error?: "inval
 }
 
 /** The principal the request's credential proves, with the tenant's required scopes; else a 401 or 403 GatewayError. */
-export async function principalOf(request: Request, tenant: TenantConfig): Promise<Principal> {
-  const principal = await identify(request, tenant);
+export async function principalOf(request: Request, tenant: TenantConfig, env?: Env): Promise<Principal> {
+  const principal = await identify(request, tenant, env);
   const missing = tenant.auth.requiredScopes.filter((scope) => !principal.scopes.includes(scope));
   if (missing.length > 0) {
     throw new GatewayError("insufficient_scope", {
@@ -101,7 +104,7 @@ export async function principalOf(request: Request, tenant: TenantConfig): Promi
   return principal;
 }
 
-async function identify(request: Request, tenant: TenantConfig): Promise<Principal> {
+async function identify(request: Request, tenant: TenantConfig, env: Env | undefined): Promise<Principal> {
   const refuse = (detail: string): GatewayError => new GatewayError("unauthorized", { headers: challenge(request, tenant, "invalid_token"), detail });
 
   const apiKey = request.headers.get(API_KEY_HEADER);
@@ -124,7 +127,22 @@ async function identify(request: Request, tenant: TenantConfig): Promise<Princip
     if (scheme !== "bearer") throw new GatewayError("unauthorized", { headers: challenge(request, tenant), detail: "not a bearer credential" });
     throw refuse("malformed bearer token");
   }
-  return verifyJwt(match[1]!, tenant, canonicalResource(request.url, tenant.id), refuse);
+  const token = match[1]!;
+  const resource = canonicalResource(request.url, tenant.id);
+  // A token of the tenant's own authorization server (worker/oauth/): its issuer is this host's
+  // `/t/<tenant>`, its keys the tenant's authorization object's.
+  if (tenant.auth.oauth && env) {
+    const issuer = issuerFor(request.url, tenant.id);
+    if (unverifiedIssuer(token) === issuer) {
+      try {
+        return await gatewayTokenPrincipal(env, tenant, token, issuer, resource);
+      } catch (error) {
+        if (error instanceof GatewayTokenError) throw refuse(error.message);
+        throw error;
+      }
+    }
+  }
+  return verifyJwt(token, tenant, resource, refuse);
 }
 
 async function verifyJwt(token: string, tenant: TenantConfig, resource: string, refuse: (detail: string) => GatewayError): Promise<Principal> {

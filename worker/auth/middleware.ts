@@ -9,7 +9,7 @@ import { principalOf } from "./authenticate.ts";
 
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
-    c.set("principal", await principalOf(c.req.raw, c.var.tenant));
+    c.set("principal", await principalOf(c.req.raw, c.var.tenant, c.env));
     await next();
   };
 }

@@ -129,6 +129,53 @@ export const JwtAuthSchema = z.strictObject({
   algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).default(["ES256", "RS256", "EdDSA"]),
 });
 
+/**
+ * The gateway as the OAuth 2.1 authorization server of the tenant's MCP endpoint (MCP 2025-11-25
+ * basic/authorization; docs/oauth.md), with user login federated to the tenant's OpenID Connect
+ * provider. Clients arrive by Client ID Metadata Document, dynamic registration (RFC 7591) when
+ * enabled, or pre-registration; the tokens it issues are checked like any other credential.
+ */
+/** RFC 6749 §3.3 scope-token. */
+const OAuthScope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "must be an RFC 6749 scope token");
+
+export const OAuthIdpSchema = z.strictObject({
+  /** The OpenID provider's issuer; its metadata is read from `<issuer>/.well-known/openid-configuration`. */
+  issuer: z.url({ protocol: /^https?$/ }),
+  clientId: z.string().min(1),
+  /** The name of the Worker secret holding the client secret (`wrangler secret put NAME`). */
+  clientSecret: SecretName,
+  scopes: z.array(OAuthScope).min(1).default(["openid", "profile", "email"]),
+  /** The ID token claim holding the user's roles: a claim name, or a dotted path such as `realm_access.roles`. */
+  rolesClaim: z.string().min(1).default("roles"),
+  /** The ID token claim that becomes the principal's subject. */
+  subjectClaim: z.string().min(1).default("sub"),
+});
+
+export const OAuthClientSchema = z.strictObject({
+  clientId: z.string().regex(/^[A-Za-z0-9._~:-]{1,128}$/, "must be 1-128 of A-Z, a-z, 0-9 and . _ ~ : -"),
+  clientName: z.string().min(1).max(100),
+  redirectUris: z.array(z.url()).min(1).max(10),
+  /** SHA-256 (hex) of the client secret for a confidential client; absent, a public client (PKCE only). */
+  clientSecretSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+export type OAuthClientConfig = z.infer<typeof OAuthClientSchema>;
+
+export const OAuthServerSchema = z.strictObject({
+  idp: OAuthIdpSchema,
+  /** Scopes clients may be granted; a request naming another is refused (invalid_scope). */
+  scopes: z.array(OAuthScope).min(1).max(50).default(["mcp"]),
+  /** Clients identified by an https URL whose document describes them (CIMD). */
+  clientIdMetadataDocuments: z.boolean().default(true),
+  /** RFC 7591 dynamic client registration (public clients only). */
+  dynamicRegistration: z.boolean().default(false),
+  clients: z.array(OAuthClientSchema).max(100).default([]),
+  accessTokenTtlSeconds: z.number().int().min(60).max(3600).default(600),
+  refreshTokenTtlSeconds: z.number().int().min(300).max(90 * 86_400).default(30 * 86_400),
+  /** A new signing key every so many days; the previous one stays published until its tokens expire. */
+  keyRotationDays: z.number().int().min(1).max(365).default(30),
+});
+export type OAuthServerConfig = z.infer<typeof OAuthServerSchema>;
+
 export const ApiKeySchema = z.strictObject({
   /** Public identifier shown in logs and audit rows (never the key). */
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
@@ -173,6 +220,8 @@ export const TenantSchema = z.strictObject({
   auth: z
     .strictObject({
       jwt: JwtAuthSchema.optional(),
+      /** The gateway's own authorization server for this tenant (docs/oauth.md). */
+      oauth: OAuthServerSchema.optional(),
       /**
        * Lets requests without credentials in as the principal "anonymous". Off by default; meant
        * for public demo tenants and conformance runs, never for tenants with private backends.
