@@ -2,7 +2,8 @@
  * Local development state, created on first use and never committed (.gitignore):
  *   .dev/signing-key.json  an ES256 key pair; `npm run token` signs with the private half, the
  *                          demo tenant trusts the public half
- *   .dev.vars              Worker secrets for `wrangler dev` (ADMIN_TOKEN, STATE_SECRET)
+ *   .dev.vars              Worker secrets for `wrangler dev` (ADMIN_TOKEN, STATE_SECRET,
+ *                          DEMO_IDP_CLIENT_SECRET: the gateway's client secret at the demo IdP)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -12,6 +13,9 @@ import { exportJWK, generateKeyPair, type JWK } from "jose";
 export const DEV_ISSUER = "urn:edge-mcp-gateway:dev";
 export const DEV_PORT = 8787;
 export const DEV_ORIGIN = `http://127.0.0.1:${DEV_PORT}`;
+/** The demo OpenID provider `npm start` runs next to the gateway (test/support/idp.ts). */
+export const DEV_IDP_PORT = 8788;
+export const DEV_IDP_CLIENT_ID = "edge-mcp-gateway-demo";
 
 export interface DevKeys {
   kid: string;
@@ -39,20 +43,23 @@ export async function ensureDevKeys(root = repoRoot()): Promise<DevKeys> {
 }
 
 /**
- * Reads ADMIN_TOKEN from .dev.vars, creating the file with a random token when missing, and adds
- * a random STATE_SECRET (the sealing key of the stateless modern path, worker/dispatch/stateless.ts)
- * when the file has none.
+ * Reads ADMIN_TOKEN and DEMO_IDP_CLIENT_SECRET from .dev.vars, and STATE_SECRET (the sealing key
+ * of the stateless modern path, worker/dispatch/stateless.ts), each created at random when the
+ * file has none.
  */
-export function ensureDevVars(root = repoRoot()): { adminToken: string } {
+export function ensureDevVars(root = repoRoot()): { adminToken: string; idpClientSecret: string } {
   const file = join(root, ".dev.vars");
   const append = (line: string): void => {
     const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
     writeFileSync(file, `${previous}${previous && !previous.endsWith("\n") ? "\n" : ""}${line}\n`, { mode: 0o600 });
   };
-  if (!existsSync(file) || !/^STATE_SECRET\s*=/m.test(readFileSync(file, "utf8"))) append(`STATE_SECRET="${randomBytes(32).toString("base64url")}"`);
-  const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?$/m.exec(readFileSync(file, "utf8"));
-  if (match) return { adminToken: match[1]! };
-  const adminToken = randomBytes(24).toString("base64url");
-  append(`ADMIN_TOKEN="${adminToken}"`);
-  return { adminToken };
+  const value = (name: string): string => {
+    const match = new RegExp(`^${name}\\s*=\\s*"?([^"\\n]+)"?$`, "m").exec(existsSync(file) ? readFileSync(file, "utf8") : "");
+    if (match) return match[1]!;
+    const created = randomBytes(name === "ADMIN_TOKEN" ? 24 : 32).toString("base64url");
+    append(`${name}="${created}"`);
+    return created;
+  };
+  value("STATE_SECRET");
+  return { adminToken: value("ADMIN_TOKEN"), idpClientSecret: value("DEMO_IDP_CLIENT_SECRET") };
 }

@@ -23,9 +23,10 @@
  *   refresh(hash, grant_id, expires_at, rotated_at)                 the current and rotated refresh tokens
  */
 import { DurableObject } from "cloudflare:workers";
-import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from "jose";
+import type { JWK } from "jose";
 import { logger } from "../../worker/observe/log.ts";
 import { pkceMatches, randomToken, sha256Hex } from "../../worker/oauth/crypto.ts";
+import { SigningKeys } from "./keys.ts";
 import type {
   AuthorizationCodeData,
   ClientRecord,
@@ -60,19 +61,6 @@ export const CODE_TTL_MS = 60 * 1000;
 export const MAX_REGISTERED_CLIENTS = 5_000;
 /** Expired rows are swept at most this often. */
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
-/** A retired key stays published this long past the longest access token it may have signed. */
-const RETIRED_KEY_GRACE_MS = 5 * 60 * 1000;
-/** The longest access-token lifetime a tenant may configure (schema: accessTokenTtlSeconds). */
-const MAX_ACCESS_TTL_MS = 3600 * 1000;
-
-interface KeyRow {
-  kid: string;
-  private_jwk: string;
-  public_jwk: string;
-  created_at: number;
-  retired_at: number | null;
-  [column: string]: SqlStorageValue;
-}
 
 interface GrantRow {
   id: string;
@@ -94,67 +82,25 @@ const failure = (error: OAuthFailure["error"], description: string): OAuthFailur
 
 export class AuthorizationObject extends DurableObject<Env> {
   readonly #sql: SqlStorage;
-  /** Imported private keys by kid (import is the costly part of signing). */
-  readonly #signers = new Map<string, CryptoKey>();
+  readonly #keys: SigningKeys;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#sql.exec(SCHEMA);
+    this.#keys = new SigningKeys(this.#sql);
   }
 
   // ---- signing keys -------------------------------------------------------------------------
 
   /** The published keys: the signing one and those retired recently enough to verify live tokens. */
   async jwks(rotationDays: number, now = Date.now()): Promise<{ keys: JWK[] }> {
-    await this.#currentKey(rotationDays, now);
-    const rows = this.#sql.exec<KeyRow>("SELECT * FROM keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY created_at DESC", now - MAX_ACCESS_TTL_MS - RETIRED_KEY_GRACE_MS).toArray();
-    return { keys: rows.map((row) => JSON.parse(row.public_jwk) as JWK) };
+    return this.#keys.published(rotationDays, now);
   }
 
   /** Retires the signing key now (an operator's rotation); tokens it signed stay valid until they expire. */
   async rotateKeys(now = Date.now()): Promise<{ kid: string }> {
-    this.#sql.exec("UPDATE keys SET retired_at = ? WHERE retired_at IS NULL", now);
-    const row = await this.#newKey(now);
-    return { kid: row.kid };
-  }
-
-  async #currentKey(rotationDays: number, now: number): Promise<KeyRow> {
-    const current = this.#sql.exec<KeyRow>("SELECT * FROM keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1").toArray()[0];
-    if (current && now - current.created_at < rotationDays * 86_400_000) return current;
-    if (current) this.#sql.exec("UPDATE keys SET retired_at = ? WHERE kid = ?", now, current.kid);
-    return this.#newKey(now);
-  }
-
-  async #newKey(now: number): Promise<KeyRow> {
-    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
-    const kid = `gw-${now.toString(36)}-${randomToken(4)}`;
-    const row: KeyRow = {
-      kid,
-      private_jwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: "ES256" }),
-      public_jwk: JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }),
-      created_at: now,
-      retired_at: null,
-    };
-    this.#sql.exec("INSERT INTO keys (kid, private_jwk, public_jwk, created_at) VALUES (?, ?, ?, ?)", row.kid, row.private_jwk, row.public_jwk, row.created_at);
-    logger.info("oauth_key_created", { kid });
-    return row;
-  }
-
-  async #sign(claims: Record<string, unknown>, settings: IssueSettings, now: number): Promise<string> {
-    const key = await this.#currentKey(settings.keyRotationDays, now);
-    let signer = this.#signers.get(key.kid);
-    if (!signer) {
-      signer = (await importJWK(JSON.parse(key.private_jwk) as JWK, "ES256")) as CryptoKey;
-      this.#signers.set(key.kid, signer);
-    }
-    const iat = Math.floor(now / 1000);
-    // RFC 9068: a JWT access token is typed at+jwt, so it cannot pass for an ID token.
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "at+jwt" })
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + settings.accessTokenTtlSeconds)
-      .sign(signer);
+    return this.#keys.rotate(now);
   }
 
   // ---- clients --------------------------------------------------------------------------------
@@ -293,7 +239,7 @@ export class AuthorizationObject extends DurableObject<Env> {
   async #tokens(grant: GrantRow, scope: string, settings: IssueSettings, now: number): Promise<TokenSuccess> {
     const refreshToken = randomToken(32);
     this.#sql.exec("INSERT INTO refresh (hash, grant_id, expires_at) VALUES (?, ?, ?)", await sha256Hex(refreshToken), grant.id, grant.expires_at);
-    const accessToken = await this.#sign(
+    const accessToken = await this.#keys.sign(
       {
         iss: settings.issuer,
         sub: grant.sub,

@@ -1,11 +1,20 @@
 /**
  * The demo tenant `npm start` installs: two demo backends behind one endpoint, tokens from the
- * local development key. A real tenant document looks the same, with real URLs and keys.
+ * local development key and, when an IdP is given, OAuth logins through it (the gateway as the
+ * tenant's authorization server, docs/oauth.md). A real tenant document looks the same, with
+ * real URLs, keys and identity provider.
  */
 import type { JWK } from "jose";
 import type { TenantInput } from "../../worker/tenant/schema.ts";
 
-export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string }): TenantInput {
+export interface DemoIdp {
+  issuer: string;
+  clientId: string;
+  /** The name of the Worker secret holding the client secret. */
+  clientSecret: string;
+}
+
+export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string; idp?: DemoIdp }): TenantInput {
   return {
     id: "demo",
     backends: [
@@ -21,6 +30,17 @@ export function demoTenant(options: { weatherUrl: string; notesUrl: string; publ
         jwks: { keys: [options.publicJwk as Record<string, unknown>] },
         algorithms: ["ES256"],
       },
+      ...(options.idp
+        ? {
+            oauth: {
+              idp: { ...options.idp, scopes: ["openid", "profile", "email"], rolesClaim: "roles" },
+              scopes: ["mcp"],
+              // MCP clients that predate Client ID Metadata Documents (mcp-remote, older SDKs) register.
+              dynamicRegistration: true,
+              clientIdMetadataDocuments: true,
+            },
+          }
+        : {}),
     },
   };
 }

@@ -158,6 +158,7 @@ const demo = demoTenant({
   publicJwk: JWK,
   issuer: "http://127.0.0.1:8787/dev-issuer",
   audience: "http://127.0.0.1:8787/t/demo/mcp",
+  idp: { issuer: "http://127.0.0.1:8788", clientId: "edge-mcp-gateway-demo", clientSecret: "DEMO_IDP_CLIENT_SECRET" },
 });
 
 /** Every field of the tenant document set at least once (together with `second` below). */
@@ -219,6 +220,16 @@ const full: TenantInput = {
     anonymous: false,
     apiKeys: [{ id: "ci-bot", sha256: "a".repeat(64), sub: "bot:ci", roles: ["ci"], scopes: ["crm"] }],
     requiredScopes: ["mcp"],
+    oauth: {
+      idp: { issuer: "https://login.acme.example", clientId: "mcp-gateway", clientSecret: "ACME_IDP_SECRET", scopes: ["openid", "email"], rolesClaim: "realm_access.roles", subjectClaim: "email" },
+      scopes: ["mcp", "crm"],
+      clientIdMetadataDocuments: true,
+      dynamicRegistration: true,
+      clients: [{ clientId: "acme-cli", clientName: "Acme CLI", redirectUris: ["http://127.0.0.1/callback"], clientSecretSha256: "b".repeat(64) }],
+      accessTokenTtlSeconds: 300,
+      refreshTokenTtlSeconds: 86_400,
+      keyRotationDays: 14,
+    },
   },
 };
 

@@ -20,24 +20,21 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { secretNamed } from "../env.ts";
 import { logger } from "../observe/log.ts";
-import { BodyTooLargeError, readTextCapped } from "../protocol/body.ts";
+import { readTextCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { OAuthServerConfig, TenantConfig } from "../tenant/schema.ts";
 import { loadTenant } from "../tenant/store.ts";
-import { CimdError, fetchClientMetadata, isCimdClientId } from "./cimd.ts";
+import { authenticateClient, resolveClient } from "./clients.ts";
 import { constantTimeEqual, PKCE_CHALLENGE, randomToken, s256, sha256Hex } from "./crypto.ts";
+import { clearedLoginCookie, cookieValue, LOGIN_COOKIE, loginCookie, MAX_FORM_BYTES, preflight, readForm, redirectBack, jsonHeaders, tokenError } from "./http.ts";
 import { completeIdpLogin, idpAuthorizationUrl, IdpError, idpMetadata } from "./idp.ts";
 import { consentPage, errorPage } from "./pages.ts";
 import { redirectAllowed } from "./redirects.ts";
 import { parseRegistration } from "./registration.ts";
 import { authority, issueSettings, issuerFor, resourcesFor, serverMetadata } from "./server.ts";
-import type { ClientRecord, OAuthErrorCode, OAuthFailure, PendingLogin } from "./types.ts";
+import type { OAuthErrorCode, PendingLogin } from "./types.ts";
 import { gatewayTokenGrant } from "./verify.ts";
 
-/** The login cookie: `__Host-` (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain), HttpOnly, SameSite=Lax so the IdP's top-level redirect back carries it. */
-export const LOGIN_COOKIE = "__Host-mcp-login";
-/** Form bodies of the token, revoke and consent endpoints are small. */
-const MAX_FORM_BYTES = 16 * 1024;
 
 type Ctx = Context<AppEnv>;
 
@@ -334,138 +331,3 @@ oauthRoutes.get("/jwks", async (c) => {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-/**
- * The client behind a client_id: the tenant's configured clients, then clients registered here
- * (RFC 7591), then a Client ID Metadata Document when the id is an https URL. A client an
- * operator revoked is refused whatever its kind.
- */
-async function resolveClient(env: Env, tenant: TenantConfig, server: OAuthServerConfig, clientId: string): Promise<ClientRecord | OAuthFailure> {
-  const store = authority(env, tenant.id);
-  if (clientId.length > 2048) return { error: "invalid_client", description: "client_id is too long" };
-  if (await store.isBlocked(clientId)) return { error: "invalid_client", description: "This client has been revoked by the operator." };
-  const configured = server.clients.find((client) => client.clientId === clientId);
-  if (configured) {
-    return {
-      clientId,
-      clientName: configured.clientName,
-      redirectUris: configured.redirectUris,
-      source: "configured",
-      ...(configured.clientSecretSha256 === undefined ? {} : { clientSecretSha256: configured.clientSecretSha256 }),
-    };
-  }
-  const registered = server.dynamicRegistration ? await store.registeredClient(clientId) : null;
-  if (registered) return registered;
-  const allowPrivate = env.ALLOW_PRIVATE_BACKENDS === "true";
-  if (server.clientIdMetadataDocuments && isCimdClientId(clientId, allowPrivate)) {
-    try {
-      const document = await fetchClientMetadata(clientId, { allowPrivate });
-      return {
-        clientId,
-        clientName: document.clientName,
-        redirectUris: document.redirectUris,
-        source: "metadata-document",
-        ...(document.clientUri === undefined ? {} : { clientUri: document.clientUri }),
-      };
-    } catch (error) {
-      const reason = error instanceof CimdError ? error.reason : "the client's metadata document could not be read";
-      logger.info("oauth_cimd_refused", { tenant: tenant.id, client: clientId.slice(0, 200), reason });
-      return { error: "invalid_client", description: `Client metadata document refused: ${reason}` };
-    }
-  }
-  return { error: "invalid_client", description: "This client is not known to this tenant." };
-}
-
-/**
- * Client authentication at the token and revocation endpoints (OAuth 2.1 §2.4): a confidential
- * configured client by client_secret_basic or client_secret_post; every other client is public
- * and names itself with client_id (PKCE binds its codes).
- */
-async function authenticateClient(c: Ctx, tenant: TenantConfig, server: OAuthServerConfig, form: URLSearchParams): Promise<{ clientId: string } | OAuthFailure> {
-  let clientId = form.get("client_id");
-  let secret = form.get("client_secret");
-  const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(c.req.header("authorization") ?? "");
-  if (basic) {
-    let decoded: string;
-    try {
-      decoded = atob(basic[1]!);
-    } catch {
-      return { error: "invalid_client", description: "malformed Basic credentials" };
-    }
-    const colon = decoded.indexOf(":");
-    if (colon < 0 || secret !== null) return { error: "invalid_client", description: "malformed client credentials" };
-    const decode = (v: string) => decodeURIComponent(v.replace(/\+/g, " "));
-    const basicId = decode(decoded.slice(0, colon));
-    if (clientId !== null && clientId !== basicId) return { error: "invalid_client", description: "client_id differs from the Basic credentials" };
-    clientId = basicId;
-    secret = decode(decoded.slice(colon + 1));
-  }
-  if (!clientId) return { error: "invalid_client", description: "client_id is required" };
-  const client = await resolveClient(c.env, tenant, server, clientId);
-  if ("error" in client) return { error: "invalid_client", description: client.description };
-  if (client.clientSecretSha256 !== undefined) {
-    if (secret === null || !(await constantTimeEqual(await sha256Hex(secret), client.clientSecretSha256))) return { error: "invalid_client", description: "client authentication failed" };
-  } else if (secret !== null) {
-    return { error: "invalid_client", description: "this client is public and has no secret" };
-  }
-  return { clientId };
-}
-
-/** The client's redirect URI with response parameters added to its query (OAuth 2.1 §4.1.2). */
-function redirectBack(redirectUri: string, params: Record<string, string | null>, status: 302 | 303, headers: Record<string, string> = {}): Response {
-  const url = new URL(redirectUri);
-  for (const [name, value] of Object.entries(params)) if (value !== null) url.searchParams.set(name, value);
-  return new Response(null, { status, headers: { location: url.href, "cache-control": "no-store", ...headers } });
-}
-
-function tokenError(error: OAuthErrorCode, description: string, status = 400): Response {
-  const headers = jsonHeaders();
-  // RFC 6749 §5.2: invalid_client by 401 carries a challenge.
-  if (status === 401) headers["www-authenticate"] = 'Basic realm="oauth"';
-  return new Response(JSON.stringify({ error, error_description: description }), { status, headers });
-}
-
-function jsonHeaders(): Record<string, string> {
-  // RFC 6749 §5.1: token responses are not cached. Browser-based clients call these endpoints
-  // cross-origin without cookies, so any origin may read them.
-  return { "content-type": "application/json", "cache-control": "no-store", pragma: "no-cache", "access-control-allow-origin": "*" };
-}
-
-function preflight(): Response {
-  return new Response(null, {
-    status: 204,
-    headers: {
-      "access-control-allow-origin": "*",
-      "access-control-allow-methods": "POST, OPTIONS",
-      "access-control-allow-headers": "authorization, content-type, mcp-protocol-version",
-      "access-control-max-age": "600",
-    },
-  });
-}
-
-async function readForm(request: Request): Promise<URLSearchParams | null> {
-  const type = (request.headers.get("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") return null;
-  try {
-    return new URLSearchParams(await readTextCapped(request, MAX_FORM_BYTES));
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) return null;
-    throw error;
-  }
-}
-
-function loginCookie(value: string): string {
-  return `${LOGIN_COOKIE}=${value}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax`;
-}
-
-function clearedLoginCookie(): string {
-  return `${LOGIN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax`;
-}
-
-function cookieValue(header: string | undefined, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
-  }
-  return null;
-}
