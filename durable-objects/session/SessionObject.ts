@@ -57,6 +57,8 @@ export class SessionObject extends DurableObject<Env> {
   /** The newest tenant config seen, and who is calling now. */
   #config: TenantConfig | null = null;
   #caller: Caller | null = null;
+  /** Set while #end runs: its backends' sessions are closing and its storage is about to go. */
+  #ending = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -302,6 +304,8 @@ export class SessionObject extends DurableObject<Env> {
 
   /** The caller's facts and touch when it may use this session; null when it may not (404). */
   async #authorize(caller: Caller): Promise<SessionMeta | null> {
+    // A session being ended (revoked grant, idle expiry) is already gone for new requests.
+    if (this.#ending) return null;
     const meta = this.#lifecycle.authorize(caller);
     if (!meta) return null;
     const config = await this.#configFor(caller.tenant);
@@ -338,7 +342,29 @@ export class SessionObject extends DurableObject<Env> {
     if (previous && previous.version >= config.version) return;
     this.#config = config;
     this.#engine.catalog.useConfig(config);
-    if (previous) this.#listening.announceListChanges();
+    if (previous) {
+      this.#listening.announceListChanges();
+      void this.#checkGrant(config.id);
+    }
+  }
+
+  /**
+   * A session running under a grant of the gateway's own authorization server ends when that
+   * grant is revoked (an operator's revocation bumps the tenant's version, which brings every
+   * running session here within seconds; worker/admin/oauth.ts). Its streams close, and the
+   * client's next request, refused with 401, sends it back to log in.
+   */
+  async #checkGrant(tenant: string): Promise<void> {
+    const grant = this.#caller?.principal.grant;
+    if (!grant) return;
+    try {
+      if (await this.env.AUTHORIZATION.get(this.env.AUTHORIZATION.idFromName(tenant)).grantActive(grant)) return;
+    } catch (error) {
+      logger.warn("session_grant_check_failed", { tenant, error: String(error) });
+      return;
+    }
+    logger.info("session_ended_grant_revoked", { tenant, grant });
+    await this.#end();
   }
 
   #tenant() {
@@ -347,6 +373,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   async #end(): Promise<void> {
+    this.#ending = true;
     const now = Date.now();
     this.#engine.relay.abortAll();
     this.#policyWatch.stop();
@@ -355,5 +382,6 @@ export class SessionObject extends DurableObject<Env> {
     this.#listening.stop(now);
     await bounded(5_000, (signal) => this.#engine.backends.terminateAll(signal));
     await this.#lifecycle.forget();
+    this.#ending = false;
   }
 }

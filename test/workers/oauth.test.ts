@@ -9,7 +9,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { beforeAll, describe, expect, it } from "vitest";
 import { s256 } from "../../worker/oauth/crypto.ts";
 import type { IssueSettings, TokenSuccess } from "../../worker/oauth/types.ts";
-import { ADMIN_TOKEN, backend, createTenant, endpoint, gateway, initializeRequest, mcp, ORIGIN, readReply } from "./helpers.ts";
+import { ADMIN_TOKEN, backend, connect, createTenant, endpoint, gateway, initializeRequest, mcp, ORIGIN, readReply, SseReader } from "./helpers.ts";
 
 const VERIFIER = "v".repeat(43);
 const CLIENT = "https://client.example/metadata.json";
@@ -307,5 +307,24 @@ describe("gateway tokens at the MCP endpoint", () => {
     const old = await store(tenant).exchangeCode({ code: await code(tenant), clientId: "cli", redirectUri: REDIRECT, codeVerifier: VERIFIER }, settings(tenant), past);
     if ("error" in old) throw new Error(old.description);
     expect((await mcp(tenant, initializeRequest(), { headers: { authorization: `Bearer ${old.access_token}` } })).status).toBe(401);
+  });
+
+  it("end a running session's open stream within seconds of the grant's revocation", async () => {
+    const issued = await tokens(tenant);
+    const session = await connect(tenant, { token: issued.access_token });
+    const stream = await mcp(tenant, undefined, session.options({ method: "GET" }));
+    expect(stream.status).toBe(200);
+    const reader = new SseReader(stream.body!);
+    const { payload } = await jwtVerify(issued.access_token, createLocalJWKSet((await store(tenant).jwks(30)) as JSONWebKeySet));
+    const revokedAt = Date.now();
+    const res = await gateway(`${ORIGIN}/admin/tenants/${tenant}/oauth/grants/${String(payload.gid)}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(204);
+    // The stream may carry list_changed notices first (the tenant's version went up); then it ends.
+    let event;
+    do event = await reader.next(10_000);
+    while (event !== null);
+    expect(Date.now() - revokedAt).toBeLessThan(8_000);
+    // And the session is gone: even a valid token of another grant cannot use it.
+    expect((await mcp(tenant, { jsonrpc: "2.0", id: 9, method: "tools/list" }, session.options({ token: (await tokens(tenant)).access_token }))).status).toBe(404);
   });
 });

@@ -21,7 +21,7 @@ import { forgetTenantTokens } from "../oauth/verify.ts";
 import { authority } from "../oauth/server.ts";
 import { readCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
-import { currentTenant } from "../tenant/store.ts";
+import { currentTenant, saveTenant } from "../tenant/store.ts";
 
 const ClientBody = z.strictObject({ clientId: z.string().min(1).max(2048) });
 
@@ -34,6 +34,20 @@ async function oauthTenantId(c: Context<AppEnv>): Promise<string> {
   return tenant.id;
 }
 
+/**
+ * After a revocation: this isolate forgets what it cached about the tenant's tokens, and the
+ * tenant's version goes up, as an approved pin does, so every running session checks its grant
+ * within seconds (the policy watch, worker/engine/policyWatch.ts) and ends if it was revoked.
+ * Other isolates refuse the grant's tokens within GRANT_CHECK_MS (oauth/verify.ts).
+ */
+async function revoked(env: Env, id: string): Promise<void> {
+  forgetTenantTokens(id);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const tenant = await currentTenant(env, id);
+    if (!tenant || (await saveTenant(env, { ...tenant, version: tenant.version + 1 }))) return;
+  }
+}
+
 oauthAdmin.get("/tenants/:id/oauth/grants", async (c) => {
   const id = await oauthTenantId(c);
   return c.json({ grants: await authority(c.env, id).grants() });
@@ -42,7 +56,7 @@ oauthAdmin.get("/tenants/:id/oauth/grants", async (c) => {
 oauthAdmin.delete("/tenants/:id/oauth/grants/:grantId", async (c) => {
   const id = await oauthTenantId(c);
   if (!(await authority(c.env, id).revokeGrant(c.req.param("grantId")))) return c.json({ error: "no such active grant" }, 404);
-  forgetTenantTokens(id);
+  await revoked(c.env, id);
   return c.body(null, 204);
 });
 
@@ -64,7 +78,7 @@ oauthAdmin.post("/tenants/:id/oauth/clients/:action{revoke|restore}", async (c) 
   const store = authority(c.env, id);
   if (c.req.param("action") === "restore") return c.json({ restored: await store.unblockClient(parsed.data.clientId) });
   const revokedGrants = await store.revokeClient(parsed.data.clientId);
-  forgetTenantTokens(id);
+  if (revokedGrants > 0) await revoked(c.env, id);
   return c.json({ revokedGrants });
 });
 

@@ -49,6 +49,7 @@ export async function gatewayTokenPrincipal(env: Env, tenant: TenantConfig, toke
     sub: String(payload.sub),
     roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [],
     scopes: typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : [],
+    grant: String(payload.gid),
   };
 }
 

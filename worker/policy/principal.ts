@@ -7,4 +7,9 @@ export interface Principal {
   sub: string;
   roles: string[];
   scopes: string[];
+  /**
+   * The grant behind a token the gateway issued itself (worker/oauth/): a session running under
+   * it ends when an operator revokes the grant or its client.
+   */
+  grant?: string;
 }
