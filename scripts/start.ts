@@ -1,12 +1,14 @@
 /**
  * `npm start`: the gateway on http://127.0.0.1:8787 in workerd with local state, two demo
- * backends behind the demo tenant, and the commands to connect. Ctrl-C stops everything.
+ * backends behind the demo tenant, a demo OpenID provider on http://127.0.0.1:8788 that the demo
+ * tenant's OAuth logins go through, and the commands to connect. Ctrl-C stops everything.
  */
 import { join } from "node:path";
 import { startDemoBackend, type Running } from "../test/support/processes.ts";
 import { startGateway } from "../test/support/gateway.ts";
 import { demoTenant } from "../examples/tenants/demo.ts";
-import { DEV_ISSUER, DEV_ORIGIN, DEV_PORT, ensureDevKeys, ensureDevVars, repoRoot } from "./devState.ts";
+import { DEMO_USERS, startDemoIdp } from "../test/support/idp.ts";
+import { DEV_IDP_CLIENT_ID, DEV_IDP_PORT, DEV_ISSUER, DEV_ORIGIN, DEV_PORT, ensureDevKeys, ensureDevVars, repoRoot } from "./devState.ts";
 
 const children: Running[] = [];
 let stopping = false;
@@ -23,14 +25,34 @@ process.on("SIGTERM", () => void shutdown(0));
 
 try {
   const keys = await ensureDevKeys();
-  const { adminToken } = ensureDevVars();
+  const { adminToken, idpClientSecret } = ensureDevVars();
   const [weather, notes] = await Promise.all([startDemoBackend("weather"), startDemoBackend("notes")]);
   children.push(weather, notes);
-  const gateway = await startGateway({ port: DEV_PORT, adminToken, persistTo: join(repoRoot(), ".wrangler", "state") });
+  // The demo OpenID provider: the gateway is its client, for either name of the local host.
+  const idp = await startDemoIdp({
+    port: DEV_IDP_PORT,
+    clients: [
+      {
+        clientId: DEV_IDP_CLIENT_ID,
+        clientSecret: idpClientSecret,
+        redirectUris: [`${DEV_ORIGIN}/t/demo/oauth/callback`, `http://localhost:${DEV_PORT}/t/demo/oauth/callback`],
+      },
+    ],
+  });
+  children.push(idp);
+  const gateway = await startGateway({ port: DEV_PORT, adminToken, persistTo: join(repoRoot(), ".wrangler", "state"), vars: { DEMO_IDP_CLIENT_SECRET: idpClientSecret } });
   children.push(gateway);
   await gateway.putTenant(
-    demoTenant({ weatherUrl: weather.url, notesUrl: notes.url, publicJwk: keys.publicJwk, issuer: DEV_ISSUER, audience: `${DEV_ORIGIN}/t/demo/mcp` }),
+    demoTenant({
+      weatherUrl: weather.url,
+      notesUrl: notes.url,
+      publicJwk: keys.publicJwk,
+      issuer: DEV_ISSUER,
+      audience: `${DEV_ORIGIN}/t/demo/mcp`,
+      idp: { issuer: idp.issuer, clientId: DEV_IDP_CLIENT_ID, clientSecret: "DEMO_IDP_CLIENT_SECRET" },
+    }),
   );
+  const users = DEMO_USERS.map((u) => `${u.login} / ${u.password} (roles: ${u.roles.join(", ")})`).join("\n                   ");
   const url = gateway.mcpUrl("demo");
   console.log(`
   Edge MCP gateway running (workerd, local state in .wrangler/state)
@@ -42,13 +64,19 @@ try {
     audit trail    ${DEV_ORIGIN}/admin/tenants/demo/audit
     metrics        ${DEV_ORIGIN}/admin/tenants/demo/metrics
     web console    ${DEV_ORIGIN}/admin/console   (sign in with ADMIN_TOKEN from .dev.vars)
+    demo IdP       ${idp.issuer}   (OpenID provider the demo tenant's logins go through)
+    demo users     ${users}
+
+  Log in with OAuth (a browser opens; sign in as a demo user, then allow):
+                   npx mcp-remote ${url}
+                   npx @modelcontextprotocol/inspector   (URL ${url}, transport Streamable HTTP)
 
   Get a token:     npm run -s token -- --tenant demo --sub alice
   Try it:          npx @modelcontextprotocol/inspector --cli ${url} --transport http \\
                      --header "Authorization: Bearer $(npm run -s token -- --tenant demo --sub alice)" \\
                      --method tools/list
 
-  Ctrl-C stops the gateway and the demo backends.
+  Ctrl-C stops the gateway, the demo IdP and the demo backends.
 `);
 } catch (error) {
   console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
