@@ -33,7 +33,7 @@
  */
 import { z } from "zod";
 import { privateAddress } from "../admin/destinations.ts";
-import { isLoopbackHost, validRedirectUri } from "./redirects.ts";
+import { httpsDisplayUrl, isLoopbackHost, validRedirectUri } from "./redirects.ts";
 
 /** What the gateway keeps of a client's metadata document. */
 export interface ClientMetadata {
@@ -178,18 +178,7 @@ async function readBody(response: Response): Promise<Uint8Array> {
 }
 
 /** An optional display URL (client_uri, logo_uri): kept when it is an https URL, else dropped. */
-const displayUrl = z
-  .unknown()
-  .transform((value) => {
-    if (typeof value !== "string" || value.length > MAX_CLIENT_ID_LENGTH || UNSAFE_CHARS.test(value)) return undefined;
-    try {
-      const url = new URL(value);
-      return url.protocol === "https:" && url.username === "" && url.password === "" ? value : undefined;
-    } catch {
-      return undefined;
-    }
-  })
-  .optional();
+const displayUrl = z.unknown().transform(httpsDisplayUrl).optional();
 
 /** The members the gateway reads; others are ignored (RFC 7591 §2, which CIMD §4 builds on). */
 const Document = z.object({

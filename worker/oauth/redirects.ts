@@ -101,3 +101,18 @@ export function redirectAllowed(registered: readonly string[], presented: string
     return parts !== null && parts.host === wanted.host && parts.rest === wanted.rest;
   });
 }
+
+/**
+ * A client's display URL (client_uri, logo_uri) when it is an absolute https URL without
+ * userinfo, else undefined: these only decorate the consent page, so a bad one is dropped rather
+ * than failing the client (RFC 7591 §3.2.1 lets the server replace or ignore metadata values).
+ */
+export function httpsDisplayUrl(value: unknown): string | undefined {
+  if (typeof value !== "string" || value.length > 2048 || UNSAFE_CHARS.test(value)) return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" && url.username === "" && url.password === "" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
