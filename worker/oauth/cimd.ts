@@ -6,8 +6,9 @@
  *
  * The gateway only supports public CIMD clients (token_endpoint_auth_method "none", PKCE): a
  * document asking for private_key_jwt (CIMD §6.2, which MCP allows clients to use) is refused
- * with a reason that says so, and so is one carrying a client secret (CIMD §4.1: no shared
- * secret can exist for such a client).
+ * with a reason that says so, and so is one carrying a client secret (CIMD "Client Metadata
+ * Document": no shared secret can exist for such a client, so client_secret and
+ * client_secret_expires_at MUST NOT be used).
  *
  * The fetch is the authorization server fetching a URL an unknown party chose (CIMD security
  * considerations, "Server Side Request Forgery"; MCP "Authorization Server Abuse Protection"):
@@ -17,7 +18,8 @@
  * - redirects are not followed (CIMD: the server MUST NOT automatically follow HTTP redirects),
  *   and any 3xx is an error; only 200 is a document;
  * - 5 s to answer and finish the body, at most 5 KiB of body (CIMD suggests a 5 kilobyte
- *   limit), `application/json` or `application/<x>+json` only;
+ *   limit; a real document is a few hundred bytes), `application/json` or
+ *   `application/<x>+json` only;
  * - errors (CimdError.reason) are short, fixed sentences: they become the error_description
  *   of `invalid_client`, so they never carry the response body or anything the document said,
  *   and use only the characters RFC 6749 §5.2 allows there (no `"` or `\`).
@@ -180,7 +182,7 @@ async function readBody(response: Response): Promise<Uint8Array> {
 /** An optional display URL (client_uri, logo_uri): kept when it is an https URL, else dropped. */
 const displayUrl = z.unknown().transform(httpsDisplayUrl).optional();
 
-/** The members the gateway reads; others are ignored (RFC 7591 §2, which CIMD §4 builds on). */
+/** The members the gateway reads; others are ignored (RFC 7591 §2, whose metadata names CIMD documents use). */
 const Document = z.object({
   client_id: z.string(),
   client_name: z.string(),
@@ -193,7 +195,7 @@ const Document = z.object({
 /** The document's JSON judged against the rules above; throws CimdError. */
 function judge(clientId: string, json: unknown): ClientMetadata {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new CimdError("client metadata document is not a JSON object");
-  // CIMD §4.1: no shared secret can exist between such a client and the server.
+  // CIMD: no shared secret can exist between such a client and the server.
   if ("client_secret" in json || "client_secret_expires_at" in json) throw new CimdError("client metadata document must not contain client_secret or client_secret_expires_at");
   const parsed = Document.safeParse(json);
   if (!parsed.success) {
@@ -202,7 +204,7 @@ function judge(clientId: string, json: unknown): ClientMetadata {
     throw new CimdError(typeof field === "string" && known.includes(field) ? `client metadata document has a missing or invalid ${field}` : "client metadata document is malformed");
   }
   const doc = parsed.data;
-  // CIMD §4 / MCP: the document's client_id MUST equal its URL (simple string comparison).
+  // CIMD and MCP: the document's client_id MUST equal its URL (simple string comparison).
   if (doc.client_id !== clientId) throw new CimdError("client_id in the client metadata document does not match its URL");
   if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none") {
     throw new CimdError("only public clients are supported: token_endpoint_auth_method must be none (private_key_jwt and client secrets are not)");

@@ -23,9 +23,12 @@
  * We give `localhost` the same port exemption, deliberately:
  *   - the MCP spec's own CIMD example registers `http://localhost:3000/callback` next to
  *     `http://127.0.0.1:3000/callback`, and MCP clients in the wild register `localhost`:
- *     mcp-remote (0.1.x) registers `http://localhost:<port>/oauth/callback` with a port derived
- *     from the server URL, reuses it from its stored registration, but falls back to another
- *     free port when that one is taken; the SDK's example clients use `http://localhost:<port>/callback`;
+ *     mcp-remote (0.1.x) registers `http://localhost:<port>/oauth/callback` (`--host` defaults
+ *     to localhost), the port preferred from a hash of the server URL, a random free one when
+ *     that is busy, and afterwards the port of its stored registration; the SDK's example
+ *     clients use `http://localhost:<fixed port>/callback`. A client that registered by DCR
+ *     keeps working without the exemption, but one whose remembered port is taken (or that
+ *     re-binds) needs it;
  *   - a CIMD document cannot know which port will be free on the user's machine, so without the
  *     exemption a port collision breaks sign-in for good;
  *   - it adds no attack surface the loopback IP exemption does not already have: whoever can

@@ -8,6 +8,10 @@
  *   user anywhere) and each must pass validRedirectUri: at most 10, each at most 2 KiB.
  * - Only public clients: `token_endpoint_auth_method` defaults to "none" and nothing else is
  *   accepted (OAuth 2.1 §2.1; the gateway issues no client secrets, PKCE protects the code).
+ *   RFC 7591 §3.2.1 would also let the server answer "none" in place of what was asked; we
+ *   refuse instead, so a client that expects a secret learns it at once. Known cost: the MCP
+ *   TypeScript SDK's example client (simpleOAuthClient.ts) asks for client_secret_post;
+ *   mcp-remote and most MCP clients ask for none.
  * - `grant_types` ⊆ {authorization_code, refresh_token}, default both; it must include
  *   authorization_code. `response_types` ⊆ {code}, default [code] (RFC 7591 §2.1 keeps the
  *   two consistent: code goes with authorization_code).
