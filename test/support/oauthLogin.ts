@@ -58,9 +58,11 @@ function doneTest(options: LoginOptions): (url: string) => boolean {
 /**
  * Drives `page` from `authorizeUrl` through the IdP's login form and the gateway's consent page;
  * resolves with the URL the browser was finally sent to (the client's redirect URI with `code` and
- * `state`, or `error=access_denied` after "deny"). The navigation to that URL is answered by the
- * driver itself (an empty page) when Playwright can intercept it, else left to fail if nothing
- * listens there: its URL is what counts.
+ * `state`, or `error=access_denied` after "deny"). Its URL is what counts: the driver sees the
+ * request go out and returns. Playwright does not route a request reached by an HTTP redirect (the
+ * usual way there), so if nothing listens at that URL the page ends on Chromium's error page
+ * (`chrome-error://chromewebdata/`); a direct navigation there (a link, a script) is answered by
+ * the driver with an empty page.
  */
 export async function loginInPage(page: Page, authorizeUrl: string, options: LoginOptions): Promise<string> {
   const done = doneTest(options);
@@ -70,8 +72,7 @@ export async function loginInPage(page: Page, authorizeUrl: string, options: Log
   const onRequest = (request: Request) => {
     if (finalUrl === undefined && request.isNavigationRequest() && request.frame() === page.mainFrame() && done(request.url())) finalUrl = request.url();
   };
-  // Answers the redirect URI so no server is needed there. Playwright may not route a request
-  // reached by a redirect; then the request event above still sees it.
+  // Answers the redirect URI when Playwright lets it (not after a redirect; the request event sees both).
   const route = (url: URL) => done(url.href);
   const handler = (r: import("playwright-core").Route) => r.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>done</title>" });
   page.on("request", onRequest);
