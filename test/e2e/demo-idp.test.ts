@@ -4,10 +4,13 @@
  * loginWithFetch and by loginInPage in headless Chromium (test/support/oauthLogin.ts; the IdP has
  * no consent page, so the drivers go from its login form straight to the redirect URI); the
  * id_token's signature and claims (roles as a JSON array); wrong passwords, unknown redirect URIs,
- * missing PKCE and a wrong code_verifier refused.
+ * missing PKCE and a wrong code_verifier refused. A stand-in for the gateway (a few lines of
+ * node:http below, not the real one) puts a consent page after the IdP, so the drivers' consent
+ * step is exercised too.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRemoteJWKSet, jwtVerify } from "jose";
@@ -16,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../support/browser.ts";
 import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
 import { LoginRejectedError, loginInPage, loginWithFetch } from "../support/oauthLogin.ts";
+import { freePort } from "../support/processes.ts";
 
 const CLIENT_ID = "gateway";
 const CLIENT_SECRET = "gateway-client-secret";
@@ -23,14 +27,102 @@ const CLIENT_SECRET = "gateway-client-secret";
 const REDIRECT_URI = "http://127.0.0.1:9/t/acme/oauth/callback";
 
 let idp: DemoIdp;
+let fakeGateway: { url: string; server: Server };
+/** Where the fake gateway sends the MCP client back; nothing listens there either. */
+const CLIENT_REDIRECT = "http://127.0.0.1:9/client/callback";
 
 beforeAll(async () => {
-  idp = await startDemoIdp({ clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [REDIRECT_URI] }] });
+  const gatewayPort = await freePort();
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  idp = await startDemoIdp({
+    clients: [
+      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [REDIRECT_URI] },
+      { clientId: "fake-gateway", clientSecret: "fake-gateway-secret", redirectUris: [`${gatewayUrl}/callback`] },
+    ],
+  });
+  fakeGateway = { url: gatewayUrl, server: await startFakeGateway(gatewayPort) };
 });
 
 afterAll(async () => {
+  fakeGateway?.server.closeAllConnections();
+  fakeGateway?.server.close();
   await idp?.stop();
 });
+
+/**
+ * The shape of the gateway's flow, not its code: /authorize sends the browser to the IdP (a
+ * transaction cookie set), /callback redeems the IdP's code and shows a consent form with a hidden
+ * field (entity-encoded on purpose), /consent sends the browser to the MCP client's redirect URI
+ * with a code or access_denied.
+ */
+function startFakeGateway(port: number): Promise<Server> {
+  const base = `http://127.0.0.1:${port}`;
+  const transactions = new Map<string, { verifier: string; nonce: string; clientState: string; user?: unknown }>();
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", base);
+    const tx = /(?:^|; )gw_tx=([^;]+)/.exec(req.headers.cookie ?? "")?.[1];
+    try {
+      if (url.pathname === "/authorize") {
+        const id = randomBytes(8).toString("hex");
+        const verifier = randomBytes(32).toString("base64url");
+        const nonce = randomBytes(8).toString("hex");
+        transactions.set(id, { verifier, nonce, clientState: url.searchParams.get("state") ?? "" });
+        const target = new URL(`${idp.issuer}/auth`);
+        target.search = new URLSearchParams({
+          client_id: "fake-gateway",
+          response_type: "code",
+          redirect_uri: `${base}/callback`,
+          scope: "openid profile email",
+          state: id,
+          nonce,
+          code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+          code_challenge_method: "S256",
+          prompt: "login",
+        }).toString();
+        res.writeHead(302, { location: target.href, "set-cookie": `gw_tx=${id}; Path=/; HttpOnly; SameSite=Lax` }).end();
+      } else if (url.pathname === "/callback" && tx && url.searchParams.get("state") === tx && transactions.has(tx)) {
+        const transaction = transactions.get(tx)!;
+        const form = new URLSearchParams({
+          grant_type: "authorization_code",
+          code: url.searchParams.get("code") ?? "",
+          redirect_uri: `${base}/callback`,
+          code_verifier: transaction.verifier,
+        });
+        const token = await fetch(`${idp.issuer}/token`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from("fake-gateway:fake-gateway-secret").toString("base64")}` },
+          body: form,
+        });
+        const { id_token } = (await token.json()) as { id_token: string };
+        const { payload } = await jwtVerify(id_token, createRemoteJWKSet(new URL(`${idp.issuer}/jwks`)), { issuer: idp.issuer, audience: "fake-gateway" });
+        if (payload.nonce !== transaction.nonce) throw new Error("nonce");
+        transaction.user = payload.sub;
+        res.writeHead(200, { "content-type": "text/html" }).end(
+          `<!doctype html><title>Consent</title><p>Allow the client for ${String(payload.name)}?</p>
+<form method="post" action="/consent"><input type="hidden" name="tx" value="${tx}&amp;1">
+<button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`,
+        );
+      } else if (url.pathname === "/consent" && req.method === "POST" && tx && transactions.get(tx)?.user) {
+        let body = "";
+        for await (const chunk of req) body += chunk;
+        const form = new URLSearchParams(body);
+        const { clientState } = transactions.get(tx)!;
+        transactions.delete(tx);
+        if (form.get("tx") !== `${tx}&1`) throw new Error("hidden field");
+        const back = new URL(CLIENT_REDIRECT);
+        if (form.get("decision") === "allow") back.searchParams.set("code", "gw-code");
+        else back.searchParams.set("error", "access_denied");
+        back.searchParams.set("state", clientState);
+        res.writeHead(302, { location: back.href }).end();
+      } else {
+        res.writeHead(400).end("bad request");
+      }
+    } catch (error) {
+      res.writeHead(500).end(String(error));
+    }
+  });
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server)));
+}
 
 interface Discovery {
   issuer: string;
@@ -181,6 +273,25 @@ describe("the demo IdP", () => {
   });
 });
 
+describe("through a consent page after the IdP (a stand-in gateway)", () => {
+  for (const decision of ["allow", "deny"] as const) {
+    it(`loginWithFetch answers the consent form: ${decision}`, async () => {
+      const { finalUrl, responses, jar } = await loginWithFetch(`${fakeGateway.url}/authorize?state=client-state`, {
+        user: "bob",
+        password: "bob-password",
+        decision,
+        redirectPrefix: CLIENT_REDIRECT,
+      });
+      const back = new URL(finalUrl);
+      expect(back.searchParams.get("state")).toBe("client-state");
+      if (decision === "allow") expect(back.searchParams.get("code")).toBe("gw-code");
+      else expect(back.searchParams.get("error")).toBe("access_denied");
+      expect(jar.get("gw_tx", "127.0.0.1")?.attributes).toMatchObject({ httponly: true, samesite: "Lax", path: "/" });
+      expect(responses.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`)).toContain("POST /consent 302");
+    });
+  }
+});
+
 describe("the demo IdP in a browser (loginInPage)", () => {
   let profile: string;
   let browser: BrowserContext;
@@ -206,6 +317,17 @@ describe("the demo IdP in a browser (loginInPage)", () => {
     expect(payload.roles).toEqual(["admin"]);
     await page.close();
   });
+
+  for (const decision of ["allow", "deny"] as const) {
+    it(`clicks ${decision} on the consent page after the IdP (a stand-in gateway)`, async () => {
+      const page = await browser.newPage();
+      const finalUrl = await loginInPage(page, `${fakeGateway.url}/authorize?state=s-${decision}`, { user: "bob", password: "bob-password", decision, redirectPrefix: CLIENT_REDIRECT });
+      const back = new URL(finalUrl);
+      expect(back.searchParams.get("state")).toBe(`s-${decision}`);
+      expect(back.searchParams.get(decision === "allow" ? "code" : "error")).toBeTruthy();
+      await page.close();
+    });
+  }
 
   it("shows the error on a wrong password and does not log in", async () => {
     // The IdP session of the test before is in this profile: prompt=login asks for the form anyway.
