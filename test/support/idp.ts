@@ -191,6 +191,10 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
 }
 
+/**
+ * No `form-action` in the CSP: Chromium applies it to the redirects that follow a form's POST too,
+ * and the login form's POST ends, through redirects, at the client's redirect URI on another origin.
+ */
 function send(res: ServerResponse, status: number, html: string): void {
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
