@@ -42,6 +42,7 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
     <button type="button" data-tab="audit">Audit</button>
     <button type="button" data-tab="pins">Pins</button>
     <button type="button" data-tab="policy">Policy</button>
+    <button type="button" data-tab="logins">Logins</button>
   </nav>
 
   <section id="view-overview" class="view" hidden>
@@ -122,6 +123,26 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
         <button type="button" id="policy-reload">Reload</button>
       </div>
       <p id="policy-message" role="status"></p>
+    </div>
+  </section>
+
+  <section id="view-logins" class="view" hidden>
+    <p id="logins-note" class="muted" hidden>This tenant has no authorization server (<code>auth.oauth</code>).</p>
+    <p id="logins-message" role="status"></p>
+    <div class="card" id="grants-card">
+      <h2>Grants</h2>
+      <p class="muted">Each sign-in through the gateway's authorization server; revoking one ends its refresh tokens at once and its access tokens and sessions within seconds.</p>
+      <table id="grants-table"><thead><tr><th>User</th><th>Client</th><th>Scopes</th><th>Created</th><th>Last used</th><th>Expires</th><th>Status</th><th></th></tr></thead><tbody></tbody></table>
+    </div>
+    <div class="card" id="clients-card">
+      <h2>Clients</h2>
+      <p class="muted">Configured clients, clients with grants, registered ones and blocked ones. Revoking a client ends all its grants and refuses it until restored.</p>
+      <table id="clients-table"><thead><tr><th>Name</th><th>Client id</th><th>Kind</th><th>Active grants</th><th>Status</th><th></th></tr></thead><tbody></tbody></table>
+    </div>
+    <div class="card" id="keys-card">
+      <h2>Signing key</h2>
+      <p class="muted">A new key signs from now on; tokens signed by the old one stay valid until they expire.</p>
+      <div class="actions"><button type="button" id="oauth-rotate">Rotate signing key</button></div>
     </div>
   </section>
 </div>

@@ -6,9 +6,12 @@
  * requirement would refuse an innerHTML anyway).
  *
  * Kept as a string so the Worker can serve it with no asset pipeline; it must not contain a
- * backtick or a dollar-brace (test/unit/observe/console.test.ts checks that it parses).
+ * backtick or a dollar-brace (test/unit/observe/console.test.ts checks that it parses). The Logins
+ * tab lives in logins.ts, spliced in before the wiring (it shares this closure's helpers).
  */
-export const CONSOLE_JS = String.raw`"use strict";
+import { LOGINS_JS } from "./logins.ts";
+
+const MAIN_JS = String.raw`"use strict";
 (function () {
   var TOKEN_KEY = "edge-mcp-gateway.admin-token";
   var TENANT_KEY = "edge-mcp-gateway.tenant";
@@ -359,6 +362,9 @@ export const CONSOLE_JS = String.raw`"use strict";
     }
   }
 
+`;
+
+const WIRING_JS = String.raw`
   // --- wiring -----------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -377,3 +383,5 @@ export const CONSOLE_JS = String.raw`"use strict";
   });
 })();
 `;
+
+export const CONSOLE_JS = MAIN_JS + LOGINS_JS + WIRING_JS;
