@@ -52,7 +52,7 @@ try {
       idp: { issuer: idp.issuer, clientId: DEV_IDP_CLIENT_ID, clientSecret: "DEMO_IDP_CLIENT_SECRET" },
     }),
   );
-  const users = DEMO_USERS.map((u) => `${u.login} / ${u.password} (roles: ${u.roles.join(", ")})`).join("\n                   ");
+  const users = Object.values(DEMO_USERS).map((u) => `${u.login} / ${u.password} (roles: ${u.roles.join(", ")})`).join("\n                   ");
   const url = gateway.mcpUrl("demo");
   console.log(`
   Edge MCP gateway running (workerd, local state in .wrangler/state)
