@@ -70,11 +70,20 @@ export async function authenticateClient(c: Context<AppEnv>, tenant: TenantConfi
     }
     const colon = decoded.indexOf(":");
     if (colon < 0 || secret !== null) return { error: "invalid_client", description: "malformed client credentials" };
-    const decode = (v: string) => decodeURIComponent(v.replace(/\+/g, " "));
+    // RFC 6749 §2.3.1: both parts are form-encoded; a malformed escape is a bad credential, not a crash.
+    const decode = (v: string) => {
+      try {
+        return decodeURIComponent(v.replace(/\+/g, " "));
+      } catch {
+        return null;
+      }
+    };
     const basicId = decode(decoded.slice(0, colon));
+    const basicSecret = decode(decoded.slice(colon + 1));
+    if (basicId === null || basicSecret === null) return { error: "invalid_client", description: "malformed client credentials" };
     if (clientId !== null && clientId !== basicId) return { error: "invalid_client", description: "client_id differs from the Basic credentials" };
     clientId = basicId;
-    secret = decode(decoded.slice(colon + 1));
+    secret = basicSecret;
   }
   if (!clientId) return { error: "invalid_client", description: "client_id is required" };
   const client = await resolveClient(c.env, tenant, server, clientId);

@@ -6,12 +6,13 @@
  *
  * - `redirect_uris` is required (the authorization code grant is the only grant that sends the
  *   user anywhere) and each must pass validRedirectUri: at most 10, each at most 2 KiB.
- * - Only public clients: `token_endpoint_auth_method` defaults to "none" and nothing else is
- *   accepted (OAuth 2.1 §2.1; the gateway issues no client secrets, PKCE protects the code).
- *   RFC 7591 §3.2.1 would also let the server answer "none" in place of what was asked; we
- *   refuse instead, so a client that expects a secret learns it at once. Known cost: the MCP
- *   TypeScript SDK's example client (simpleOAuthClient.ts) asks for client_secret_post;
- *   mcp-remote and most MCP clients ask for none.
+ * - Only public clients: the gateway issues no client secrets (OAuth 2.1 §2.1; PKCE protects the
+ *   code). `token_endpoint_auth_method` defaults to "none"; a client asking for a secret
+ *   (client_secret_basic or client_secret_post, as the MCP TypeScript SDK's example client
+ *   does) is registered as "none" and told so in the answer (RFC 7591 §3.2.1: the server may
+ *   replace requested values, and the client uses what it is given). A key-based method
+ *   (private_key_jwt, tls_client_auth, ...) is refused: that client means to prove itself with a
+ *   key the gateway would ignore.
  * - `grant_types` ⊆ {authorization_code, refresh_token}, default both; it must include
  *   authorization_code. `response_types` ⊆ {code}, default [code] (RFC 7591 §2.1 keeps the
  *   two consistent: code goes with authorization_code).
@@ -81,7 +82,7 @@ export function parseRegistration(body: unknown): RegistrationResult {
   const redirectUris = [...new Set(uris as string[])];
 
   const method = request.token_endpoint_auth_method;
-  if (method !== undefined && method !== "none") {
+  if (method !== undefined && method !== "none" && method !== "client_secret_basic" && method !== "client_secret_post") {
     return badMetadata("only public clients are supported: token_endpoint_auth_method must be none (PKCE, no client secret)");
   }
 

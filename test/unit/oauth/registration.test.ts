@@ -94,8 +94,12 @@ describe("parseRegistration", () => {
     refused({ redirect_uris: [`${long}p`] }, "invalid_redirect_uri", /longer than 2048/);
   });
 
-  it("accepts only public clients", () => {
-    for (const method of ["client_secret_basic", "client_secret_post", "private_key_jwt", null, 1]) {
+  it("registers public clients only: a secret method is answered as none, a key method refused", () => {
+    for (const method of ["none", "client_secret_basic", "client_secret_post"]) {
+      const result = parseRegistration({ redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: method });
+      expect(result.ok && result.metadata.tokenEndpointAuthMethod).toBe("none");
+    }
+    for (const method of ["private_key_jwt", "tls_client_auth", null, 1]) {
       refused({ redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: method }, "invalid_client_metadata", /only public clients/);
     }
   });
