@@ -8,11 +8,13 @@
  *   8414 metadata, dynamic client registration, PKCE, the code exchange, refresh on a 401);
  * - the SDK v2 client (`@modelcontextprotocol/client`), which checks the issuer's metadata and the
  *   authorization response's `iss` (RFC 9207);
- * - `mcp-remote`, the stdio bridge many desktop clients use, with its own callback server.
+ * - `mcp-remote`, the stdio bridge many desktop clients use, with its own callback server;
+ * - the MCP Inspector CLI's interactive OAuth (registration, its loopback callback server).
  *
  * The users' IdP roles reach the gateway's policy unchanged: alice (admin) sees every tool, bob
  * (user) only the weather backend's; both land in the audit trail by subject.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -298,9 +300,9 @@ describe("mcp-remote (stdio bridge)", () => {
       expect(new URL(redirect).port).toBe(String(callbackPort));
       const back = await browserLogin(authorize.href, "alice", redirect);
       expect(back.searchParams.get("iss")).toBe(issuer);
-      // The browser's last hop: hand the code to mcp-remote's callback server.
-      const delivered = await fetch(back);
-      expect(delivered.status).toBe(200);
+      // Chromium follows the consent page's redirect to mcp-remote's callback server itself; a
+      // second delivery makes sure of it (mcp-remote takes the first code it gets).
+      await fetch(back).catch(() => null);
       await connected;
       const tools = names((await client.listTools()).tools);
       expect(tools).toEqual(expect.arrayContaining(["notes__list_notes", "weather__get_forecast"]));
@@ -311,6 +313,55 @@ describe("mcp-remote (stdio bridge)", () => {
     } finally {
       await client.close().catch(() => {});
       rmSync(configDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe("the MCP Inspector CLI", () => {
+  it("logs in on its own (registration, its loopback callback server) and lists alice's tools", async () => {
+    // Its OAuth state and secrets go under HOME (no keychain here): a temporary one.
+    const home = mkdtempSync(join(tmpdir(), "inspector-home-"));
+    const callback = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+    const bin = new URL("../../node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js", import.meta.url).pathname;
+    const child = spawn(process.execPath, [bin, "--cli", mcpUrl, "--transport", "http", "--callback-url", callback, "--method", "tools/list"], {
+      // Interactive OAuth without a TTY needs MCP_AUTO_OPEN_ENABLED=true; BROWSER=true makes its
+      // opener open nothing: the test drives Chromium to the URL it prints.
+      env: { ...process.env, HOME: home, MCP_AUTO_OPEN_ENABLED: "true", BROWSER: "true", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const printed = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the Inspector printed no login URL")), 60_000);
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /Please navigate to:\s*(\S+)/.exec(stderr);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+        void exited.then(() => reject(new Error("the Inspector exited before printing a login URL")));
+      });
+      const authorize = new URL(printed);
+      expect(authorize.origin + authorize.pathname).toBe(`${issuer}/oauth/authorize`);
+      expect(authorize.searchParams.get("redirect_uri")).toBe(callback);
+      const back = await browserLogin(authorize.href, "alice", callback);
+      expect(back.searchParams.get("iss")).toBe(issuer);
+      // Chromium follows the consent page's redirect to the callback itself; after the code has
+      // arrived the Inspector closes its callback server, so this second delivery may find nothing.
+      await fetch(back).catch(() => null);
+      expect(await exited).toBe(0);
+      const listed = JSON.parse(stdout) as { tools: { name: string }[] };
+      expect(names(listed.tools)).toEqual(expect.arrayContaining(["notes__list_notes", "weather__get_forecast"]));
+    } catch (error) {
+      throw new Error(`${String(error)}\n--- inspector stderr ---\n${stderr.slice(-4000)}\n--- stdout ---\n${stdout.slice(-2000)}`);
+    } finally {
+      child.kill();
+      rmSync(home, { recursive: true, force: true });
     }
   }, 120_000);
 });
