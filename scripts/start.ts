@@ -69,7 +69,7 @@ try {
 
   Log in with OAuth (a browser opens; sign in as a demo user, then allow):
                    npx mcp-remote ${url}
-                   npx @modelcontextprotocol/inspector   (URL ${url}, transport Streamable HTTP)
+                   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list
 
   Get a token:     npm run -s token -- --tenant demo --sub alice
   Try it:          npx @modelcontextprotocol/inspector --cli ${url} --transport http \\
