@@ -30,6 +30,7 @@ import { toClientError } from "../../worker/engine/relay.ts";
 import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";
+import { grantHolds } from "../../worker/oauth/grants.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { asRecord, isNotification, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
@@ -356,13 +357,7 @@ export class SessionObject extends DurableObject<Env> {
    */
   async #checkGrant(tenant: string): Promise<void> {
     const grant = this.#caller?.principal.grant;
-    if (!grant) return;
-    try {
-      if (await this.env.AUTHORIZATION.get(this.env.AUTHORIZATION.idFromName(tenant)).grantActive(grant)) return;
-    } catch (error) {
-      logger.warn("session_grant_check_failed", { tenant, error: String(error) });
-      return;
-    }
+    if (!grant || (await grantHolds(this.env, tenant, grant))) return;
     logger.info("session_ended_grant_revoked", { tenant, grant });
     await this.#end();
   }

@@ -37,6 +37,7 @@ const LEAVES = [
   // (durable-objects/oauth/), as tenant/schema.ts is by the tenant routes and the TenantObject.
   "worker/oauth/types.ts",
   "worker/oauth/crypto.ts",
+  "worker/oauth/grants.ts",
 ];
 
 interface Import {

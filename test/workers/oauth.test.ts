@@ -327,4 +327,27 @@ describe("gateway tokens at the MCP endpoint", () => {
     // And the session is gone: even a valid token of another grant cannot use it.
     expect((await mcp(tenant, { jsonrpc: "2.0", id: 9, method: "tools/list" }, session.options({ token: (await tokens(tenant)).access_token }))).status).toBe(404);
   });
+  it("end a stateless 2026-07-28 listen stream (held by the Worker, no session object) within seconds of the grant's revocation", async () => {
+    const id = (await createTenant("oauth-stateless", { backends: [backend.modern({ era: "modern" })], auth: { oauth: oauthConfig } })).id;
+    const issued = await tokens(id);
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": {},
+      "io.modelcontextprotocol/clientInfo": { name: "oauth-stateless", version: "1" },
+    };
+    const listen = { jsonrpc: "2.0", id: 1, method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: meta } };
+    const stream = await mcp(id, listen, { token: issued.access_token, version: "2026-07-28", headers: { "mcp-method": "subscriptions/listen" } });
+    expect(stream.status).toBe(200);
+    const reader = new SseReader(stream.body!);
+    expect((await reader.nextMessage(5_000))?.method).toBe("notifications/subscriptions/acknowledged");
+    const { payload } = await jwtVerify(issued.access_token, createLocalJWKSet((await store(id).jwks(30)) as JSONWebKeySet));
+    const revokedAt = Date.now();
+    const res = await gateway(`${ORIGIN}/admin/tenants/${id}/oauth/grants/${String(payload.gid)}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(204);
+    // list_changed notices may come first (the tenant's version went up); then the stream ends.
+    let event;
+    do event = await reader.next(10_000);
+    while (event !== null);
+    expect(Date.now() - revokedAt).toBeLessThan(8_000);
+  }, 15_000);
 });

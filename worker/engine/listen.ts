@@ -154,22 +154,38 @@ export class BackendListeners {
 export interface Subscription {
   body: ReadableStream<Uint8Array>;
   push(message: JsonRpcMessage): void;
+  /** Ends the stream from the gateway's side (its grant was revoked); runs the same clean-up as a client's cancel. */
+  close(): void;
 }
 
 export function subscriptionStream(id: string | number, filter: ListenFilter, onCancel: () => void): Subscription {
   let write: ((message: JsonRpcMessage) => void) | null = null;
+  let end: (() => void) | null = null;
+  let ended = false;
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    write = null;
+    onCancel();
+  };
   const body = sseStream({
     start: (sink) => {
       // The acknowledgement comes first, and nothing before it (basic/patterns/subscriptions).
       sink.message(tagged({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { notifications: honoured(filter) } }, id));
       write = (message) => void sink.message(message);
+      end = () => sink.close();
     },
-    cancel: onCancel,
+    cancel: finish,
   });
   return {
     body,
     push: (message) => {
       if (write && wanted(filter, message) && "method" in message) write(tagged(message as JsonRpcMessage & { method: string }, id));
+    },
+    close: () => {
+      if (ended) return;
+      end?.();
+      finish();
     },
   };
 }

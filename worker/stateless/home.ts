@@ -30,6 +30,7 @@ import type { ModernInput } from "../engine/inputs.ts";
 import { BackendListeners, LIST_CHANGES, listenFilter, subscriptionStream } from "../engine/listen.ts";
 import { LIST_TTL_MS, serveModern } from "../engine/modern.ts";
 import { PolicyWatch } from "../engine/policyWatch.ts";
+import { grantHolds } from "../oauth/grants.ts";
 import { sseResponse } from "../engine/reply.ts";
 import { MemoryStore } from "../engine/store.ts";
 import { SessionObserver } from "../engine/observer.ts";
@@ -139,6 +140,10 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
         onNewer: (fresh) => {
           current = fresh;
           for (const change of LIST_CHANGES) subscription.push(change);
+          // A stream running under a grant of the gateway's own authorization server ends when
+          // the grant is revoked, as a session object's streams do (docs/oauth.md).
+          const grant = listenInput.principal.grant;
+          if (grant) void grantHolds(env, config.id, grant).then((holds) => holds || subscription.close());
         },
       });
       const release = announcer.hold();
