@@ -5,7 +5,8 @@ export const TEST_ISSUER = "urn:edge-mcp-gateway:test";
 
 export interface TestSigner {
   publicJwk: JWK;
-  token(claims: { sub: string; audience: string; roles?: string[]; ttlSeconds?: number }): Promise<string>;
+  /** `claims` adds any other claims (azp, act, ...). */
+  token(claims: { sub: string; audience: string; roles?: string[]; ttlSeconds?: number; claims?: Record<string, unknown> }): Promise<string>;
 }
 
 export async function testSigner(): Promise<TestSigner> {
@@ -15,8 +16,8 @@ export async function testSigner(): Promise<TestSigner> {
   const key: CryptoKey = privateKey;
   return {
     publicJwk,
-    token: ({ sub, audience, roles, ttlSeconds = 600 }) =>
-      new SignJWT(roles ? { roles } : {})
+    token: ({ sub, audience, roles, ttlSeconds = 600, claims = {} }) =>
+      new SignJWT({ ...claims, ...(roles ? { roles } : {}) })
         .setProtectedHeader({ alg: "ES256", kid })
         .setIssuer(TEST_ISSUER)
         .setAudience(audience)

@@ -213,7 +213,7 @@ const full: TenantInput = {
     ],
     pinning: "quarantine",
     redact: [{ pattern: "\\b\\d{16}\\b", replacement: "[CARD]" }, { pattern: "secret" }],
-    audit: { arguments: true, results: false },
+    audit: { arguments: true, results: false, export: { url: "https://siem.acme.example/collect", secretHeaders: { authorization: "SIEM_TOKEN" } } },
   },
   auth: {
     jwt: { issuer: "https://login.acme.example", audience: "https://mcp.acme.example/mcp", jwks: { keys: [JWK] }, algorithms: ["ES256", "EdDSA"] },

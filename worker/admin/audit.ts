@@ -3,7 +3,7 @@
  * bearer token (mounted by admin/routes.ts after its auth middleware).
  *
  * Query parameters, each at most once: principal, sessionId, method, decision (allow | deny),
- * outcome, backend, item (exact matches); since (inclusive) and until (exclusive), Unix ms;
+ * outcome, backend, item, agent, credential, traceId (exact matches); since (inclusive) and until (exclusive), Unix ms;
  * limit (1..1000, default 100); cursor (the `nextCursor` of the previous page). Anything else, or
  * a bad value, is a 400 whose `error` names the parameter. The answer is `{ events, nextCursor }`.
  */
@@ -30,6 +30,9 @@ const AuditQuerySchema = z.strictObject({
     .optional(),
   backend: Text.optional(),
   item: Text.optional(),
+  agent: Text.optional(),
+  credential: z.enum(["none", "static", "client_credentials", "token_exchange"], "must be none, static, client_credentials or token_exchange").optional(),
+  traceId: z.string().regex(/^[0-9a-f]{32}$/, "must be a W3C trace id (32 lowercase hex digits)").optional(),
   since: UnixMs.optional(),
   until: UnixMs.optional(),
   limit: z

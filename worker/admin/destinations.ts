@@ -100,6 +100,7 @@ export function privateDestination(tenant: TenantConfig): string | null {
   });
   destinations.push(["auth.jwt.jwksUrl", tenant.auth.jwt?.jwksUrl]);
   destinations.push(["auth.oauth.idp.issuer", tenant.auth.oauth?.idp.issuer]);
+  destinations.push(["policy.audit.export.url", tenant.policy.audit.export?.url]);
   for (const [path, url] of destinations) {
     const why = url === undefined ? null : privateAddress(url);
     if (why) return `${path}: ${new URL(url!).hostname} is a ${why} address; the gateway only reaches public addresses unless ALLOW_PRIVATE_BACKENDS is "true"`;

@@ -19,6 +19,8 @@ export const AUDIT_FLUSH_MS = 100;
 export const AUDIT_BATCH_ROWS = 50;
 
 export interface AuditEvent {
+  /** The row's id, in D1 and in an export (given when the row is queued). */
+  id?: string | undefined;
   at: number;
   tenant: string;
   principal: string;
@@ -34,18 +36,26 @@ export interface AuditEvent {
   policyVersion: number;
   latencyMs?: number | undefined;
   outcome: "ok" | "error" | "denied" | "timeout" | "rate_limited" | "cancelled";
+  /** The OAuth client acting for the principal (Principal.agent). */
+  agent?: string | undefined;
+  /** Who acts for the principal, when its token says so (Principal.actor). */
+  actor?: string | undefined;
+  /** How the gateway authenticated to the backend (upstream/credentials.ts credentialMode). */
+  credential?: string | undefined;
+  /** The W3C trace id of the request. */
+  traceId?: string | undefined;
   /** Only what policy allows: the rule that decided, and arguments or results when enabled. */
   detail?: Record<string, unknown> | undefined;
 }
 
-const INSERT = `INSERT INTO audit_events (id, at, tenant, principal, client_name, session_id, request_id, method, backend, item, decision, policy_version, latency_ms, outcome, detail)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT = `INSERT INTO audit_events (id, at, tenant, principal, client_name, session_id, request_id, method, backend, item, decision, policy_version, latency_ms, outcome, detail, agent, actor, credential, trace_id)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 function statement(db: D1Database, event: AuditEvent): D1PreparedStatement {
   return db
     .prepare(INSERT)
     .bind(
-      crypto.randomUUID(),
+      event.id ?? crypto.randomUUID(),
       event.at,
       event.tenant,
       event.principal,
@@ -60,6 +70,10 @@ function statement(db: D1Database, event: AuditEvent): D1PreparedStatement {
       event.latencyMs ?? null,
       event.outcome,
       event.detail ? JSON.stringify(event.detail) : null,
+      event.agent ?? null,
+      event.actor ?? null,
+      event.credential ?? null,
+      event.traceId ?? null,
     );
 }
 
@@ -87,23 +101,56 @@ export async function recordAudit(db: D1Database | undefined, ...events: AuditEv
   }
 }
 
-/** Rows waiting for their batch, per database binding (one per isolate in practice). */
-const buffers = new Map<D1Database, { events: AuditEvent[]; timer: ReturnType<typeof setTimeout> | null; done: () => void }>();
+/** A queue message is at most 128 KB; a row whose detail is larger goes without it. */
+export const MAX_EXPORT_ROW_BYTES = 100_000;
 
-/** Adds one event to this isolate's next batch (see the header); `waitUntil` keeps its write alive. */
-export function queueAudit(db: D1Database | undefined, waitUntil: (promise: Promise<unknown>) => void, event: AuditEvent): void {
+/** The row as it is queued: without a detail too large for a queue message. */
+export function exportable(event: AuditEvent): AuditEvent {
+  if (!event.detail) return event;
+  const size = JSON.stringify(event.detail).length;
+  if (size <= MAX_EXPORT_ROW_BYTES) return event;
+  return { ...event, detail: { rule: event.detail.rule, omitted: `detail of ${size} bytes is too large to export` } };
+}
+
+/** Rows waiting for their batch, per database binding (one per isolate in practice). */
+const buffers = new Map<
+  D1Database,
+  { events: AuditEvent[]; exports: AuditEvent[]; queue: Queue<AuditEvent> | undefined; timer: ReturnType<typeof setTimeout> | null; done: () => void }
+>();
+
+/**
+ * Adds one event to this isolate's next batch (see the header); `waitUntil` keeps its write
+ * alive. With `exportTo` (the AUDIT_EXPORT queue, for a tenant whose policy names a sink), the
+ * row also goes to that queue in the same batch (export.ts).
+ */
+export function queueAudit(db: D1Database | undefined, waitUntil: (promise: Promise<unknown>) => void, event: AuditEvent, exportTo?: Queue<AuditEvent>): void {
   if (!db) return;
   let buffer = buffers.get(db);
   if (!buffer) {
     let done!: () => void;
     const written = new Promise<void>((resolve) => (done = resolve));
-    buffer = { events: [], timer: null, done };
+    buffer = { events: [], exports: [], queue: undefined, timer: null, done };
     buffers.set(db, buffer);
     buffer.timer = setTimeout(() => void flushAudit(db), AUDIT_FLUSH_MS);
     waitUntil(written);
   }
+  event.id ??= crypto.randomUUID();
   buffer.events.push(event);
+  if (exportTo) {
+    buffer.queue = exportTo;
+    buffer.exports.push(exportable(event));
+  }
   if (buffer.events.length >= AUDIT_BATCH_ROWS) void flushAudit(db);
+}
+
+/** One queue batch per flush; a queue that refuses loses the export, not the D1 rows (logged). */
+async function sendExports(queue: Queue<AuditEvent> | undefined, events: AuditEvent[]): Promise<void> {
+  if (!queue || events.length === 0) return;
+  try {
+    await queue.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
+  } catch (error) {
+    logger.error("audit_export_enqueue_failed", { rows: events.length, error: error instanceof Error ? error.message : String(error) });
+  }
 }
 
 /** Writes the buffered batch now (exported for tests and for a session's end). */
@@ -113,7 +160,7 @@ export async function flushAudit(db: D1Database): Promise<void> {
   buffers.delete(db);
   if (buffer.timer !== null) clearTimeout(buffer.timer);
   try {
-    await recordAudit(db, ...buffer.events);
+    await Promise.all([recordAudit(db, ...buffer.events), sendExports(buffer.queue, buffer.exports)]);
   } finally {
     buffer.done();
   }

@@ -1,5 +1,5 @@
 /**
- * Reading the audit trail (migrations/0001_audit.sql): one tenant's events, newest first, with
+ * Reading the audit trail (migrations/0001_audit.sql, 0002_actor_chain.sql): one tenant's events, newest first, with
  * equality filters, a time range and keyset paging on (at, id). Every value reaches D1 as a bound
  * parameter; the SQL text is built only from fixed fragments.
  */
@@ -24,6 +24,9 @@ export interface AuditFilters {
   outcome?: AuditEvent["outcome"] | undefined;
   backend?: string | undefined;
   item?: string | undefined;
+  agent?: string | undefined;
+  credential?: string | undefined;
+  traceId?: string | undefined;
   /** Unix ms, inclusive: events at or after. */
   since?: number | undefined;
   /** Unix ms, exclusive: events strictly before (so adjacent ranges do not overlap). */
@@ -52,10 +55,13 @@ const EQUALITY: ReadonlyArray<readonly [keyof AuditFilters, string]> = [
   ["outcome", "outcome"],
   ["backend", "backend"],
   ["item", "item"],
+  ["agent", "agent"],
+  ["credential", "credential"],
+  ["traceId", "trace_id"],
 ];
 
 const COLUMNS =
-  "id, at, tenant, principal, client_name, session_id, request_id, method, backend, item, decision, policy_version, latency_ms, outcome, detail";
+  "id, at, tenant, principal, client_name, session_id, request_id, method, backend, item, decision, policy_version, latency_ms, outcome, detail, agent, actor, credential, trace_id";
 
 interface Row {
   id: string;
@@ -73,6 +79,10 @@ interface Row {
   latency_ms: number | null;
   outcome: string;
   detail: string | null;
+  agent: string | null;
+  actor: string | null;
+  credential: string | null;
+  trace_id: string | null;
 }
 
 export async function queryAudit(db: D1Database, filters: AuditFilters): Promise<AuditPage> {
@@ -134,6 +144,10 @@ function toRecord(row: Row): AuditRecord {
   if (row.item !== null) record.item = row.item;
   if (row.policy_version !== null) record.policyVersion = row.policy_version;
   if (row.latency_ms !== null) record.latencyMs = row.latency_ms;
+  if (row.agent !== null) record.agent = row.agent;
+  if (row.actor !== null) record.actor = row.actor;
+  if (row.credential !== null) record.credential = row.credential;
+  if (row.trace_id !== null) record.traceId = row.trace_id;
   if (row.detail !== null) {
     const detail = parseDetail(row.detail);
     if (detail) record.detail = detail;

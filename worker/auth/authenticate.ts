@@ -29,7 +29,7 @@ import {
   type JWSHeaderParameters,
   type JWTPayload,
 } from "jose";
-import type { Principal } from "../policy/principal.ts";
+import { actorChain, type Principal } from "../policy/principal.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { API_KEY_HEADER, apiKeyPrincipal, findApiKey } from "./apiKeys.ts";
@@ -180,6 +180,7 @@ async function verifyJwt(token: string, tenant: TenantConfig, resource: string, 
     sub: String(payload.sub),
     roles: stringList(payload.roles),
     scopes: typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : [],
+    ...actorChain(payload),
   };
 }
 

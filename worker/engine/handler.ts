@@ -10,6 +10,7 @@ import { filterMessage } from "../broker/filter.ts";
 import { queueAudit, type AuditEvent } from "../audit/audit.ts";
 import { checkCallLimits } from "../limits/rate.ts";
 import type { Decision, PolicyItem } from "../policy/engine.ts";
+import { traceIdOf } from "../observe/trace.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
@@ -17,6 +18,7 @@ import { asRecord, isResponse, LOG_LEVELS, notification, result, type JsonRpcMes
 import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { credentialMode } from "../upstream/credentials.ts";
 import { decideCall, visibility } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
@@ -334,11 +336,17 @@ export class Handler {
     const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#host.caller().traceparent };
     if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
     if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);
+    const caller = this.#host.caller();
+    const backend = item.backend === undefined ? undefined : config.backends.find((b) => b.name === item.backend);
     const event: AuditEvent = {
       at: Date.now(),
       tenant: config.id,
-      principal: this.#host.caller().principal.sub,
+      principal: caller.principal.sub,
+      agent: caller.principal.agent,
+      actor: caller.principal.actor,
       clientName: this.#host.client().name,
+      credential: backend && decision.effect === "allow" ? credentialMode(backend) : undefined,
+      traceId: traceIdOf(caller.traceparent),
       sessionId: this.#host.sessionId,
       requestId: String(request.id),
       method: request.method,
@@ -350,7 +358,7 @@ export class Handler {
       outcome,
       detail,
     };
-    queueAudit(this.#host.env.AUDIT, this.#host.waitUntil, event);
+    queueAudit(this.#host.env.AUDIT, this.#host.waitUntil, event, config.policy.audit.export ? this.#host.env.AUDIT_EXPORT : undefined);
     this.#host.observer.call(event);
   }
 }

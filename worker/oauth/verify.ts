@@ -50,6 +50,8 @@ export async function gatewayTokenPrincipal(env: Env, tenant: TenantConfig, toke
     roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [],
     scopes: typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : [],
     grant: String(payload.gid),
+    // The agent is the client the user granted; an `act` claim is never minted here.
+    agent: String(payload.client_id).slice(0, 200),
   };
 }
 

@@ -22,6 +22,11 @@ function randomIds(): { trace: string; span: string } {
   return { trace: hex.slice(0, 32), span: hex.slice(32) };
 }
 
+/** The trace id of a traceparent the gateway made (continueTrace), or undefined. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return traceparent === undefined ? undefined : TRACEPARENT.exec(traceparent)?.[1];
+}
+
 export function continueTrace(incoming: string | null): string {
   const match = incoming === null ? null : TRACEPARENT.exec(incoming.trim());
   // All-zero ids are invalid (§3.2.2.3, §3.2.2.4).

@@ -57,7 +57,24 @@ export const PolicySchema = z.strictObject({
     .max(50)
     .default([]),
   /** What the audit trail may keep beyond the decision itself. */
-  audit: z.strictObject({ arguments: z.boolean().default(false), results: z.boolean().default(false) }).default({ arguments: false, results: false }),
+  audit: z
+    .strictObject({
+      arguments: z.boolean().default(false),
+      results: z.boolean().default(false),
+      /**
+       * Where rows also go, in batches through a Cloudflare Queue (worker/audit/export.ts): an
+       * HTTP sink such as a SIEM's collector, with headers whose values come from Worker secrets.
+       */
+      export: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }),
+          secretHeaders: z
+            .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a header name"), z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a Worker secret name"))
+            .default({}),
+        })
+        .optional(),
+    })
+    .default({ arguments: false, results: false }),
 });
 export type Policy = z.infer<typeof PolicySchema>;
 

@@ -29,6 +29,18 @@ import { UpstreamError } from "./errors.ts";
 import type { Fetcher } from "./types.ts";
 import { secretNamed } from "../env.ts";
 
+/** How the gateway authenticates to a backend, as the audit trail names it. */
+export type CredentialMode = "none" | "static" | "client_credentials" | "token_exchange";
+
+/**
+ * The credential mode of a backend: its `auth` type, else "static" when secret headers carry a
+ * credential from Worker secrets, else "none" (plain `headers` are configuration, not secrets).
+ */
+export function credentialMode(backend: BackendConfig): CredentialMode {
+  if (backend.auth) return backend.auth.type;
+  return Object.keys(backend.secretHeaders).length > 0 ? "static" : "none";
+}
+
 /** The token endpoint is a quick lookup; a stuck one must fail the call well before the backend's own timeout would. */
 export const TOKEN_ENDPOINT_TIMEOUT_MS = 5_000;
 /** A token response is a few hundred bytes (a few KiB with a JWT access token); anything near this cap is not one. */
