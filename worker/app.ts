@@ -12,6 +12,7 @@ import type { AppEnv } from "./env.ts";
 import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
 import { metadataResponse, oauthRoutes } from "./oauth/routes.ts";
+import { approvalRoutes } from "./approvals/routes.ts";
 import { issuerFor } from "./oauth/server.ts";
 import { hostAllowList } from "./ingress/host.ts";
 import { endpoint } from "./dispatch/mcp.ts";
@@ -52,6 +53,7 @@ async function resourceMetadata(c: Context<AppEnv>, id: string | null): Promise<
  */
 app.get("/.well-known/oauth-authorization-server/t/:tenant", (c) => metadataResponse(c, c.req.param("tenant")));
 app.route("/t/:tenant/oauth", oauthRoutes);
+app.route("/t/:tenant/approvals", approvalRoutes);
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

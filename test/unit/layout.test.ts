@@ -38,6 +38,7 @@ const LEAVES = [
   "worker/oauth/types.ts",
   "worker/oauth/crypto.ts",
   "worker/oauth/grants.ts",
+  "worker/approvals/types.ts",
 ];
 
 interface Import {

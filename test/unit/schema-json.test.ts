@@ -208,6 +208,7 @@ const full: TenantInput = {
         items: { kinds: ["tool", "resource"], backends: ["crm"], names: ["*"] },
         when: "principal.sub != ''",
         requireScopes: ["crm.write"],
+        requireApproval: { approvers: ["crm-admin"], ttlSeconds: 1800 },
       },
       { id: "no-deletes", effect: "deny", items: { names: ["delete_*"] } },
     ],

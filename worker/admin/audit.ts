@@ -26,7 +26,7 @@ const AuditQuerySchema = z.strictObject({
   method: Text.optional(),
   decision: z.enum(["allow", "deny"], "must be allow or deny").optional(),
   outcome: z
-    .enum(["ok", "error", "denied", "timeout", "rate_limited", "cancelled"], "must be ok, error, denied, timeout, rate_limited or cancelled")
+    .enum(["ok", "error", "denied", "timeout", "rate_limited", "cancelled", "approval_required"], "must be ok, error, denied, timeout, rate_limited, cancelled or approval_required")
     .optional(),
   backend: Text.optional(),
   item: Text.optional(),

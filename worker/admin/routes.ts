@@ -14,6 +14,7 @@ import { catalog } from "./catalog.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import { metrics } from "./metrics.ts";
 import { oauthAdmin } from "./oauth.ts";
+import { approvalsAdmin } from "./approvals.ts";
 import { tenants } from "./tenants.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
@@ -88,6 +89,7 @@ admin.route("/", apiKeys);
 admin.route("/", metrics);
 admin.route("/", catalog);
 admin.route("/", oauthAdmin);
+admin.route("/", approvalsAdmin);
 admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */

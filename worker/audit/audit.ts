@@ -35,7 +35,7 @@ export interface AuditEvent {
   decision: "allow" | "deny";
   policyVersion: number;
   latencyMs?: number | undefined;
-  outcome: "ok" | "error" | "denied" | "timeout" | "rate_limited" | "cancelled";
+  outcome: "ok" | "error" | "denied" | "timeout" | "rate_limited" | "cancelled" | "approval_required";
   /** The OAuth client acting for the principal (Principal.agent). */
   agent?: string | undefined;
   /** Who acts for the principal, when its token says so (Principal.actor). */

@@ -25,10 +25,13 @@ import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut, maxTimeout } from "./fanout.ts";
 import { toClientError, type CallContext, type Relay } from "./relay.ts";
 import { local, rateLimitedAnswer, type Produced, type Routed } from "./answers.ts";
+import { gateCall, type ApprovalNote } from "./approvals.ts";
 import type { EngineHost } from "./host.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
 const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+/** Outcomes of calls that reached their backend. */
+const LEFT_OUTCOMES = new Set<AuditEvent["outcome"]>(["ok", "error", "timeout", "cancelled"]);
 /** Methods that leave an audit row: every call, read and get, allowed or denied. */
 const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
@@ -46,6 +49,8 @@ export class Handler {
   readonly #catalog: Catalog;
   readonly #backends: Backends;
   readonly #relay: Relay;
+  /** The approval behind a gated call, for its audit row (engine/approvals.ts). */
+  readonly #approvals = new WeakMap<JsonRpcRequest, ApprovalNote>();
 
   constructor(host: EngineHost, parts: HandlerParts) {
     this.#host = host;
@@ -262,6 +267,14 @@ export class Handler {
       });
       return { routed: false, messages: [refusal.toRpc(request.id)], refusal };
     }
+    if (decision.approval && item.kind === "tool") {
+      const gate = await gateCall(this.#host, config, request, item, args, decision.approval);
+      if (gate.note) this.#approvals.set(request, gate.note);
+      if (!gate.go) {
+        this.#audit(request, item, decision, gate.outcome, args);
+        return gate.produced;
+      }
+    }
     if (tool !== null) {
       // One hit for the tool's limits and, when the Worker deferred them, the principal's own.
       const limited = await checkCallLimits(this.#host.env.LIMITERS, config, principal.sub, tool, deferred !== null);
@@ -334,6 +347,8 @@ export class Handler {
     const config = this.#host.config();
     if (!config) return;
     const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#host.caller().traceparent };
+    const approval = this.#approvals.get(request);
+    if (approval) detail.approval = approval;
     if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
     if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);
     const caller = this.#host.caller();
@@ -345,7 +360,8 @@ export class Handler {
       agent: caller.principal.agent,
       actor: caller.principal.actor,
       clientName: this.#host.client().name,
-      credential: backend && decision.effect === "allow" ? credentialMode(backend) : undefined,
+      // Only a call that went to its backend used a credential there.
+      credential: backend && LEFT_OUTCOMES.has(outcome) ? credentialMode(backend) : undefined,
       traceId: traceIdOf(caller.traceparent),
       sessionId: this.#host.sessionId,
       requestId: String(request.id),

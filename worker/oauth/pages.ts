@@ -12,7 +12,7 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function pageHeaders(formTarget?: string): Record<string, string> {
+export function pageHeaders(formTarget?: string): Record<string, string> {
   const formAction = formTarget === undefined ? "'none'" : `'self' ${formTarget}`;
   return {
     "content-type": "text/html; charset=utf-8",
@@ -24,7 +24,7 @@ function pageHeaders(formTarget?: string): Record<string, string> {
   };
 }
 
-const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d232a}
+export const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d232a}
 h1{font-size:1.3rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:#5a6470}dd{margin:0;word-break:break-all}
 .actions{display:flex;gap:1rem;margin-top:1.5rem}button{font:inherit;padding:.5rem 1.2rem;border-radius:.4rem;border:1px solid #8a96a3;background:#fff;cursor:pointer}
 button[value=allow]{background:#1f6feb;border-color:#1f6feb;color:#fff}.note{color:#5a6470;font-size:.9rem}`;

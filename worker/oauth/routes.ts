@@ -34,6 +34,7 @@ import { parseRegistration } from "./registration.ts";
 import { authority, issueSettings, issuerFor, resourcesFor, serverMetadata } from "./server.ts";
 import type { OAuthErrorCode, PendingLogin } from "./types.ts";
 import { gatewayTokenGrant } from "./verify.ts";
+import { approverArrived } from "../approvals/routes.ts";
 
 
 type Ctx = Context<AppEnv>;
@@ -177,6 +178,8 @@ oauthRoutes.get("/callback", async (c) => {
     logger.warn("oauth_idp_login_failed", { tenant: tenant.id, error: error instanceof IdpError ? error.message : "error" });
     return redirectBack(pending.redirectUri, { error: "temporarily_unavailable", error_description: "the identity provider's answer could not be verified", state: pending.state, iss: issuer }, 302);
   }
+  // An approver's login (worker/approvals/routes.ts) ends at the approval form, not at consent.
+  if (pending.approval) return approverArrived(c.env, tenant.id, issuer, idHash, { ...pending, user });
   const consentToken = randomToken(16);
   await store.putPending(idHash, { ...pending, user, consentToken });
   return consentPage({

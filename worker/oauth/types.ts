@@ -50,6 +50,11 @@ export interface PendingLogin {
   /** Set once the IdP has answered: who logged in, and the token the consent form must carry. */
   user?: { sub: string; roles: string[]; name?: string };
   consentToken?: string;
+  /**
+   * Set when this login is an approver's, not a client's (worker/approvals/routes.ts): the
+   * approval it is for. The client fields above then name no real client and are not used.
+   */
+  approval?: string;
 }
 
 export interface AuthorizationCodeData {

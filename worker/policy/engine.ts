@@ -36,8 +36,14 @@ export interface PolicyItem {
   name: string;
 }
 
+/** What a rule with `requireApproval` asks for (policy/schema.ts). */
+export interface ApprovalRequirement {
+  approvers: string[];
+  ttlSeconds: number;
+}
+
 export type Decision =
-  | { effect: "allow"; rule: string | null }
+  | { effect: "allow"; rule: string | null; approval?: ApprovalRequirement }
   | { effect: "deny"; rule: string | null }
   | { effect: "insufficient_scope"; rule: string; scopes: string[] };
 
@@ -125,7 +131,7 @@ export function decide(
   if (allow) {
     const missing = (allow.rule.requireScopes ?? []).filter((s) => !principal.scopes.includes(s));
     if (missing.length > 0) return { effect: "insufficient_scope", rule: allow.rule.id, scopes: missing };
-    return { effect: "allow", rule: allow.rule.id };
+    return allow.rule.requireApproval ? { effect: "allow", rule: allow.rule.id, approval: allow.rule.requireApproval } : { effect: "allow", rule: allow.rule.id };
   }
   return { effect: policy.defaultEffect, rule: null };
 }

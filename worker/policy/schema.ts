@@ -40,6 +40,19 @@ export const PolicyRuleSchema = z.strictObject({
   when: z.string().min(1).max(2000).optional(),
   /** Scopes the principal must hold for a matching allow to apply; missing ones answer 403 insufficient_scope. */
   requireScopes: z.array(z.string()).optional(),
+  /**
+   * A tool call this allow decides waits for a person's yes (docs/approvals.md): someone with one
+   * of `approvers` (roles at the tenant's IdP) other than the caller, or, with none listed, the
+   * caller themself, approves it at a URL the client is given (error -32042, URL elicitation).
+   * An approval is for this principal, tool, exact arguments and policy version, once, within
+   * `ttlSeconds`. Needs `auth.oauth` (approvers sign in at the tenant's IdP).
+   */
+  requireApproval: z
+    .strictObject({
+      approvers: z.array(z.string().min(1).max(100)).max(20).default([]),
+      ttlSeconds: z.number().int().min(60).max(86_400).default(900),
+    })
+    .optional(),
 });
 export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
 

@@ -233,6 +233,13 @@ export const TenantSchema = z.strictObject({
       requiredScopes: z.array(z.string()).default([]),
     })
     .default({ anonymous: false, apiKeys: [], requiredScopes: [] }),
+}).superRefine((tenant, ctx) => {
+  // Approvers sign in at the tenant's IdP, through its authorization server (docs/approvals.md).
+  tenant.policy.rules.forEach((rule, i) => {
+    if (rule.requireApproval && !tenant.auth.oauth) {
+      ctx.addIssue({ code: "custom", path: ["policy", "rules", i, "requireApproval"], message: "needs auth.oauth: approvers sign in at the tenant's identity provider" });
+    }
+  });
 });
 export type TenantConfig = z.infer<typeof TenantSchema>;
 export type TenantInput = z.input<typeof TenantSchema>;
