@@ -23,6 +23,18 @@ export function demoTenant(options: { weatherUrl: string; notesUrl: string; publ
     ],
     naming: { mode: "always", separator: "__" },
     failureMode: "open",
+    // With the IdP: deleting a note waits for an admin's yes (docs/approvals.md). Sign in as bob
+    // (role user) to call it; the client gets a link, alice (role admin) approves there.
+    ...(options.idp
+      ? {
+          policy: {
+            rules: [
+              { id: "deleting-notes-needs-an-admin", effect: "allow" as const, items: { backends: ["notes"], names: ["delete_note"] }, requireApproval: { approvers: ["admin"] } },
+              { id: "everything-else", effect: "allow" as const },
+            ],
+          },
+        }
+      : {}),
     auth: {
       jwt: {
         issuer: options.issuer,

@@ -121,17 +121,21 @@ export function decide(
 ): Decision {
   const vars = { args: context.args, principal, tenant: context.tenant, backend: item.backend, name: item.name };
   let allow: CompiledRule | null = null;
+  // Any matching allow that requires approval gates the call, wherever it stands among the
+  // rules: a broader allow listed first must not bypass the gate.
+  let approval: ApprovalRequirement | undefined;
   for (const c of compile(policy)) {
     if (!matches(c, principal, item)) continue;
     const applies = c.when === null ? true : condition(c, vars);
     if (!applies) continue;
     if (c.rule.effect === "deny") return { effect: "deny", rule: c.rule.id };
     allow ??= c;
+    approval ??= c.rule.requireApproval;
   }
   if (allow) {
     const missing = (allow.rule.requireScopes ?? []).filter((s) => !principal.scopes.includes(s));
     if (missing.length > 0) return { effect: "insufficient_scope", rule: allow.rule.id, scopes: missing };
-    return allow.rule.requireApproval ? { effect: "allow", rule: allow.rule.id, approval: allow.rule.requireApproval } : { effect: "allow", rule: allow.rule.id };
+    return approval ? { effect: "allow", rule: allow.rule.id, approval } : { effect: "allow", rule: allow.rule.id };
   }
   return { effect: policy.defaultEffect, rule: null };
 }

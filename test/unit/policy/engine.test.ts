@@ -63,6 +63,22 @@ describe("decide: effects and precedence", () => {
   });
 });
 
+describe("decide: approval gates", () => {
+  const ctx = { tenant: "t", args: { days: 7 } };
+  it("asks for the approval of any matching allow that requires one, whatever the order of the rules", () => {
+    const gated = { id: "gated", effect: "allow", items: { names: ["get_forecast"] }, requireApproval: { approvers: ["admin"] } };
+    const broad = { id: "broad", effect: "allow" };
+    for (const rules of [[gated, broad], [broad, gated]]) {
+      expect(decide(policy({ rules }), alice, forecast, ctx)).toMatchObject({ effect: "allow", approval: { approvers: ["admin"], ttlSeconds: 900 } });
+    }
+    // Not matching (another tool, or its condition false): no approval.
+    const conditional = { ...gated, when: "args.days > 10" };
+    expect(decide(policy({ rules: [conditional, broad] }), alice, forecast, ctx)).toEqual({ effect: "allow", rule: "broad" });
+    // A deny still wins over a gated allow.
+    expect(decide(policy({ rules: [gated, { id: "no", effect: "deny" }] }), alice, forecast, ctx)).toEqual({ effect: "deny", rule: "no" });
+  });
+});
+
 describe("decide: principals", () => {
   it("matches subjects by glob", () => {
     const p = policy({ rules: [{ id: "no-partners", effect: "deny", principals: { subjects: ["*@partner.org"] } }] });

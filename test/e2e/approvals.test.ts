@@ -1,0 +1,239 @@
+/**
+ * Approval gates end to end (docs/approvals.md): the gateway in `wrangler dev`, the demo weather
+ * backend, the real OpenID provider (oidc-provider) the approvers sign in at, and the MCP SDK
+ * clients of both eras as callers.
+ *
+ * bob (role user, a JWT from the test signer) calls get_alerts, which the policy lets through only
+ * with the approval of an admin; alice (role admin at the IdP) approves or denies at the URL bob's
+ * client was given (error -32042, URL elicitation required). get_forecast for more than 5 days
+ * needs bob's own confirmation.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import * as v2 from "@modelcontextprotocol/client";
+import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
+import { startGateway, type RunningGateway } from "../support/gateway.ts";
+import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
+import { CookieJar, loginWithFetch } from "../support/oauthLogin.ts";
+import { startDemoBackend, type RunningServer } from "../support/processes.ts";
+
+const TENANT = "approvals";
+const IDP_SECRET = `idp-${randomBytes(8).toString("hex")}`;
+
+let gateway: RunningGateway;
+let idp: DemoIdp;
+let weather: RunningServer;
+let signer: TestSigner;
+let issuer: string;
+let policyVersion: number;
+
+beforeAll(async () => {
+  signer = await testSigner();
+  weather = await startDemoBackend("weather");
+  gateway = await startGateway({ vars: { IDP_SECRET } });
+  issuer = `${gateway.origin}/t/${TENANT}`;
+  idp = await startDemoIdp({ clients: [{ clientId: "gateway", clientSecret: IDP_SECRET, redirectUris: [`${issuer}/oauth/callback`] }] });
+  const stored = await gateway.putTenant({
+    id: TENANT,
+    backends: [{ name: "weather", url: weather.url }],
+    naming: { mode: "always", separator: "__" },
+    auth: {
+      ...jwtAuth(signer, gateway.mcpUrl(TENANT)),
+      oauth: { idp: { issuer: idp.issuer, clientId: "gateway", clientSecret: "IDP_SECRET", scopes: ["openid", "profile"], rolesClaim: "roles" } },
+    },
+    policy: {
+      rules: [
+        { id: "alerts-need-an-admin", effect: "allow", items: { names: ["get_alerts"] }, requireApproval: { approvers: ["admin"], ttlSeconds: 600 } },
+        { id: "long-forecasts-confirmed", effect: "allow", items: { names: ["get_forecast"] }, when: "args.days > 5", requireApproval: {} },
+        { id: "everything-else", effect: "allow" },
+      ],
+      audit: { arguments: true },
+    },
+  });
+  policyVersion = stored.version as number;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([gateway?.stop(), idp?.stop(), weather?.stop()]);
+});
+
+async function bob(): Promise<Client> {
+  const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
+  const client = new Client({ name: "bob-agent", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+interface Refusal {
+  code: number;
+  url: string;
+  elicitationId: string;
+}
+
+/** Calls a tool and expects the -32042 answer; returns the approval URL it names. */
+async function needsApproval(call: Promise<unknown>): Promise<Refusal> {
+  const error = (await call.then(
+    (result) => {
+      throw new Error(`expected -32042, got ${JSON.stringify(result)}`);
+    },
+    (e: unknown) => e,
+  )) as { code?: number; data?: { elicitations?: { mode: string; url: string; elicitationId: string; message: string }[] } };
+  expect(error.code).toBe(-32042);
+  const [elicitation] = error.data?.elicitations ?? [];
+  expect(elicitation).toMatchObject({ mode: "url", url: expect.stringMatching(new RegExp(`^${issuer}/approvals/ap-`)), message: expect.stringMatching(/approval/) });
+  return { code: error.code!, url: elicitation!.url, elicitationId: elicitation!.elicitationId };
+}
+
+/**
+ * Opens the approval URL as `user`: through the IdP's login (driven by loginWithFetch, which stops
+ * before the gateway's callback), then the callback by hand, which shows the approval form.
+ */
+async function openApproval(url: string, user: keyof typeof DEMO_USERS): Promise<{ status: number; body: string; jar: CookieJar; token?: string; action?: string }> {
+  const login = await loginWithFetch(url, { user: DEMO_USERS[user].login, password: DEMO_USERS[user].password, isDone: (u) => u.startsWith(`${issuer}/oauth/callback`) });
+  const callback = await fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
+  const body = await callback.text();
+  const token = /name="consent" value="([^"]+)"/.exec(body)?.[1];
+  const action = /<form method="post" action="([^"]+)"/.exec(body)?.[1];
+  return { status: callback.status, body, jar: login.jar, ...(token ? { token } : {}), ...(action ? { action } : {}) };
+}
+
+async function decide(page: { jar: CookieJar; token?: string; action?: string }, decision: "approve" | "deny"): Promise<Response> {
+  return fetch(page.action!, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: page.jar.header(page.action!) ?? "" },
+    body: new URLSearchParams({ consent: page.token ?? "", decision }).toString(),
+    redirect: "manual",
+  });
+}
+
+const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
+
+async function auditRows(query: string): Promise<{ outcome: string; item?: string; detail?: { approval?: Record<string, unknown> } }[]> {
+  const response = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/audit?${query}`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+  return ((await response.json()) as { events: [] }).events;
+}
+
+describe("a call that needs an admin's approval", () => {
+  it("is answered with the approval URL; once alice approves, exactly one identical call goes through", async () => {
+    const client = await bob();
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }));
+    // Asking again before a decision names the same request.
+    expect((await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }))).elicitationId).toBe(asked.elicitationId);
+
+    const page = await openApproval(asked.url, "alice");
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("weather__get_alerts");
+    expect(page.body).toContain("Alentejo");
+    expect(page.body).toContain("bob");
+    const approved = await decide(page, "approve");
+    expect(approved.status).toBe(200);
+    expect(await approved.text()).toMatch(/Approved/);
+
+    const result = await client.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } });
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toMatch(/Alentejo/);
+    // Spent: the same call asks again, as a new request.
+    const again = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }));
+    expect(again.elicitationId).not.toBe(asked.elicitationId);
+    await client.close();
+
+    await expect.poll(async () => (await auditRows("item=get_alerts")).map((r) => r.outcome), { timeout: 5_000 }).toContain("ok");
+    const rows = await auditRows("item=get_alerts");
+    expect(rows.filter((r) => r.outcome === "approval_required").length).toBeGreaterThanOrEqual(3);
+    expect(rows.find((r) => r.outcome === "ok")?.detail?.approval).toMatchObject({ id: asked.elicitationId, state: "approved", decidedBy: "alice" });
+  }, 60_000);
+
+  it("is bound to its arguments: an approval of one region does not let another through", async () => {
+    const client = await bob();
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Minho" } }));
+    expect((await decide(await openApproval(asked.url, "alice"), "approve")).status).toBe(200);
+    const other = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Douro" } }));
+    expect(other.elicitationId).not.toBe(asked.elicitationId);
+    expect(text(await client.callTool({ name: "weather__get_alerts", arguments: { region: "Minho" } }))).toMatch(/Minho/);
+    await client.close();
+  }, 60_000);
+
+  it("is refused as a tool error when alice denies it", async () => {
+    const client = await bob();
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Beiras" } }));
+    const denied = await decide(await openApproval(asked.url, "alice"), "deny");
+    expect(await denied.text()).toMatch(/Denied/);
+    const result = await client.callTool({ name: "weather__get_alerts", arguments: { region: "Beiras" } });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/denied by alice/);
+    await client.close();
+  }, 60_000);
+
+  it("cannot be approved by bob himself, nor decided twice, nor by a replayed form", async () => {
+    const client = await bob();
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Lisboa" } }));
+    await client.close();
+    // bob signs in at the IdP (role user) and opens his own request: no form, a 403.
+    const own = await openApproval(asked.url, "bob");
+    expect(own.status).toBe(403);
+    expect(own.token).toBeUndefined();
+
+    const page = await openApproval(asked.url, "alice");
+    expect((await decide(page, "approve")).status).toBe(200);
+    // The same form again: its login transaction was spent.
+    const replay = await decide(page, "deny");
+    expect(replay.status).toBe(400);
+    // A fresh login finds the request decided.
+    const late = await fetch(asked.url, { redirect: "manual" });
+    expect(late.status).toBe(409);
+    expect(await late.text()).toMatch(/already approved by alice/);
+  }, 60_000);
+
+  it("reaches a 2026-07-28 client (SDK v2) the same way", async () => {
+    const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
+    const client = new v2.Client({ name: "bob-modern", version: "2.0.0" });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Madeira" } }));
+    expect((await decide(await openApproval(asked.url, "alice"), "approve")).status).toBe(200);
+    expect(text(await client.callTool({ name: "weather__get_alerts", arguments: { region: "Madeira" } }))).toMatch(/Madeira/);
+    await client.close();
+  }, 60_000);
+});
+
+describe("a call that needs the caller's own confirmation", () => {
+  it("is confirmed by bob at the IdP, not by alice; short forecasts need nothing", async () => {
+    const client = await bob();
+    expect(text(await client.callTool({ name: "weather__get_forecast", arguments: { city: "Evora", days: 2 } }))).toMatch(/Evora/);
+    const asked = await needsApproval(client.callTool({ name: "weather__get_forecast", arguments: { city: "Evora", days: 7 } }));
+    expect((await openApproval(asked.url, "alice")).status).toBe(403);
+    const page = await openApproval(asked.url, "bob");
+    expect(page.body).toMatch(/Confirm your call/);
+    expect((await decide(page, "approve")).status).toBe(200);
+    expect(text(await client.callTool({ name: "weather__get_forecast", arguments: { city: "Evora", days: 7 } }))).toMatch(/Evora/);
+    await client.close();
+  }, 60_000);
+});
+
+describe("operators", () => {
+  it("list pending approvals and decide them through the admin API", async () => {
+    const client = await bob();
+    const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Azores" } }));
+    const admin = (path: string, init: RequestInit = {}) => fetch(`${gateway.origin}/admin/tenants/${TENANT}${path}`, { ...init, headers: { authorization: `Bearer ${gateway.adminToken}`, "content-type": "application/json" } });
+    const listed = (await (await admin("/approvals")).json()) as { approvals: { id: string; state: string; principal: string; args: unknown; policyVersion: number }[] };
+    expect(listed.approvals.find((a) => a.id === asked.elicitationId)).toMatchObject({ state: "pending", principal: "bob", args: { region: "Azores" }, policyVersion });
+    expect((await admin(`/approvals/${asked.elicitationId}`, { method: "POST", body: JSON.stringify({ decision: "maybe" }) })).status).toBe(400);
+    const decided = await admin(`/approvals/${asked.elicitationId}`, { method: "POST", body: JSON.stringify({ decision: "approve" }) });
+    expect(decided.status).toBe(200);
+    expect(await decided.json()).toMatchObject({ approval: { state: "approved", decidedBy: "operator:admin" } });
+    expect((await admin(`/approvals/${asked.elicitationId}`, { method: "POST", body: JSON.stringify({ decision: "deny" }) })).status).toBe(409);
+    expect(text(await client.callTool({ name: "weather__get_alerts", arguments: { region: "Azores" } }))).toMatch(/Azores/);
+    await client.close();
+  }, 60_000);
+
+  it("cannot save a rule that needs approval in a tenant without an authorization server", async () => {
+    const response = await fetch(`${gateway.origin}/admin/tenants/no-idp`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${gateway.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: "no-idp", policy: { rules: [{ id: "r", effect: "allow", requireApproval: {} }] } }),
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(await response.json())).toMatch(/requireApproval.*auth\.oauth|auth\.oauth/);
+  });
+});
