@@ -49,6 +49,7 @@ export default defineConfig({
                 ADMIN_TOKEN: "workers-test-admin-token",
                 ALLOW_PRIVATE_BACKENDS: "true",
                 STATE_SECRET: "workers-test-state-secret",
+                VAULT_SECRET: "workers-test-vault-secret",
                 TEST_MIGRATIONS: await readD1Migrations("migrations"),
               },
               serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },

@@ -61,5 +61,6 @@ export function ensureDevVars(root = repoRoot()): { adminToken: string; idpClien
     return created;
   };
   value("STATE_SECRET");
+  value("VAULT_SECRET");
   return { adminToken: value("ADMIN_TOKEN"), idpClientSecret: value("DEMO_IDP_CLIENT_SECRET") };
 }

@@ -35,6 +35,12 @@ export interface Secrets {
    * session objects (worker/stateless/home.ts).
    */
   STATE_SECRET?: string;
+  /**
+   * Encrypts each user's tokens at backends that act for the user (AES-GCM keys derived per
+   * tenant by HKDF; durable-objects/connections/ConnectionVault.ts). A Worker secret; unset,
+   * `user_oauth` backends cannot be connected.
+   */
+  VAULT_SECRET?: string;
   /** "true" lets tenant documents name loopback, private and link-local addresses (local development and tests only; worker/admin/destinations.ts). */
   ALLOW_PRIVATE_BACKENDS?: string;
   /** Custom domains the gateway answers under, comma-separated (loopback and *.workers.dev always). */

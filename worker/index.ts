@@ -9,5 +9,6 @@ export { RateLimiter } from "../durable-objects/ratelimit/RateLimiter.ts";
 export { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
 export { AuthorizationObject } from "../durable-objects/oauth/AuthorizationObject.ts";
 export { ApprovalObject } from "../durable-objects/approvals/ApprovalObject.ts";
+export { ConnectionVault } from "../durable-objects/connections/ConnectionVault.ts";
 
 export default { fetch: app.fetch, queue: deliverAuditExports } satisfies ExportedHandler<Env, AuditEvent>;

@@ -31,6 +31,7 @@ import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";
 import { grantHolds } from "../../worker/oauth/grants.ts";
+import { userTokenSource } from "../../worker/connections/userTokens.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { asRecord, isNotification, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
@@ -68,7 +69,7 @@ export class SessionObject extends DurableObject<Env> {
     const waitUntil = (promise: Promise<unknown>): void => ctx.waitUntil(promise);
     // Outbound credentials per backend (OAuth client credentials, RFC 8693 exchange of the
     // current caller's token); tokens are cached in memory by the credentials module.
-    const credentials = new OutboundCredentials(env);
+    const credentials = new OutboundCredentials(env, undefined, {}, userTokenSource(env));
     const host: EngineHost = {
       env,
       store: this.#storage,
@@ -85,7 +86,14 @@ export class SessionObject extends DurableObject<Env> {
       tenant: () => this.#tenant(),
       resubscribe: (backend) => this.#listening.reopen(backend),
     };
-    this.#engine = createEngine(host, { credentials: (backend, signal) => credentials.headers(backend, this.#caller?.subjectToken ?? null, signal) });
+    this.#engine = createEngine(host, {
+      credentials: (backend, signal) => {
+        const caller = this.#caller;
+        const tenant = this.#config?.id;
+        const user = caller && tenant ? { tenant, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin } : null;
+        return credentials.headers(backend, caller?.subjectToken ?? null, signal, user);
+      },
+    });
     const { handler, relay, backends } = this.#engine;
     this.#policyWatch = new PolicyWatch({
       authority: () => this.#tenant(),

@@ -58,7 +58,7 @@ async function startGatewayOn(port: number, options: GatewayOptions): Promise<Ru
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   // Local backends listen on 127.0.0.1, which a production gateway refuses (worker/admin/destinations.ts).
   // STATE_SECRET turns on the stateless path for all-modern tenants (worker/dispatch/stateless.ts).
-  const vars = { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_BACKENDS: "true", STATE_SECRET: `test-state-${Math.random().toString(36).slice(2)}`, ...options.vars };
+  const vars = { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_BACKENDS: "true", STATE_SECRET: `test-state-${Math.random().toString(36).slice(2)}`, VAULT_SECRET: `test-vault-${Math.random().toString(36).slice(2)}`, ...options.vars };
   const wranglerEnv = {
     // Offline machines: do not fetch Request.cf data, send no metrics.
     CLOUDFLARE_CF_FETCH_ENABLED: "false",

@@ -39,6 +39,7 @@ const LEAVES = [
   "worker/oauth/crypto.ts",
   "worker/oauth/grants.ts",
   "worker/approvals/types.ts",
+  "worker/connections/",
 ];
 
 interface Import {

@@ -5,7 +5,7 @@
  */
 import type { LimitResult } from "../limits/rate.ts";
 import { GatewayError } from "../protocol/errors.ts";
-import type { JsonRpcMessage, JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse, RequestId } from "../protocol/jsonrpc.ts";
 import type { PolicyItem } from "../policy/engine.ts";
 
 /** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
@@ -18,6 +18,14 @@ export interface Routed {
 export type Produced =
   | { routed: false; messages: JsonRpcMessage[]; refusal?: GatewayError }
   | { routed: true; messages: AsyncIterable<JsonRpcMessage>; about: Routed };
+
+/** MCP 2025-11-25 client/elicitation: the error a server answers when a URL elicitation must happen first. */
+export const URL_ELICITATION_REQUIRED = -32042;
+
+/** Error -32042 naming one URL the user must open before calling again (both protocol eras). */
+export function urlElicitationRequired(id: RequestId, elicitation: { elicitationId: string; url: string; message: string }): JsonRpcResponse {
+  return { jsonrpc: "2.0", id, error: { code: URL_ELICITATION_REQUIRED, message: elicitation.message, data: { elicitations: [{ mode: "url", ...elicitation }] } } };
+}
 
 export function local(message: JsonRpcMessage): Produced {
   return { routed: false, messages: [message] };

@@ -16,11 +16,8 @@ import { result, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/js
 import type { TenantConfig } from "../tenant/schema.ts";
 import type { GateResult } from "../approvals/types.ts";
 import type { AuditEvent } from "../audit/audit.ts";
-import { local, type Produced } from "./answers.ts";
+import { local, urlElicitationRequired, type Produced } from "./answers.ts";
 import type { EngineHost } from "./host.ts";
-
-/** MCP 2025-11-25 client/elicitation: the error a server answers when a URL elicitation must happen first. */
-export const URL_ELICITATION_REQUIRED = -32042;
 
 /** What the audit row of a gated call records about its approval. */
 export interface ApprovalNote {
@@ -60,12 +57,7 @@ export async function gateCall(host: EngineHost, config: TenantConfig, request: 
   const url = `${new URL(caller.resourceMetadataUrl).origin}/t/${encodeURIComponent(config.id)}/approvals/${gate.id}`;
   const who = requirement.approvers.length === 0 ? "you" : `someone with the role ${requirement.approvers.join(" or ")}`;
   const message = `The call ${exposedName} needs approval by ${who}. Open the link, then call again with the same arguments.`;
-  const error: JsonRpcMessage = {
-    jsonrpc: "2.0",
-    id: request.id,
-    error: { code: URL_ELICITATION_REQUIRED, message, data: { elicitations: [{ mode: "url", elicitationId: gate.id, url, message }] } },
-  };
-  return { go: false, note: { id: gate.id, state: "pending" }, outcome: "approval_required", produced: local(error) };
+  return { go: false, note: { id: gate.id, state: "pending" }, outcome: "approval_required", produced: local(urlElicitationRequired(request.id, { elicitationId: gate.id, url, message })) };
 }
 
 /** A tool's own failure (2025-11-25 server/tools "Error Handling"): the model reads why. */

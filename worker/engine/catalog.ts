@@ -17,7 +17,7 @@ import { isErrorResponse, isResponse, type JsonRpcRequest, type RequestId } from
 import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
-import { UpstreamError } from "../upstream/errors.ts";
+import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason } from "./fanout.ts";
 import type { SessionStore } from "./store.ts";
@@ -199,6 +199,15 @@ export class Catalog {
     const missing = config.backends.filter((b) => !this.#fresh(cached!.get(b.name)));
     const settled = await fanOut(missing, signal, (backend, s) => this.#fetchAll(kind, backend, s));
     for (const { backend, value } of settled.ok) cached.set(backend, value);
+    // A backend that acts for the user, who has not connected their account there: it offers
+    // one tool that answers with the connect link (docs/connections.md), and is asked again on
+    // the next list, so its own tools appear once the user has connected.
+    const unconnected = new Map<string, Item[]>();
+    settled.failed = settled.failed.filter((f) => {
+      if (!(f.error instanceof GrantRequiredError)) return true;
+      unconnected.set(f.backend, kind === "tools" ? [connectTool(f.backend)] : []);
+      return false;
+    });
     const failed = settled.failed.map((f) => ({ backend: f.backend, reason: failureReason(f.error) }));
     for (const f of settled.failed) {
       logger.warn("backend_list_failed", { tenant: config.id, backend: f.backend, kind, reason: failureReason(f.error), detail: String(f.error) });
@@ -212,7 +221,9 @@ export class Catalog {
     // A backend that failed this time is left out, even when an expired copy of its list is at hand.
     const failedNames = new Set(failed.map((f) => f.backend));
     const contributing = config.backends.filter((b) => cached!.has(b.name) && !failedNames.has(b.name)).map((b) => cached!.get(b.name)!);
-    const lists = config.backends.filter((b) => cached!.has(b.name) && !failedNames.has(b.name)).map((b) => ({ backend: b.name, items: cached!.get(b.name)!.items }));
+    const lists = config.backends
+      .filter((b) => (cached!.has(b.name) || unconnected.has(b.name)) && !failedNames.has(b.name))
+      .map((b) => ({ backend: b.name, items: unconnected.get(b.name) ?? cached!.get(b.name)!.items }));
     const ttls = contributing.map((c) => c.ttlMs).filter((t): t is number => t !== undefined);
     return { lists, failed, ttlMs: ttls.length > 0 ? Math.min(...ttls) : undefined };
   }
@@ -274,4 +285,18 @@ export async function fetchList(upstream: Upstream, kind: ListKind, signal: Abor
     if (typeof cursor !== "string" || cursor === "") break;
   }
   return { items, ttlMs };
+}
+
+/** The backend's own name of the tool an unconnected user-OAuth backend offers. */
+export const CONNECT_TOOL = "connect";
+
+/** What a user sees of a backend they have not connected yet: one tool that gives them the link. */
+function connectTool(backend: string): Item {
+  return {
+    name: CONNECT_TOOL,
+    title: `Connect your ${backend} account`,
+    description: `The ${backend} tools act with your own ${backend} account, which is not connected yet. Call this tool to get the link where you connect it; the ${backend} tools appear once you have.`,
+    inputSchema: { type: "object", properties: {} },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  };
 }

@@ -11,7 +11,9 @@ import { LIST_CHANGED } from "../broker/merge.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
-import { UpstreamError } from "../upstream/errors.ts";
+import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
+import { grantRequired, vaultOf } from "../connections/userTokens.ts";
+import { urlElicitationRequired } from "./answers.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
@@ -87,6 +89,16 @@ export class Relay {
     this.#catalog = parts.catalog;
   }
 
+  /** A user-OAuth backend answered 401 to the user's token: drop it, and link the user to connect again. */
+  async #grantRefused(backend: BackendConfig): Promise<Error> {
+    const config = this.#host.config();
+    const caller = this.#host.caller();
+    if (!config) return new UpstreamError("http_status", backend.name, "HTTP 401", 401);
+    await vaultOf(this.#host.env, config.id).delete(caller.principal.sub, backend.name).catch(() => false);
+    logger.info("connection_refused_by_backend", { tenant: config.id, backend: backend.name, principal: caller.principal.sub });
+    return grantRequired(this.#host.env, backend.name, { tenant: config.id, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin });
+  }
+
   /**
    * Sends `request` (params already rewritten to the backend's names) and yields the messages
    * for the client: notifications and server-to-client requests as they come, the response last.
@@ -129,9 +141,12 @@ export class Relay {
       outcome = "error" in response ? "rpc_error" : "ok";
       if (flight.cancelled) return;
       yield { ...response, id: request.id } as JsonRpcResponse;
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
+      // The backend refused the user's own token: it is forgotten, and the user is asked to connect again.
+      if (error instanceof UpstreamError && error.status === 401 && backend.auth?.type === "user_oauth") error = await this.#grantRefused(backend);
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
@@ -374,6 +389,10 @@ function toBackend(message: JsonRpcMessage, version: string | undefined): JsonRp
 /** The client-facing error for a failed call: the kind of failure, never the backend's words. */
 export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
   if (error instanceof GatewayError) return error.toRpc(id) as JsonRpcResponse;
+  if (error instanceof GrantRequiredError) {
+    const message = `This needs your own ${error.backend} account, which is not connected. Open the link to connect it, then call again.`;
+    return urlElicitationRequired(id, { elicitationId: error.elicitationId, url: error.url, message });
+  }
   if (error instanceof UpstreamError) {
     logger.warn("backend_call_failed", { backend: error.backend, kind: error.kind, detail: error.message });
     const kind = error.kind === "timeout" ? "backend_timeout" : "backend_unavailable";

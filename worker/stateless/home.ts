@@ -39,7 +39,8 @@ import { canonicalJson, fnv1a } from "../protocol/encoding.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { tenantObject } from "../tenant/store.ts";
-import { OutboundCredentials } from "../upstream/credentials.ts";
+import { OutboundCredentials, type CallingUser } from "../upstream/credentials.ts";
+import { userTokenSource } from "../connections/userTokens.ts";
 import { allModern } from "./era.ts";
 import { spend } from "./spent.ts";
 
@@ -120,7 +121,7 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
       const owners = await handler.resourceOwners(asked.resourceSubscriptions, config).catch(() => new Map<string, string>());
       // Each backend's own listen stream is opened for this stream alone, so it asks for exactly
       // the client's resource subscriptions, and closed with it.
-      const backends = new Backends(new MemoryStore(), env, credentialSource(env, () => listenInput.subjectToken));
+      const backends = new Backends(new MemoryStore(), env, credentialSource(env, () => listenInput.subjectToken, () => callingUser(config.id, listenInput)));
       backends.restore(config, listenInput.clientCapabilities);
       for (const [uri, owner] of owners) backends.subscribeResource(owner, uri, true);
       const listeners = new BackendListeners({
@@ -176,7 +177,8 @@ function contextFor(env: Env, config: TenantConfig, input: ModernInput): Context
   if (!context || context.version !== config.version) {
     const store = new MemoryStore();
     const holder: { context: Context | null } = { context: null };
-    const backends = new Backends(store, env, credentialSource(env, () => holder.context?.subjectToken ?? null));
+    const user = callingUser(config.id, input);
+    const backends = new Backends(store, env, credentialSource(env, () => holder.context?.subjectToken ?? null, () => user));
     const catalog = new Catalog(store, backends, () => store.nextCounter(), pinnerOf({ tenant: () => tenantObject(env, config.id) }), { defaultTtlMs: LIST_TTL_MS });
     context = { version: config.version, store, backends, catalog, subjectToken: null };
     holder.context = context;
@@ -189,10 +191,15 @@ function contextFor(env: Env, config: TenantConfig, input: ModernInput): Context
   return context;
 }
 
-function credentialSource(env: Env, subjectToken: () => string | null): CredentialSource {
-  if (credentials?.env !== env) credentials = { env, source: new OutboundCredentials(env) };
+function credentialSource(env: Env, subjectToken: () => string | null, user: () => CallingUser | null = () => null): CredentialSource {
+  if (credentials?.env !== env) credentials = { env, source: new OutboundCredentials(env, undefined, {}, userTokenSource(env)) };
   const outbound = credentials.source;
-  return (backend, signal) => outbound.headers(backend, subjectToken(), signal);
+  return (backend, signal) => outbound.headers(backend, subjectToken(), signal, user());
+}
+
+/** Who a call is for, for backends that act for the user. */
+export function callingUser(tenant: string, caller: { principal: { sub: string }; resourceMetadataUrl: string }): CallingUser {
+  return { tenant, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin };
 }
 
 function sealerFor(secret: string): StateSealer {

@@ -52,8 +52,26 @@ export const OutboundAuthSchema = z.discriminatedUnion("type", [
     audience: z.string().min(1),
     scope: z.string().optional(),
   }),
+  /**
+   * Each user's own grant at the backend (docs/connections.md): the gateway is the OAuth client
+   * of the backend's authorization server, found by `issuer` (RFC 8414 / OpenID discovery), by
+   * its two endpoints, or, with neither, from the backend's RFC 9728 metadata.
+   */
+  z.strictObject({
+    type: z.literal("user_oauth"),
+    issuer: z.url({ protocol: /^https?$/ }).optional(),
+    authorizationUrl: z.url({ protocol: /^https?$/ }).optional(),
+    tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+    clientId: z.string().min(1),
+    /** A confidential client's secret (a Worker secret's name); without one the gateway is a public client using PKCE. */
+    clientSecret: SecretName.optional(),
+    scopes: z.array(z.string().min(1)).max(50).default([]),
+  }),
 ]);
 export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
+/** The service-to-service kinds: the gateway's own credential, one per backend. */
+export type ServiceAuth = Exclude<OutboundAuth, { type: "user_oauth" }>;
+export type UserOAuth = Extract<OutboundAuth, { type: "user_oauth" }>;
 
 export const BackendSchema = z
   .strictObject({

@@ -22,7 +22,7 @@
  * (their lifetime is unknown); each call fetches one.
  */
 import { z } from "zod";
-import type { BackendConfig, OutboundAuth } from "../tenant/schema.ts";
+import type { BackendConfig, ServiceAuth } from "../tenant/schema.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
 import { sha256Hex, toBase64 } from "../protocol/encoding.ts";
 import { UpstreamError } from "./errors.ts";
@@ -30,7 +30,7 @@ import type { Fetcher } from "./types.ts";
 import { secretNamed } from "../env.ts";
 
 /** How the gateway authenticates to a backend, as the audit trail names it. */
-export type CredentialMode = "none" | "static" | "client_credentials" | "token_exchange";
+export type CredentialMode = "none" | "static" | "client_credentials" | "token_exchange" | "user_oauth";
 
 /**
  * The credential mode of a backend: its `auth` type, else "static" when secret headers carry a
@@ -96,6 +96,17 @@ interface Failure {
   expiresAt: number;
 }
 
+/** Who a call is for, when a backend acts for the user: enough to find their grant and to link them to the connect page. */
+export interface CallingUser {
+  tenant: string;
+  principal: string;
+  /** The gateway origin the client reached (for the connect link). */
+  origin: string;
+}
+
+/** The Authorization header for a `user_oauth` backend: the user's grant, or GrantRequiredError. */
+export type UserTokenSource = (backend: BackendConfig, user: CallingUser, signal: AbortSignal) => Promise<Record<string, string>>;
+
 export class OutboundCredentials {
   readonly #env: Env;
   readonly #fetcher: Fetcher;
@@ -105,9 +116,11 @@ export class OutboundCredentials {
   readonly #tokens = new Map<string, CachedToken>();
   readonly #failures = new Map<string, Failure>();
   readonly #pending = new Map<string, Promise<string>>();
+  readonly #userTokens: UserTokenSource | null;
 
-  constructor(env: Env, fetcher?: Fetcher, options: CredentialOptions = {}) {
+  constructor(env: Env, fetcher?: Fetcher, options: CredentialOptions = {}, userTokens?: UserTokenSource) {
     this.#env = env;
+    this.#userTokens = userTokens ?? null;
     this.#fetcher = fetcher ?? ((request) => fetch(request));
     this.#timeoutMs = options.timeoutMs ?? TOKEN_ENDPOINT_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
@@ -119,9 +132,14 @@ export class OutboundCredentials {
    * to the backend. Failures are UpstreamErrors naming the backend, so the call fails like any
    * other unreachable backend.
    */
-  async headers(backend: BackendConfig, subjectToken: string | null, signal: AbortSignal): Promise<Record<string, string>> {
-    const auth = backend.auth;
-    if (!auth) return {};
+  async headers(backend: BackendConfig, subjectToken: string | null, signal: AbortSignal, user: CallingUser | null = null): Promise<Record<string, string>> {
+    if (!backend.auth) return {};
+    if (backend.auth.type === "user_oauth") {
+      // The user's own grant (worker/connections/userTokens.ts); without a user (a probe), none.
+      if (!this.#userTokens || !user) throw new UpstreamError("unreachable", backend.name, "outbound auth: this backend acts for a user, and there is none here");
+      return this.#userTokens(backend, user, signal);
+    }
+    const auth: ServiceAuth = backend.auth;
     const fail = (detail: string) => new UpstreamError("unreachable", backend.name, `outbound auth: ${detail}`);
     if (signal.aborted) throw cancelled(backend.name);
     const secret = secretNamed(this.#env, auth.clientSecret);
@@ -159,7 +177,7 @@ export class OutboundCredentials {
   }
 
   /** One request to the token endpoint, under its own timeout (not a caller's signal: the result is shared). */
-  async #issue(backendName: string, auth: OutboundAuth, secret: string, subjectToken: string | null, key: string): Promise<string> {
+  async #issue(backendName: string, auth: ServiceAuth, secret: string, subjectToken: string | null, key: string): Promise<string> {
     const sentAt = this.#now();
     try {
       const { token, expiresInS } = await this.#request(auth, secret, subjectToken);
@@ -179,7 +197,7 @@ export class OutboundCredentials {
     }
   }
 
-  async #request(auth: OutboundAuth, secret: string, subjectToken: string | null): Promise<{ token: string; expiresInS: number | undefined }> {
+  async #request(auth: ServiceAuth, secret: string, subjectToken: string | null): Promise<{ token: string; expiresInS: number | undefined }> {
     const form = new URLSearchParams();
     if (auth.type === "client_credentials") {
       form.set("grant_type", "client_credentials");

@@ -12,6 +12,24 @@ export type UpstreamErrorKind =
   /** Not attempted: the session's circuit breaker for this backend is open (worker/engine/breaker.ts). */
   | "circuit_open";
 
+/**
+ * The backend acts for each user (`auth.type: "user_oauth"`) and this user has not connected
+ * their account there, or their grant no longer works: the call is answered with error -32042
+ * naming `url`, where they connect (worker/connections/, docs/connections.md).
+ */
+export class GrantRequiredError extends Error {
+  readonly backend: string;
+  readonly url: string;
+  readonly elicitationId: string;
+  constructor(backend: string, url: string, elicitationId: string) {
+    super(`${backend}: the user has not connected their account`);
+    this.name = "GrantRequiredError";
+    this.backend = backend;
+    this.url = url;
+    this.elicitationId = elicitationId;
+  }
+}
+
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
   readonly backend: string;

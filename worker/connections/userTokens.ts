@@ -1,0 +1,65 @@
+/**
+ * The Authorization header for a backend that acts for the user (`auth.type: "user_oauth"`,
+ * docs/connections.md): the calling user's own grant from the tenant's ConnectionVault, refreshed
+ * when it is about to expire. No grant, or one that cannot be refreshed: GrantRequiredError with
+ * a fresh connect link for this user, which the call answers as error -32042.
+ */
+import { logger } from "../observe/log.ts";
+import { randomToken } from "../oauth/crypto.ts";
+import type { BackendConfig, UserOAuth } from "../tenant/schema.ts";
+import type { CallingUser, UserTokenSource } from "../upstream/credentials.ts";
+import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
+import { LINK_TTL_MS, signLink } from "./links.ts";
+import { authServerFor, tokenRequest } from "./oauthClient.ts";
+import type { ConnectionInfo, StoredGrant } from "./types.ts";
+
+/** A token this close to its expiry is refreshed before use. */
+export const REFRESH_MARGIN_MS = 60_000;
+
+/** The tenant's vault, typed by hand (the generated stub types cannot express every member). */
+export interface Vault {
+  put(tenant: string, principal: string, backend: string, grant: StoredGrant): Promise<void>;
+  get(tenant: string, principal: string, backend: string): Promise<StoredGrant | null>;
+  delete(principal: string, backend: string): Promise<boolean>;
+  list(principal?: string): Promise<ConnectionInfo[]>;
+}
+
+export const vaultOf = (env: Env, tenant: string) => env.CONNECTIONS.get(env.CONNECTIONS.idFromName(tenant)) as unknown as Vault;
+
+/** The link this user opens to connect their account at `backend`. */
+export async function grantRequired(env: Env, backend: string, user: CallingUser): Promise<GrantRequiredError | UpstreamError> {
+  const secret = env.VAULT_SECRET;
+  if (!secret) return new UpstreamError("unreachable", backend, "outbound auth: VAULT_SECRET is not set, so users cannot connect");
+  const nonce = randomToken(16);
+  const link = await signLink({ tenant: user.tenant, principal: user.principal, backend, expiresAt: Date.now() + LINK_TTL_MS, nonce }, secret);
+  return new GrantRequiredError(backend, `${user.origin}/t/${encodeURIComponent(user.tenant)}/connect?link=${link}`, nonce);
+}
+
+export function userTokenSource(env: Env): UserTokenSource {
+  return async (backend: BackendConfig, user: CallingUser) => {
+    const auth = backend.auth as UserOAuth;
+    const vault = vaultOf(env, user.tenant);
+    let grant = await vault.get(user.tenant, user.principal, backend.name);
+    if (grant?.expiresAt !== undefined && grant.expiresAt - REFRESH_MARGIN_MS <= Date.now()) {
+      grant = grant.refreshToken ? await refreshed(env, backend, auth, user, grant) : null;
+      if (!grant) await vault.delete(user.principal, backend.name);
+    }
+    if (!grant) throw await grantRequired(env, backend.name, user);
+    return { authorization: `Bearer ${grant.accessToken}` };
+  };
+}
+
+async function refreshed(env: Env, backend: BackendConfig, auth: UserOAuth, user: CallingUser, grant: StoredGrant): Promise<StoredGrant | null> {
+  try {
+    const server = await authServerFor(env, backend, auth);
+    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: grant.refreshToken! });
+    // RFC 8707: the token is for this backend.
+    form.set("resource", backend.url);
+    const fresh = await tokenRequest(env, auth, server.tokenEndpoint, form, grant);
+    await vaultOf(env, user.tenant).put(user.tenant, user.principal, backend.name, fresh);
+    return fresh;
+  } catch (error) {
+    logger.info("connection_refresh_failed", { tenant: user.tenant, backend: backend.name, principal: user.principal, error: error instanceof Error ? error.message : "error" });
+    return null;
+  }
+}
