@@ -22,6 +22,8 @@ const NO_REFRESH_CLIENT = { clientId: "no-refresh", clientSecret: "no-refresh-se
 const REDIRECT_URI = "http://127.0.0.1:9/t/acme/oauth/backend-callback";
 const SCOPE = "openid offline_access calendar";
 const SHORT_TTL_SECONDS = 2;
+/** Every token the tests obtained, to check the backends' logs for them. */
+const issuedTokens: string[] = [];
 
 let idp: DemoIdp;
 let shortIdp: DemoIdp;
@@ -90,11 +92,15 @@ async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client
   const tokens = await tokenRequest(at, { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier }, client);
   expect(tokens.status).toBe(200);
   expect(typeof tokens.body.access_token).toBe("string");
+  issuedTokens.push(tokens.body.access_token as string);
+  if (typeof tokens.body.refresh_token === "string") issuedTokens.push(tokens.body.refresh_token);
   return tokens.body as unknown as TokenResponse;
 }
 
 async function refresh(at: DemoIdp, refreshToken: string) {
-  return tokenRequest(at, { grant_type: "refresh_token", refresh_token: refreshToken });
+  const response = await tokenRequest(at, { grant_type: "refresh_token", refresh_token: refreshToken });
+  if (typeof response.body.access_token === "string") issuedTokens.push(response.body.access_token);
+  return response;
 }
 
 /** An MCP SDK v1 client that sends the token on every request. */
@@ -281,5 +287,13 @@ describe("the demo calendar backend", () => {
     // The SDK client fails to connect with a garbage token.
     await expect(connect(calendar.url, "garbage-token")).rejects.toThrow();
     expect(await stats(calendar)).toEqual(before);
+  });
+
+  // Last: every token of the tests above has been through the backends by now.
+  it("never logs a token", async () => {
+    expect(issuedTokens.length).toBeGreaterThanOrEqual(10);
+    const logs = calendar.output() + shortCalendar.output();
+    expect(logs).toContain("session"); // the backends did log (their sessions)
+    for (const token of issuedTokens) expect(logs.includes(token)).toBe(false);
   });
 });
