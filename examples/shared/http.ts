@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 
@@ -19,6 +20,16 @@ export interface BackendOptions {
   createServer: () => McpServer;
   /** 0 picks a free port. */
   port: number;
+  /**
+   * Optional: answers paths other than /mcp (e.g. metadata); return false to let it 404.
+   * Called after the Host check.
+   */
+  route?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+  /**
+   * Optional: runs before every /mcp request. Return the caller's AuthInfo (the SDK hands it to
+   * tool handlers as `extra.authInfo`), or undefined after answering the request itself (401).
+   */
+  authenticate?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<AuthInfo | undefined>;
 }
 
 export interface HttpBackend {
@@ -55,12 +66,18 @@ export async function startHttpBackend(opts: BackendOptions): Promise<HttpBacken
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", `http://${HOST}`);
     if (url.pathname !== "/mcp") {
+      if (opts.route && isLocalHost(req.headers.host) && (await opts.route(req, res, url))) return;
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
     if (!isLocalHost(req.headers.host)) {
       jsonRpcError(res, 403, -32000, `Invalid Host header: ${req.headers.host ?? ""}`);
       return;
+    }
+    if (opts.authenticate) {
+      const auth = await opts.authenticate(req, res, url);
+      if (auth === undefined) return;
+      (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
     }
 
     const sessionId = header(req, "mcp-session-id");
@@ -136,7 +153,7 @@ export async function startHttpBackend(opts: BackendOptions): Promise<HttpBacken
  */
 export async function runBackend(opts: Omit<BackendOptions, "port"> & { defaultPort: number }): Promise<void> {
   const port = parsePort(process.env["PORT"], opts.defaultPort);
-  const backend = await startHttpBackend({ name: opts.name, createServer: opts.createServer, port });
+  const backend = await startHttpBackend({ ...opts, port });
   process.stdout.write(`ready ${backend.url}\n`);
 
   let stopping = false;

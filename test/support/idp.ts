@@ -22,6 +22,19 @@
  * browser skips the form unless the request says `prompt=login`. Cookies are not `Secure` over
  * plain http (oidc-provider sets the flag only on https requests), so they work on 127.0.0.1.
  *
+ * Options for the tests of a backend that takes the user's own tokens (test/e2e/calendar-backend.test.ts):
+ *   - `accessTokenTtlSeconds`: a short access token lifetime (default 600), to test refresh on expiry;
+ *   - refresh tokens: issued (oidc-provider's `issueRefreshToken` hook) whenever the client's grant
+ *     includes `offline_access` and the client may use the refresh_token grant. oidc-provider
+ *     follows OpenID Connect Core 11 to the letter and drops `offline_access` from a request without
+ *     `prompt=consent`; like Auth0, Okta or Keycloak, this IdP does not ask for it: the scope as the
+ *     client sent it is remembered per authorization (the interaction's `cid`) and put in the grant
+ *     when the (invisible) consent step runs. Such a grant's codes and refresh tokens do not expire
+ *     with the login session. Limitation: an authorization that needs no consent step (a grant from
+ *     an earlier login in the same IdP session covers the scopes) keeps that grant as it is;
+ *   - the scope `calendar` (besides openid, offline_access, profile, email), for the demo calendar;
+ *   - per client `grantTypes` (default ["authorization_code", "refresh_token"], as before).
+ *
  * Quiet: every default that oidc-provider would announce on the console (in-memory adapter,
  * development keys, TTLs, error page...) is replaced; server errors are kept for `output()`.
  */
@@ -52,6 +65,8 @@ export interface DemoIdpClient {
   clientSecret: string;
   /** Exact redirect URIs; any other is refused by the IdP (an error page, no redirect). */
   redirectUris: string[];
+  /** Default ["authorization_code", "refresh_token"]. Without refresh_token, no refresh token is issued. */
+  grantTypes?: ("authorization_code" | "refresh_token")[];
 }
 
 export interface DemoIdpOptions {
@@ -62,6 +77,8 @@ export interface DemoIdpOptions {
   users?: Record<string, DemoUser>;
   /** The id_token's signature algorithm. Default RS256 (what Entra, Google, Okta, Auth0 and Keycloak use). */
   idTokenSigningAlg?: "RS256" | "ES256";
+  /** The access tokens' lifetime in seconds. Default 600. Small values test refresh on expiry. */
+  accessTokenTtlSeconds?: number;
 }
 
 export interface DemoIdp extends RunningServer {
@@ -217,13 +234,28 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
     if (log.length > 200) log.shift();
   };
 
+  const grantTypesOf = new Map(options.clients.map((c) => [c.clientId, c.grantTypes ?? ["authorization_code", "refresh_token"]]));
+  /**
+   * The `cid`s (one per authorization request, kept across its login and consent interactions) of
+   * the requests whose scope, as the client sent it, asked for offline_access. Bounded: a test
+   * IdP's worth of logins.
+   */
+  const offlineRequested = new Set<string>();
+  const grantHasOffline = (grant: { getOIDCScope?: () => string } | undefined): boolean =>
+    grant?.getOIDCScope?.().split(" ").includes("offline_access") ?? false;
+  type HookCtx = { method?: string; query?: Record<string, unknown>; oidc?: { route?: string; body?: Record<string, unknown>; grant?: { getOIDCScope(): string }; entities?: { Grant?: { getOIDCScope(): string } } } };
+  const hookGrant = (ctx: HookCtx) => ctx.oidc?.entities?.Grant ?? ctx.oidc?.grant;
+  if (options.accessTokenTtlSeconds !== undefined && !(Number.isInteger(options.accessTokenTtlSeconds) && options.accessTokenTtlSeconds > 0)) {
+    throw new Error(`accessTokenTtlSeconds must be a positive integer, got ${options.accessTokenTtlSeconds}`);
+  }
+
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(),
     clients: options.clients.map((c) => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
       redirect_uris: c.redirectUris,
-      grant_types: ["authorization_code", "refresh_token"],
+      grant_types: c.grantTypes ?? ["authorization_code", "refresh_token"],
       response_types: ["code"],
       // client_secret_post is accepted too (oidc-provider treats the two as one).
       token_endpoint_auth_method: "client_secret_basic",
@@ -236,12 +268,33 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       email: ["email", "email_verified"],
       profile: ["name", "preferred_username"],
     },
-    scopes: ["openid", "offline_access", "profile", "email"],
+    scopes: ["openid", "offline_access", "profile", "email", "calendar"],
     conformIdTokenClaims: false,
     pkce: { required: () => true },
     features: { devInteractions: { enabled: false } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    ttl: TTL_SECONDS,
+    interactions: {
+      url(ctx: HookCtx, interaction: { uid: string; cid?: string }) {
+        // The first interaction of an authorization request sees the request as sent (a resumed
+        // one, at /auth/<uid>, has no scope of its own: its cid was recorded then).
+        if (ctx.oidc?.route === "authorization" && interaction.cid) {
+          const raw = ctx.method === "POST" ? ctx.oidc.body?.scope : ctx.query?.scope;
+          if (typeof raw === "string" && raw.split(" ").includes("offline_access")) {
+            offlineRequested.add(interaction.cid);
+            if (offlineRequested.size > 1000) offlineRequested.delete(offlineRequested.values().next().value!);
+          }
+        }
+        return `/interaction/${interaction.uid}`;
+      },
+    },
+    // Refresh tokens without prompt=consent (see the header): the grant decides, not the request.
+    async issueRefreshToken(ctx: HookCtx, client: { grantTypeAllowed(type: string): boolean }, source: { scopes: Set<string> }) {
+      return client.grantTypeAllowed("refresh_token") && (source.scopes.has("offline_access") || grantHasOffline(hookGrant(ctx)));
+    },
+    // Offline access outlives the login session (oidc-provider's default looks at the request's scope only).
+    async expiresWithSession(ctx: HookCtx, source: { scopes: Set<string> }) {
+      return !(source.scopes.has("offline_access") || grantHasOffline(hookGrant(ctx)));
+    },
+    ttl: { ...TTL_SECONDS, AccessToken: options.accessTokenTtlSeconds ?? TTL_SECONDS.AccessToken },
     clientBasedCORS: () => true,
     async findAccount(_ctx: unknown, sub: string) {
       const user = bySub.get(sub);
@@ -309,6 +362,9 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
         missingResourceScopes?: Record<string, string[]>;
       };
       if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(" "));
+      // oidc-provider dropped offline_access from the request (no prompt=consent): grant it anyway
+      // if the client asked for it and may refresh (the issueRefreshToken hook reads the grant).
+      if (details.cid && offlineRequested.delete(details.cid) && grantTypesOf.get(clientId)?.includes("refresh_token")) grant.addOIDCScope("offline_access");
       if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
       for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
       const grantId = await grant.save();

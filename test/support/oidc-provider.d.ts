@@ -11,6 +11,8 @@ declare module "oidc-provider" {
     prompt: { name: string; reasons: string[]; details: Record<string, unknown> };
     session?: { accountId?: string };
     grantId?: string;
+    /** Shared by the interactions of one authorization request (login, then consent). */
+    cid?: string;
   }
 
   export interface Grant {

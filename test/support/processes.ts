@@ -34,7 +34,7 @@ export interface Running {
 
 export type RunningServer = Running & { url: string };
 
-export type DemoBackendName = "weather" | "notes";
+export type DemoBackendName = "weather" | "notes" | "calendar";
 
 const OUTPUT_LIMIT = 64 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -157,14 +157,17 @@ export async function startServerEverything(mode: "streamableHttp" | "sse" = "st
   return { ...running, url: `http://127.0.0.1:${port}/${mode === "sse" ? "sse" : "mcp"}` };
 }
 
-/** One of the demo backends in examples/ on a free loopback port. */
-export async function startDemoBackend(name: DemoBackendName): Promise<RunningServer> {
+/**
+ * One of the demo backends in examples/ on a free loopback port. `env` is merged over PORT
+ * (calendar needs IDP_ISSUER; TOKEN_CACHE_SECONDS is optional).
+ */
+export async function startDemoBackend(name: DemoBackendName, options: { env?: Record<string, string> } = {}): Promise<RunningServer> {
   const port = await freePort();
   const running = await startProcess({
     name: `demo-${name}`,
     command: process.execPath,
     args: [fileURLToPath(new URL(`../../examples/${name}/server.ts`, import.meta.url))],
-    env: { PORT: String(port) },
+    env: { ...options.env, PORT: String(port) },
     cwd: repoRoot,
     readyLine: /^ready http:\/\/\S+$/,
   });
