@@ -13,6 +13,7 @@ import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
 import { metadataResponse, oauthRoutes } from "./oauth/routes.ts";
 import { approvalRoutes } from "./approvals/routes.ts";
+import { connectRoutes } from "./connections/routes.ts";
 import { issuerFor } from "./oauth/server.ts";
 import { hostAllowList } from "./ingress/host.ts";
 import { endpoint } from "./dispatch/mcp.ts";
@@ -54,6 +55,7 @@ async function resourceMetadata(c: Context<AppEnv>, id: string | null): Promise<
 app.get("/.well-known/oauth-authorization-server/t/:tenant", (c) => metadataResponse(c, c.req.param("tenant")));
 app.route("/t/:tenant/oauth", oauthRoutes);
 app.route("/t/:tenant/approvals", approvalRoutes);
+app.route("/t/:tenant/connect", connectRoutes);
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

@@ -97,6 +97,10 @@ export function privateDestination(tenant: TenantConfig): string | null {
   tenant.backends.forEach((backend, i) => {
     if (backend.transport !== "service") destinations.push([`backends.${i}.url`, backend.url]);
     destinations.push([`backends.${i}.auth.tokenUrl`, backend.auth?.tokenUrl]);
+    if (backend.auth?.type === "user_oauth") {
+      destinations.push([`backends.${i}.auth.issuer`, backend.auth.issuer]);
+      destinations.push([`backends.${i}.auth.authorizationUrl`, backend.auth.authorizationUrl]);
+    }
   });
   destinations.push(["auth.jwt.jwksUrl", tenant.auth.jwt?.jwksUrl]);
   destinations.push(["auth.oauth.idp.issuer", tenant.auth.oauth?.idp.issuer]);

@@ -15,6 +15,7 @@ import { consoleRoutes } from "./console/routes.ts";
 import { metrics } from "./metrics.ts";
 import { oauthAdmin } from "./oauth.ts";
 import { approvalsAdmin } from "./approvals.ts";
+import { connectionsAdmin } from "./connections.ts";
 import { tenants } from "./tenants.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
@@ -90,6 +91,7 @@ admin.route("/", metrics);
 admin.route("/", catalog);
 admin.route("/", oauthAdmin);
 admin.route("/", approvalsAdmin);
+admin.route("/", connectionsAdmin);
 admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */

@@ -33,4 +33,6 @@ export interface ConnectFlow {
   redirectUri: string;
   tokenEndpoint: string;
   expiresAt: number;
+  /** RFC 9207: the issuer whose `iss` the answer must carry, when the server sends one. */
+  expectedIss?: string;
 }

@@ -1,0 +1,168 @@
+/**
+ * The gateway acting for the user at a backend with the user's own OAuth grant
+ * (docs/connections.md), end to end: the gateway in `wrangler dev`; the demo calendar backend
+ * (examples/calendar), which accepts only access tokens the demo IdP issued, and finds its
+ * authorization server from its RFC 9728 metadata; the real OpenID provider (oidc-provider) as
+ * that authorization server; MCP SDK clients as alice and bob.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import * as v2 from "@modelcontextprotocol/client";
+import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
+import { startGateway, type RunningGateway } from "../support/gateway.ts";
+import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
+import { loginWithFetch } from "../support/oauthLogin.ts";
+import { startDemoBackend, type RunningServer } from "../support/processes.ts";
+
+const TENANT = "connections";
+const CAL_SECRET = `cal-${randomBytes(8).toString("hex")}`;
+
+let gateway: RunningGateway;
+let idp: DemoIdp;
+let calendar: RunningServer;
+let weather: RunningServer;
+let signer: TestSigner;
+
+beforeAll(async () => {
+  signer = await testSigner();
+  gateway = await startGateway({ vars: { CAL_SECRET } });
+  // Short access tokens: a call after a few seconds needs the refresh token.
+  idp = await startDemoIdp({
+    accessTokenTtlSeconds: 3,
+    clients: [{ clientId: "gateway-calendar", clientSecret: CAL_SECRET, redirectUris: [`${gateway.origin}/t/${TENANT}/connect/callback`] }],
+  });
+  [calendar, weather] = await Promise.all([startDemoBackend("calendar", { env: { IDP_ISSUER: idp.issuer, TOKEN_CACHE_SECONDS: "0" } }), startDemoBackend("weather")]);
+  await gateway.putTenant({
+    id: TENANT,
+    backends: [
+      // No issuer and no endpoints: discovered from the calendar's RFC 9728 metadata.
+      { name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } },
+      { name: "weather", url: weather.url },
+    ],
+    naming: { mode: "always", separator: "__" },
+    auth: jwtAuth(signer, gateway.mcpUrl(TENANT)),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([gateway?.stop(), idp?.stop(), calendar?.stop(), weather?.stop()]);
+});
+
+async function connect(sub: string): Promise<Client> {
+  const token = await signer.token({ sub, audience: gateway.mcpUrl(TENANT) });
+  const client = new Client({ name: `${sub}-agent`, version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+const names = async (client: { listTools(): Promise<{ tools: { name: string }[] }> }) => (await client.listTools()).tools.map((t) => t.name).sort();
+const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
+
+/** Expects error -32042 and returns the connect URL it names. */
+async function connectLink(call: Promise<unknown>): Promise<string> {
+  const error = (await call.then(
+    (r) => {
+      throw new Error(`expected -32042, got ${JSON.stringify(r)}`);
+    },
+    (e: unknown) => e,
+  )) as { code?: number; data?: { elicitations?: { mode: string; url: string }[] } };
+  expect(error.code).toBe(-32042);
+  const url = error.data?.elicitations?.[0]?.url ?? "";
+  expect(error.data?.elicitations?.[0]?.mode).toBe("url");
+  expect(url.startsWith(`${gateway.origin}/t/${TENANT}/connect?link=`)).toBe(true);
+  return url;
+}
+
+/** Opens the connect link as an IdP user, signs in there, and lets the browser reach the gateway's callback. */
+async function connectAccount(url: string, user: keyof typeof DEMO_USERS): Promise<Response> {
+  const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
+  const login = await loginWithFetch(url, { user: DEMO_USERS[user].login, password: DEMO_USERS[user].password, redirectPrefix: callback });
+  return fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
+}
+
+describe("a backend that acts for each user", () => {
+  it("offers an unconnected user one connect tool whose call links to the connect page; after connecting, the user's own tools and data", async () => {
+    const alice = await connect("alice");
+    const before = await names(alice);
+    expect(before).toContain("calendar__connect");
+    expect(before).toContain("weather__get_forecast");
+    expect(before).not.toContain("calendar__list_events");
+
+    const url = await connectLink(alice.callTool({ name: "calendar__connect", arguments: {} }));
+    const done = await connectAccount(url, "alice");
+    const page = await done.text();
+    expect(done.status, page).toBe(200);
+    expect(page).toMatch(/connected/);
+
+    const after = await names(alice);
+    expect(after).toEqual(expect.arrayContaining(["calendar__list_events", "calendar__add_event"]));
+    expect(after).not.toContain("calendar__connect");
+    await alice.callTool({ name: "calendar__add_event", arguments: { title: "Standup", date: "2026-12-07" } });
+    expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice.*Standup/);
+    await alice.close();
+
+    // The link worked once.
+    const again = await fetch(url, { redirect: "manual" });
+    expect(again.status).toBe(400);
+    expect(await again.text()).toMatch(/already used/);
+  }, 60_000);
+
+  it("never lends one user's grant to another: bob still has to connect, and then sees only his calendar", async () => {
+    const bob = await connect("bob");
+    expect(await names(bob)).toContain("calendar__connect");
+    const url = await connectLink(bob.callTool({ name: "calendar__connect", arguments: {} }));
+    expect((await connectAccount(url, "bob")).status).toBe(200);
+    const listed = text(await bob.callTool({ name: "calendar__list_events", arguments: {} }));
+    expect(listed).toMatch(/Events of bob/);
+    expect(listed).not.toMatch(/Standup/);
+    await bob.close();
+    const stats = (await (await fetch(new URL("/stats", calendar.url))).json()) as Record<string, number>;
+    expect(stats.alice).toBeGreaterThan(0);
+    expect(stats.bob).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("refreshes an expired access token with the user's refresh token", async () => {
+    // alice connected in the first test; her 3 s access token has expired by now.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const alice = await connect("alice");
+    expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
+    await alice.close();
+  }, 30_000);
+
+  it("refuses a tampered link, and a link for another tenant", async () => {
+    const alice = await connect("carol");
+    const url = new URL(await connectLink(alice.callTool({ name: "calendar__connect", arguments: {} })));
+    await alice.close();
+    const link = url.searchParams.get("link")!;
+    const [payload, mac] = link.split(".");
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, "base64url").toString()), p: "alice" })).toString("base64url");
+    expect((await fetch(`${gateway.origin}/t/${TENANT}/connect?link=${forged}.${mac}`, { redirect: "manual" })).status).toBe(400);
+    expect((await fetch(`${gateway.origin}/t/other/connect?link=${link}`, { redirect: "manual" })).status).toBe(400);
+    expect((await fetch(`${gateway.origin}/t/${TENANT}/connect/callback?state=${"x".repeat(43)}&code=abc`, { redirect: "manual" })).status).toBe(400);
+  }, 30_000);
+
+  it("lets an operator see and revoke connections (no token shown); the user is asked to connect again", async () => {
+    const admin = (path: string, init: RequestInit = {}) => fetch(`${gateway.origin}/admin/tenants/${TENANT}${path}`, { ...init, headers: { authorization: `Bearer ${gateway.adminToken}` } });
+    const listed = (await (await admin("/connections")).json()) as { connections: { principal: string; backend: string }[] };
+    expect(listed.connections).toEqual(expect.arrayContaining([expect.objectContaining({ principal: "alice", backend: "calendar" }), expect.objectContaining({ principal: "bob", backend: "calendar" })]));
+    expect(JSON.stringify(listed)).not.toMatch(/access|refresh|token/i);
+    expect((await admin("/connections/bob/calendar", { method: "DELETE" })).status).toBe(204);
+    expect((await admin("/connections/bob/calendar", { method: "DELETE" })).status).toBe(404);
+    const bob = await connect("bob");
+    expect(await names(bob)).toContain("calendar__connect");
+    await bob.close();
+  }, 30_000);
+
+  it("reaches a 2026-07-28 client (SDK v2) with the same link", async () => {
+    const token = await signer.token({ sub: "dave", audience: gateway.mcpUrl(TENANT) });
+    const client = new v2.Client({ name: "dave-modern", version: "2.0.0" });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    expect(await names(client)).toContain("calendar__connect");
+    const url = await connectLink(client.callTool({ name: "calendar__connect", arguments: {} }));
+    expect((await connectAccount(url, "alice")).status).toBe(200);
+    expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
+    await client.close();
+  }, 60_000);
+});

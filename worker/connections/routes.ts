@@ -1,0 +1,128 @@
+/**
+ * Connecting a user's account at a backend that acts for the user (docs/connections.md), mounted
+ * at `/t/:tenant/connect`:
+ *
+ *   GET /?link=…     the link a call answered with (error -32042): signed for this tenant,
+ *                    principal and backend, unexpired, and used once (its nonce is spent here).
+ *                    -> the backend's authorization server (code + PKCE S256, `state`, RFC 8707
+ *                    `resource` = the backend's URL), with a browser-binding cookie
+ *   GET /callback    its answer: `state` and the cookie must match the flow, `iss` checked when
+ *                    the server sends it (RFC 9207); the code is exchanged and the grant stored,
+ *                    encrypted, for that principal and backend
+ *
+ * Nothing here redirects anywhere but to the backend's own authorization server; errors are pages.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { logger } from "../observe/log.ts";
+import { escapeHtml, pageHeaders, STYLE } from "../oauth/pages.ts";
+import { constantTimeEqual, PKCE_CHALLENGE, randomToken, s256, sha256Hex } from "../oauth/crypto.ts";
+import { cookieValue } from "../oauth/http.ts";
+import { loadTenant } from "../tenant/store.ts";
+import type { UserOAuth } from "../tenant/schema.ts";
+import { verifyLink } from "./links.ts";
+import { authServerFor, tokenRequest } from "./oauthClient.ts";
+import type { ConnectFlow } from "./types.ts";
+import { vaultOf } from "./userTokens.ts";
+
+/** The browser that started a flow must finish it (login CSRF towards the backend's server). */
+const FLOW_COOKIE = "__Host-mcp-connect";
+const FLOW_TTL_MS = 10 * 60 * 1000;
+
+export const connectRoutes = new Hono<AppEnv>();
+
+function page(status: number, title: string, text: string): Response {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>`;
+  return new Response(html, { status, headers: pageHeaders() });
+}
+
+/** The flow's vault entry is stored under the hash of `state`; the raw state is only in the URL. */
+interface Flow extends ConnectFlow {
+  /** SHA-256 of the browser-binding cookie's value. */
+  bindingHash: string;
+}
+
+connectRoutes.get("/", async (c) => {
+  const tenantId = c.req.param("tenant") ?? "";
+  const secret = c.env.VAULT_SECRET;
+  const claims = secret ? await verifyLink(c.req.query("link") ?? "", secret) : null;
+  if (!claims || claims.tenant !== tenantId) return page(400, "Link not valid", "This connect link is not valid or has expired. Call the tool again from your client for a new one.");
+  const tenant = await loadTenant(c.env, tenantId);
+  const backend = tenant?.backends.find((b) => b.name === claims.backend);
+  if (!tenant || backend?.auth?.type !== "user_oauth") return page(404, "Unknown backend", "This backend does not connect user accounts (any more).");
+  const vault = c.env.CONNECTIONS.get(c.env.CONNECTIONS.idFromName(tenant.id));
+  if (!(await vault.claimNonce(claims.nonce, claims.expiresAt))) return page(400, "Link already used", "This connect link was already used. Call the tool again from your client for a new one.");
+  const auth: UserOAuth = backend.auth;
+  let server;
+  try {
+    server = await authServerFor(c.env, backend, auth);
+  } catch (error) {
+    logger.warn("connect_discovery_failed", { tenant: tenant.id, backend: backend.name, error: error instanceof Error ? error.message : "error" });
+    return page(503, "Not reachable", `The sign-in service of ${backend.name} could not be reached. Try again later.`);
+  }
+  const state = randomToken(32);
+  const binding = randomToken(32);
+  const verifier = randomToken(32);
+  const redirectUri = `${new URL(c.req.url).origin}/t/${encodeURIComponent(tenant.id)}/connect/callback`;
+  const flow: Flow = {
+    principal: claims.principal,
+    backend: backend.name,
+    verifier,
+    redirectUri,
+    tokenEndpoint: server.tokenEndpoint,
+    expiresAt: Date.now() + FLOW_TTL_MS,
+    bindingHash: await sha256Hex(binding),
+    ...(server.issuer && server.sendsIss ? { expectedIss: server.issuer } : {}),
+  };
+  await vault.putFlow(await sha256Hex(state), flow);
+  const target = new URL(server.authorizationEndpoint);
+  target.searchParams.set("response_type", "code");
+  target.searchParams.set("client_id", auth.clientId);
+  target.searchParams.set("redirect_uri", redirectUri);
+  target.searchParams.set("state", state);
+  target.searchParams.set("code_challenge", await s256(verifier));
+  target.searchParams.set("code_challenge_method", "S256");
+  target.searchParams.set("resource", backend.url);
+  if (auth.scopes.length > 0) target.searchParams.set("scope", auth.scopes.join(" "));
+  return new Response(null, {
+    status: 302,
+    headers: { location: target.href, "set-cookie": `${FLOW_COOKIE}=${binding}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax`, "cache-control": "no-store" },
+  });
+});
+
+connectRoutes.get("/callback", async (c) => {
+  const tenantId = c.req.param("tenant") ?? "";
+  const query = new URL(c.req.url).searchParams;
+  const state = query.get("state") ?? "";
+  const tenant = await loadTenant(c.env, tenantId);
+  if (!tenant || !PKCE_CHALLENGE.test(state)) return page(400, "Not valid", "This answer does not belong to a connection in progress.");
+  const vault = c.env.CONNECTIONS.get(c.env.CONNECTIONS.idFromName(tenant.id));
+  const flow = (await vault.takeFlow(await sha256Hex(state))) as Flow | null;
+  const binding = cookieValue(c.req.header("cookie"), FLOW_COOKIE);
+  const cleared = { "set-cookie": `${FLOW_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax` };
+  if (!flow || !binding || !(await constantTimeEqual(await sha256Hex(binding), flow.bindingHash))) {
+    return withHeaders(page(400, "Not valid", "This answer does not belong to a connection started in this browser, or it expired. Call the tool again for a new link."), cleared);
+  }
+  if (flow.expectedIss !== undefined && query.get("iss") !== flow.expectedIss) return withHeaders(page(400, "Not valid", "The answer did not come from this backend's sign-in service (iss mismatch)."), cleared);
+  const code = query.get("code");
+  if (query.get("error") !== null || code === null) return withHeaders(page(400, "Not connected", "The sign-in was refused or cancelled. Nothing was connected."), cleared);
+  const backend = tenant.backends.find((b) => b.name === flow.backend);
+  if (backend?.auth?.type !== "user_oauth") return withHeaders(page(404, "Unknown backend", "This backend does not connect user accounts (any more)."), cleared);
+  let grant;
+  try {
+    const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: flow.redirectUri, code_verifier: flow.verifier, resource: backend.url });
+    grant = await tokenRequest(c.env, backend.auth, flow.tokenEndpoint, form);
+  } catch (error) {
+    logger.warn("connect_exchange_failed", { tenant: tenant.id, backend: backend.name, error: error instanceof Error ? error.message : "error" });
+    return withHeaders(page(502, "Not connected", `${backend.name}'s sign-in service did not issue a token. Call the tool again for a new link.`), cleared);
+  }
+  await vaultOf(c.env, tenant.id).put(tenant.id, flow.principal, backend.name, grant);
+  logger.info("connection_created", { tenant: tenant.id, backend: backend.name, principal: flow.principal });
+  return withHeaders(page(200, "Connected", `Your ${backend.name} account is connected. Go back to your client and call the tool again.`), cleared);
+});
+
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
+  return response;
+}
