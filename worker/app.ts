@@ -13,7 +13,7 @@ import { admin } from "./admin/routes.ts";
 import { canonicalResource } from "./auth/authenticate.ts";
 import { metadataResponse, oauthRoutes } from "./oauth/routes.ts";
 import { approvalRoutes } from "./approvals/routes.ts";
-import { connectRoutes } from "./connections/routes.ts";
+import { connectRoutes, myConnections } from "./connections/routes.ts";
 import { issuerFor } from "./oauth/server.ts";
 import { hostAllowList } from "./ingress/host.ts";
 import { endpoint } from "./dispatch/mcp.ts";
@@ -56,6 +56,7 @@ app.get("/.well-known/oauth-authorization-server/t/:tenant", (c) => metadataResp
 app.route("/t/:tenant/oauth", oauthRoutes);
 app.route("/t/:tenant/approvals", approvalRoutes);
 app.route("/t/:tenant/connect", connectRoutes);
+app.route("/t/:tenant/connections", myConnections);
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

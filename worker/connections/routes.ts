@@ -12,7 +12,9 @@
  *
  * Nothing here redirects anywhere but to the backend's own authorization server; errors are pages.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { principalOf } from "../auth/authenticate.ts";
+import { GatewayError } from "../protocol/errors.ts";
 import type { AppEnv } from "../env.ts";
 import { logger } from "../observe/log.ts";
 import { escapeHtml, pageHeaders, STYLE } from "../oauth/pages.ts";
@@ -126,3 +128,28 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
   for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
   return response;
 }
+
+/**
+ * A user's own connections, with the same credential as at the MCP endpoint (mounted at
+ * `/t/:tenant/connections`): `GET` lists them (no token), `DELETE /:backend` disconnects one.
+ */
+export const myConnections = new Hono<AppEnv>();
+
+async function me(c: Context<AppEnv>): Promise<{ tenant: string; principal: string }> {
+  const tenant = await loadTenant(c.env, c.req.param("tenant") ?? "");
+  if (!tenant) throw new GatewayError("tenant_not_found");
+  const principal = await principalOf(c.req.raw, tenant, c.env);
+  return { tenant: tenant.id, principal: principal.sub };
+}
+
+myConnections.get("/", async (c) => {
+  const { tenant, principal } = await me(c);
+  return c.json({ connections: await vaultOf(c.env, tenant).list(principal) }, 200, { "cache-control": "no-store" });
+});
+
+myConnections.delete("/:backend", async (c) => {
+  const { tenant, principal } = await me(c);
+  const deleted = await vaultOf(c.env, tenant).delete(principal, c.req.param("backend"));
+  if (deleted) logger.info("connection_deleted", { tenant, backend: c.req.param("backend"), principal, by: "user" });
+  return deleted ? c.body(null, 204) : c.json({ error: "no such connection" }, 404);
+});
