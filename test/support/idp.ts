@@ -41,7 +41,7 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import Provider, { type InteractionDetails } from "oidc-provider";
+import Provider, { errors, type InteractionDetails } from "oidc-provider";
 import { freePort, type RunningServer } from "./processes.ts";
 
 export interface DemoUser {
@@ -171,6 +171,12 @@ function signingKeys(): object[] {
   ];
 }
 
+/** An RFC 8707 resource indicator this IdP issues tokens for: http://127.0.0.1:* or http://localhost:*. */
+function isLoopbackResource(indicator: string): boolean {
+  const url = URL.parse(indicator);
+  return url !== null && url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost") && url.hash === "" && url.username === "" && url.password === "";
+}
+
 function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 }
@@ -271,7 +277,26 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
     scopes: ["openid", "offline_access", "profile", "email", "calendar"],
     conformIdTokenClaims: false,
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      // RFC 8707 (see the header): any loopback http resource gets RS256 JWT access tokens bound
+      // to it; no default resource, so a request without `resource` gets opaque tokens as before.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(_ctx: unknown, resourceIndicator: string) {
+          if (!isLoopbackResource(resourceIndicator)) throw new errors.InvalidTarget("resource indicator must be an http URL on 127.0.0.1 or localhost");
+          return {
+            scope: "calendar",
+            audience: resourceIndicator,
+            accessTokenFormat: "jwt",
+            accessTokenTTL: options.accessTokenTtlSeconds ?? TTL_SECONDS.AccessToken,
+            jwt: { sign: { alg: "RS256" } },
+          };
+        },
+      },
+    },
     interactions: {
       url(ctx: HookCtx, interaction: { uid: string; cid?: string }) {
         // The first interaction of an authorization request sees the request as sent (a resumed
