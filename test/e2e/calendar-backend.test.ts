@@ -70,7 +70,7 @@ async function tokenRequest(at: DemoIdp, form: Record<string, string>, client = 
 }
 
 /** The user's tokens from a real code + PKCE flow (a fresh cookie jar: a login form every time). */
-async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client = CLIENT, resource = undefined as string | undefined } = {}): Promise<TokenResponse> {
+async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client = CLIENT, resource = undefined as string | undefined, resourceAtToken = true } = {}): Promise<TokenResponse> {
   const verifier = randomBytes(32).toString("base64url");
   const state = randomBytes(12).toString("base64url");
   const url = new URL(`${at.issuer}/auth`);
@@ -92,7 +92,7 @@ async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client
   expect(code).toBeTruthy();
   const tokens = await tokenRequest(
     at,
-    { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier, ...(resource === undefined ? {} : { resource }) },
+    { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier, ...(resource === undefined || !resourceAtToken ? {} : { resource }) },
     client,
   );
   expect(tokens.status).toBe(200);
@@ -325,12 +325,23 @@ describe("the demo calendar backend", () => {
       await client.close();
     }
     expect((await stats(calendar)).alice).toBeGreaterThanOrEqual(before + 3);
+
+    // A code exchange without `resource` gets a JWT for the resource of the authorization request.
+    const granted = await login(idp, "alice", { resource, resourceAtToken: false });
+    expect(decodeJwt(granted.access_token).payload.aud).toBe(resource);
+    const response = await rawInitialize(calendar.url, `Bearer ${granted.access_token}`);
+    expect(response.status).toBe(200);
+    await response.body?.cancel();
   });
 
   it("refreshes a resource-bound grant with resource=<calendar url>: a new JWT for the calendar that works", async () => {
     const resource = resourceOf(calendar);
     const tokens = await login(idp, "bob", { resource });
     expect(typeof tokens.refresh_token).toBe("string");
+    // Not for another resource than the granted one (RFC 8707 section 2.2).
+    const elsewhere = await refresh(idp, tokens.refresh_token!, "http://127.0.0.1:9/mcp");
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.body.error).toBe("invalid_target");
 
     const refreshed = await refresh(idp, tokens.refresh_token!, resource);
     expect(refreshed.status).toBe(200);
@@ -346,6 +357,14 @@ describe("the demo calendar backend", () => {
     } finally {
       await client.close();
     }
+
+    // Without `resource`, the granted one is used: again a JWT for the calendar.
+    const again = await refresh(idp, (refreshed.body.refresh_token as string | undefined) ?? tokens.refresh_token!);
+    expect(again.status).toBe(200);
+    expect(decodeJwt(again.body.access_token as string).payload.aud).toBe(resource);
+    const response = await rawInitialize(calendar.url, `Bearer ${again.body.access_token as string}`);
+    expect(response.status).toBe(200);
+    await response.body?.cancel();
   });
 
   it("refuses a JWT access token minted for another resource: 401 invalid_token", async () => {

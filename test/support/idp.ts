@@ -35,6 +35,17 @@
  *   - the scope `calendar` (besides openid, offline_access, profile, email), for the demo calendar;
  *   - per client `grantTypes` (default ["authorization_code", "refresh_token"], as before).
  *
+ * RFC 8707 resource indicators (what an OAuth client of a protected resource, such as the gateway,
+ * sends: `resource=<the resource's URL>` in the authorization request, the code exchange and the
+ * refresh): any `http://127.0.0.1:*` or `http://localhost:*` URL is accepted as a resource (anything
+ * else: error=invalid_target). Its access tokens are JWTs (RFC 9068: `typ` at+jwt, signed RS256 with
+ * the IdP's key at jwks_uri) with `aud` = the resource URL, `scope` "calendar" (the only scope a
+ * resource has), the same lifetime as opaque ones (`accessTokenTtlSeconds`); they are not good at
+ * userinfo. No default resource: a request without `resource` gets opaque access tokens exactly as
+ * before. The granted resource is reused (`useGrantedResource`): a code exchange or refresh of a
+ * grant made for a resource gets a JWT for it with or without `resource` (another resource there:
+ * invalid_target). `offline_access` still yields a refresh token.
+ *
  * Quiet: every default that oidc-provider would announce on the console (in-memory adapter,
  * development keys, TTLs, error page...) is replaced; server errors are kept for `output()`.
  */
