@@ -5,10 +5,19 @@
 // their own calendar. This is the backend for testing "the gateway acts for the user at a
 // backend with per-user OAuth".
 //
-// Tokens are checked by calling the IdP's userinfo endpoint with them (the IdP's access tokens
-// are opaque, and userinfo needs no client credentials of the backend's own). A valid token's sub
-// is cached for TOKEN_CACHE_SECONDS (default and maximum 30): an expired or revoked token may be
-// taken for that long, which tests of expiry shorten. Tokens are never logged.
+// Two kinds of access tokens are taken:
+//   - opaque ones (a request without an RFC 8707 `resource`): checked by calling the IdP's
+//     userinfo endpoint with them (userinfo needs no client credentials of the backend's own). A
+//     valid token's sub is cached for TOKEN_CACHE_SECONDS (default and maximum 30): an expired or
+//     revoked token may be taken for that long, which tests of expiry shorten;
+//   - JWTs (RFC 9068; what the IdP issues when the client sent `resource=<this server's /mcp URL>`,
+//     as an RFC 8707 client such as the gateway does): verified locally with jose against the
+//     IdP's jwks_uri (from discovery): signature RS256 or ES256, `typ` at+jwt, `iss` the IdP,
+//     `aud` this server's resource identifier (`<origin>/mcp`, the `resource` of its RFC 9728
+//     metadata), `exp`; the user is `sub`. A JWT for another audience is refused (401
+//     invalid_token). Not cached (the check is local; exp is checked every time).
+// A token of three dot-separated parts is taken for a JWT; any other goes to userinfo. Tokens are
+// never logged.
 //
 // Test aid: GET /stats answers {sub: number of authenticated /mcp requests}, so a test can prove
 // whose token reached the backend.
@@ -17,6 +26,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
+import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as z from "zod";
 import { isMain, log, runBackend } from "../shared/http.ts";
 
@@ -91,34 +101,83 @@ export interface TokenValidatorOptions {
   cacheSeconds: number;
 }
 
-/** Checks access tokens at the IdP's userinfo endpoint; caches a valid token's sub briefly. */
+/** jose's error codes that mean "this JWT is not acceptable" (anything else: the check itself failed). */
+const JWT_REFUSALS = new Set([
+  "ERR_JWT_EXPIRED",
+  "ERR_JWT_CLAIM_VALIDATION_FAILED",
+  "ERR_JWT_INVALID",
+  "ERR_JWS_INVALID",
+  "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+  "ERR_JOSE_ALG_NOT_ALLOWED",
+  "ERR_JOSE_NOT_SUPPORTED",
+  "ERR_JWKS_NO_MATCHING_KEY",
+  "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
+]);
+
+/** Three base64url parts: a JWS compact serialization (RFC 7515 section 7.1). */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Checks access tokens: JWTs locally against the IdP's keys (audience: the resource given to
+ * validate()), any other token at the IdP's userinfo endpoint, caching a valid opaque token's sub
+ * briefly.
+ */
 export function tokenValidator(opts: TokenValidatorOptions) {
   // Keyed by a hash: the cache holds no token itself.
   const cache = new Map<string, { sub: string; until: number }>();
-  let userinfoEndpoint: Promise<string> | undefined;
+  let discovery: Promise<{ userinfoEndpoint: string; jwksUri?: string }> | undefined;
+  let jwks: { uri: string; keys: ReturnType<typeof createRemoteJWKSet> } | undefined;
 
-  const discover = (): Promise<string> =>
-    (userinfoEndpoint ??= (async () => {
+  const discover = () =>
+    (discovery ??= (async () => {
       const response = await fetch(`${opts.issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5_000) });
       if (!response.ok) throw new Error(`discovery: HTTP ${response.status}`);
-      const doc = (await response.json()) as { issuer?: unknown; userinfo_endpoint?: unknown };
+      const doc = (await response.json()) as { issuer?: unknown; userinfo_endpoint?: unknown; jwks_uri?: unknown };
       if (doc.issuer !== opts.issuer) throw new Error(`discovery: issuer ${String(doc.issuer)} is not ${opts.issuer}`);
       if (typeof doc.userinfo_endpoint !== "string") throw new Error("discovery: no userinfo_endpoint");
-      return doc.userinfo_endpoint;
+      return { userinfoEndpoint: doc.userinfo_endpoint, ...(typeof doc.jwks_uri === "string" ? { jwksUri: doc.jwks_uri } : {}) };
     })().catch((error: unknown) => {
-      userinfoEndpoint = undefined; // try again on the next request
+      discovery = undefined; // try again on the next request
       throw error;
     }));
 
-  /** The token's sub; undefined if the IdP refuses it; throws if the IdP cannot be asked. */
-  return async function validate(token: string): Promise<string | undefined> {
+  /** A JWT access token's sub; undefined if it is not one for `audience` from the IdP. */
+  async function verifyJwt(token: string, audience: string | undefined): Promise<string | undefined> {
+    if (audience === undefined) return undefined; // nothing to check its audience against
+    const { jwksUri } = await discover();
+    if (jwksUri === undefined) throw new Error("discovery: no jwks_uri");
+    if (jwks?.uri !== jwksUri) jwks = { uri: jwksUri, keys: createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5_000 }) };
+    try {
+      const { payload } = await jwtVerify(token, jwks.keys, {
+        issuer: opts.issuer,
+        audience,
+        algorithms: ["RS256", "ES256"],
+        typ: "at+jwt", // RFC 9068 section 4 (jose also takes "application/at+jwt")
+        requiredClaims: ["sub", "exp"],
+      });
+      return typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : undefined;
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (typeof code === "string" && JWT_REFUSALS.has(code)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The token's sub; undefined if it is refused; throws if the IdP cannot be asked. `audience`:
+   * this server's resource identifier, which a JWT access token must name in `aud`.
+   */
+  return async function validate(token: string, audience?: string): Promise<string | undefined> {
+    if (JWT_SHAPE.test(token)) return verifyJwt(token, audience);
+
     const key = createHash("sha256").update(token).digest("base64url");
     const now = Date.now();
     const hit = cache.get(key);
     if (hit && hit.until > now) return hit.sub;
     cache.delete(key);
 
-    const response = await fetch(await discover(), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    const { userinfoEndpoint } = await discover();
+    const response = await fetch(userinfoEndpoint, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
     if (response.status === 401 || response.status === 400 || response.status === 403) {
       await response.body?.cancel();
       return undefined;
@@ -140,6 +199,11 @@ export function tokenValidator(opts: TokenValidatorOptions) {
 /** The origin the client used (the Host header was checked to be loopback by shared/http.ts). */
 function originOf(req: IncomingMessage): string {
   return `http://${req.headers.host ?? "127.0.0.1"}`;
+}
+
+/** This server's resource identifier (RFC 9728 `resource`, RFC 9068 `aud`): its /mcp URL. */
+function resourceOf(req: IncomingMessage): string {
+  return `${originOf(req)}/mcp`;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -171,7 +235,7 @@ export function calendarHandlers(issuer: string, cacheSeconds: number) {
     const token = match[1]!;
     let sub: string | undefined;
     try {
-      sub = await validate(token);
+      sub = await validate(token, resourceOf(req));
     } catch (error) {
       log("calendar", `token check failed: ${error instanceof Error ? error.message : String(error)}`);
       sendJson(res, 503, { jsonrpc: "2.0", error: { code: -32603, message: "Authorization server unavailable" }, id: null });
@@ -190,7 +254,7 @@ export function calendarHandlers(issuer: string, cacheSeconds: number) {
     if (url.pathname === PRM_PATH) {
       // RFC 9728 section 2: `resource` is this server's resource identifier, the /mcp URL.
       sendJson(res, 200, {
-        resource: `${originOf(req)}/mcp`,
+        resource: resourceOf(req),
         authorization_servers: [issuer],
         scopes_supported: ["openid", "offline_access", "calendar"],
         bearer_methods_supported: ["header"],

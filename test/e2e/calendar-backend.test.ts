@@ -70,7 +70,7 @@ async function tokenRequest(at: DemoIdp, form: Record<string, string>, client = 
 }
 
 /** The user's tokens from a real code + PKCE flow (a fresh cookie jar: a login form every time). */
-async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client = CLIENT } = {}): Promise<TokenResponse> {
+async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client = CLIENT, resource = undefined as string | undefined, resourceAtToken = true } = {}): Promise<TokenResponse> {
   const verifier = randomBytes(32).toString("base64url");
   const state = randomBytes(12).toString("base64url");
   const url = new URL(`${at.issuer}/auth`);
@@ -83,13 +83,18 @@ async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client
     nonce: randomBytes(12).toString("base64url"),
     code_challenge: createHash("sha256").update(verifier).digest("base64url"),
     code_challenge_method: "S256",
+    ...(resource === undefined ? {} : { resource }),
   }).toString();
   const { finalUrl } = await loginWithFetch(url.href, { user, password: `${user}-password`, redirectPrefix: REDIRECT_URI });
   const callback = new URL(finalUrl);
   expect(callback.searchParams.get("state")).toBe(state);
   const code = callback.searchParams.get("code");
   expect(code).toBeTruthy();
-  const tokens = await tokenRequest(at, { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier }, client);
+  const tokens = await tokenRequest(
+    at,
+    { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier, ...(resource === undefined || !resourceAtToken ? {} : { resource }) },
+    client,
+  );
   expect(tokens.status).toBe(200);
   expect(typeof tokens.body.access_token).toBe("string");
   issuedTokens.push(tokens.body.access_token as string);
@@ -97,8 +102,8 @@ async function login(at: DemoIdp, user: "alice" | "bob", { scope = SCOPE, client
   return tokens.body as unknown as TokenResponse;
 }
 
-async function refresh(at: DemoIdp, refreshToken: string) {
-  const response = await tokenRequest(at, { grant_type: "refresh_token", refresh_token: refreshToken });
+async function refresh(at: DemoIdp, refreshToken: string, resource?: string) {
+  const response = await tokenRequest(at, { grant_type: "refresh_token", refresh_token: refreshToken, ...(resource === undefined ? {} : { resource }) });
   if (typeof response.body.access_token === "string") issuedTokens.push(response.body.access_token);
   return response;
 }
@@ -132,7 +137,17 @@ async function stats(server: RunningServer): Promise<Record<string, number>> {
   return (await response.json()) as Record<string, number>;
 }
 
+/** A JWT's payload and header, unverified (the backend verifies; the tests only look). */
+function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+  const parts = token.split(".");
+  expect(parts).toHaveLength(3);
+  const part = (i: number) => JSON.parse(Buffer.from(parts[i]!, "base64url").toString("utf8")) as Record<string, unknown>;
+  return { header: part(0), payload: part(1) };
+}
+
 const origin = (server: RunningServer) => new URL(server.url).origin;
+/** The calendar's resource identifier: its RFC 9728 `resource`, what an RFC 8707 client sends. */
+const resourceOf = (server: RunningServer) => `${origin(server)}/mcp`;
 const prmUrl = (server: RunningServer) => `${origin(server)}/.well-known/oauth-protected-resource/mcp`;
 
 describe("the demo calendar backend", () => {
@@ -286,6 +301,81 @@ describe("the demo calendar backend", () => {
     await response.body?.cancel();
     // The SDK client fails to connect with a garbage token.
     await expect(connect(calendar.url, "garbage-token")).rejects.toThrow();
+    expect(await stats(calendar)).toEqual(before);
+  });
+
+  it("issues a JWT access token bound to the calendar for resource=<calendar url> (RFC 8707), which the calendar takes", async () => {
+    const resource = resourceOf(calendar);
+    const tokens = await login(idp, "alice", { resource });
+    expect(tokens.token_type).toBe("Bearer");
+    const { header, payload } = decodeJwt(tokens.access_token);
+    expect(header.typ).toBe("at+jwt");
+    expect(header.alg).toBe("RS256");
+    expect(payload.aud).toBe(resource);
+    expect(payload.iss).toBe(idp.issuer);
+    expect(payload.sub).toBe("alice");
+    expect(String(payload.scope).split(" ")).toContain("calendar");
+    expect(typeof tokens.refresh_token).toBe("string"); // offline_access still gives a refresh token
+
+    const before = (await stats(calendar)).alice ?? 0;
+    const client = await connect(calendar.url, tokens.access_token);
+    try {
+      expect(await callText(client, "list_events")).toMatch(/^Events of alice: /);
+    } finally {
+      await client.close();
+    }
+    expect((await stats(calendar)).alice).toBeGreaterThanOrEqual(before + 3);
+
+    // A code exchange without `resource` gets a JWT for the resource of the authorization request.
+    const granted = await login(idp, "alice", { resource, resourceAtToken: false });
+    expect(decodeJwt(granted.access_token).payload.aud).toBe(resource);
+    const response = await rawInitialize(calendar.url, `Bearer ${granted.access_token}`);
+    expect(response.status).toBe(200);
+    await response.body?.cancel();
+  });
+
+  it("refreshes a resource-bound grant with resource=<calendar url>: a new JWT for the calendar that works", async () => {
+    const resource = resourceOf(calendar);
+    const tokens = await login(idp, "bob", { resource });
+    expect(typeof tokens.refresh_token).toBe("string");
+    // Not for another resource than the granted one (RFC 8707 section 2.2).
+    const elsewhere = await refresh(idp, tokens.refresh_token!, "http://127.0.0.1:9/mcp");
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.body.error).toBe("invalid_target");
+
+    const refreshed = await refresh(idp, tokens.refresh_token!, resource);
+    expect(refreshed.status).toBe(200);
+    const accessToken = refreshed.body.access_token as string;
+    expect(accessToken).not.toBe(tokens.access_token);
+    const { payload } = decodeJwt(accessToken);
+    expect(payload.aud).toBe(resource);
+    expect(payload.sub).toBe("bob");
+
+    const client = await connect(calendar.url, accessToken);
+    try {
+      expect(await callText(client, "list_events")).toMatch(/^Events of bob: /);
+    } finally {
+      await client.close();
+    }
+
+    // Without `resource`, the granted one is used: again a JWT for the calendar.
+    const again = await refresh(idp, (refreshed.body.refresh_token as string | undefined) ?? tokens.refresh_token!);
+    expect(again.status).toBe(200);
+    expect(decodeJwt(again.body.access_token as string).payload.aud).toBe(resource);
+    const response = await rawInitialize(calendar.url, `Bearer ${again.body.access_token as string}`);
+    expect(response.status).toBe(200);
+    await response.body?.cancel();
+  });
+
+  it("refuses a JWT access token minted for another resource: 401 invalid_token", async () => {
+    const other = "http://127.0.0.1:9/mcp";
+    const tokens = await login(idp, "alice", { resource: other });
+    expect(decodeJwt(tokens.access_token).payload.aud).toBe(other);
+    const before = await stats(calendar);
+    const response = await rawInitialize(calendar.url, `Bearer ${tokens.access_token}`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")?.startsWith(`Bearer resource_metadata="${prmUrl(calendar)}", error="invalid_token"`)).toBe(true);
+    await response.body?.cancel();
     expect(await stats(calendar)).toEqual(before);
   });
 

@@ -35,13 +35,24 @@
  *   - the scope `calendar` (besides openid, offline_access, profile, email), for the demo calendar;
  *   - per client `grantTypes` (default ["authorization_code", "refresh_token"], as before).
  *
+ * RFC 8707 resource indicators (what an OAuth client of a protected resource, such as the gateway,
+ * sends: `resource=<the resource's URL>` in the authorization request, the code exchange and the
+ * refresh): any `http://127.0.0.1:*` or `http://localhost:*` URL is accepted as a resource (anything
+ * else: error=invalid_target). Its access tokens are JWTs (RFC 9068: `typ` at+jwt, signed RS256 with
+ * the IdP's key at jwks_uri) with `aud` = the resource URL, `scope` "calendar" (the only scope a
+ * resource has), the same lifetime as opaque ones (`accessTokenTtlSeconds`); they are not good at
+ * userinfo. No default resource: a request without `resource` gets opaque access tokens exactly as
+ * before. The granted resource is reused (`useGrantedResource`): a code exchange or refresh of a
+ * grant made for a resource gets a JWT for it with or without `resource` (another resource there:
+ * invalid_target). `offline_access` still yields a refresh token.
+ *
  * Quiet: every default that oidc-provider would announce on the console (in-memory adapter,
  * development keys, TTLs, error page...) is replaced; server errors are kept for `output()`.
  */
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import Provider, { type InteractionDetails } from "oidc-provider";
+import Provider, { errors, type InteractionDetails } from "oidc-provider";
 import { freePort, type RunningServer } from "./processes.ts";
 
 export interface DemoUser {
@@ -171,6 +182,12 @@ function signingKeys(): object[] {
   ];
 }
 
+/** An RFC 8707 resource indicator this IdP issues tokens for: http://127.0.0.1:* or http://localhost:*. */
+function isLoopbackResource(indicator: string): boolean {
+  const url = URL.parse(indicator);
+  return url !== null && url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost") && url.hash === "" && url.username === "" && url.password === "";
+}
+
 function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 }
@@ -271,7 +288,26 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
     scopes: ["openid", "offline_access", "profile", "email", "calendar"],
     conformIdTokenClaims: false,
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      // RFC 8707 (see the header): any loopback http resource gets RS256 JWT access tokens bound
+      // to it; no default resource, so a request without `resource` gets opaque tokens as before.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(_ctx: unknown, resourceIndicator: string) {
+          if (!isLoopbackResource(resourceIndicator)) throw new errors.InvalidTarget("resource indicator must be an http URL on 127.0.0.1 or localhost");
+          return {
+            scope: "calendar",
+            audience: resourceIndicator,
+            accessTokenFormat: "jwt",
+            accessTokenTTL: options.accessTokenTtlSeconds ?? TTL_SECONDS.AccessToken,
+            jwt: { sign: { alg: "RS256" } },
+          };
+        },
+      },
+    },
     interactions: {
       url(ctx: HookCtx, interaction: { uid: string; cid?: string }) {
         // The first interaction of an authorization request sees the request as sent (a resumed

@@ -27,6 +27,11 @@ declare module "oidc-provider" {
     find(id: string): Promise<Grant | undefined>;
   }
 
+  /** oidc-provider's OAuth errors (only those idp.ts throws). */
+  export const errors: {
+    InvalidTarget: new (description?: string) => Error;
+  };
+
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
     proxy: boolean;
