@@ -31,6 +31,7 @@ import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";
 import { grantHolds } from "../../worker/oauth/grants.ts";
+import { GrantRequiredError } from "../../worker/upstream/errors.ts";
 import { userTokenSource } from "../../worker/connections/userTokens.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
@@ -135,12 +136,16 @@ export class SessionObject extends DurableObject<Env> {
     const backends = this.#engine.backends;
     backends.restore(config, meta.clientCapabilities);
     const settled = await bounded(maxTimeout(config), (signal) => fanOut(config.backends, signal, (backend, s) => backends.get(backend, s)));
+    // A backend that acts for the user, who has not connected it yet, is not down: it offers its
+    // connect tool (docs/connections.md), so it counts as tools, not as a failure.
+    const unconnected = settled.failed.filter((f) => f.error instanceof GrantRequiredError).length;
+    settled.failed = settled.failed.filter((f) => !(f.error instanceof GrantRequiredError));
     for (const failure of settled.failed) {
       logger.warn("backend_initialize_failed", { tenant: config.id, backend: failure.backend, reason: failureReason(failure.error), detail: String(failure.error) });
     }
     // Failure semantics (worker/engine/README.md): fail-closed refuses a session with a backend
     // down; fail-open starts one unless every backend failed.
-    if (settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length === 0)) {
+    if (settled.failed.length > 0 && (config.failureMode === "closed" || settled.ok.length + unconnected === 0)) {
       await bounded(5_000, (signal) => backends.terminateAll(signal));
       await this.ctx.storage.deleteAll();
       const kind = config.failureMode === "closed" && settled.ok.length > 0 ? "backend_unavailable" : "all_backends_failed";
@@ -150,7 +155,7 @@ export class SessionObject extends DurableObject<Env> {
     const infos = backends.infos(config);
     const initializeResult: Record<string, unknown> = {
       protocolVersion: meta.clientVersion,
-      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
+      capabilities: mergeCapabilities([...infos.map((i) => i.capabilities), ...(unconnected > 0 ? [{ tools: { listChanged: true } }] : [])]),
       serverInfo: GATEWAY_INFO,
     };
     const instructions = mergeInstructions(infos);

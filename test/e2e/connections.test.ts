@@ -17,6 +17,8 @@ import { loginWithFetch } from "../support/oauthLogin.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
 const TENANT = "connections";
+/** A tenant with its own login (auth.oauth): a connect link is for the user who signs in there. */
+const LOGIN_TENANT = "connections-login";
 const CAL_SECRET = `cal-${randomBytes(8).toString("hex")}`;
 
 let gateway: RunningGateway;
@@ -31,7 +33,10 @@ beforeAll(async () => {
   // Short access tokens: a call after a few seconds needs the refresh token.
   idp = await startDemoIdp({
     accessTokenTtlSeconds: 3,
-    clients: [{ clientId: "gateway-calendar", clientSecret: CAL_SECRET, redirectUris: [`${gateway.origin}/t/${TENANT}/connect/callback`] }],
+    clients: [
+      { clientId: "gateway-calendar", clientSecret: CAL_SECRET, redirectUris: [`${gateway.origin}/t/${TENANT}/connect/callback`, `${gateway.origin}/t/${LOGIN_TENANT}/connect/callback`] },
+      { clientId: "gateway-login", clientSecret: CAL_SECRET, redirectUris: [`${gateway.origin}/t/${LOGIN_TENANT}/oauth/callback`] },
+    ],
   });
   [calendar, weather] = await Promise.all([startDemoBackend("calendar", { env: { IDP_ISSUER: idp.issuer, TOKEN_CACHE_SECONDS: "0" } }), startDemoBackend("weather")]);
   await gateway.putTenant({
@@ -43,6 +48,15 @@ beforeAll(async () => {
     ],
     naming: { mode: "always", separator: "__" },
     auth: jwtAuth(signer, gateway.mcpUrl(TENANT)),
+  });
+  await gateway.putTenant({
+    id: LOGIN_TENANT,
+    backends: [{ name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } }],
+    naming: { mode: "always", separator: "__" },
+    auth: {
+      ...jwtAuth(signer, gateway.mcpUrl(LOGIN_TENANT)),
+      oauth: { idp: { issuer: idp.issuer, clientId: "gateway-login", clientSecret: "CAL_SECRET", scopes: ["openid", "profile"], rolesClaim: "roles" } },
+    },
   });
 }, 120_000);
 
@@ -183,4 +197,34 @@ describe("a backend that acts for each user", () => {
     expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
     await client.close();
   }, 60_000);
+
+  it("where the tenant has its own login, goes on only for the link's own user", async () => {
+    const token = await signer.token({ sub: "alice", audience: gateway.mcpUrl(LOGIN_TENANT) });
+    const alice = new Client({ name: "alice-agent", version: "1.0.0" });
+    await alice.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(LOGIN_TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const callback = `${gateway.origin}/t/${LOGIN_TENANT}/connect/callback`;
+    const gatewayLogin = `${gateway.origin}/t/${LOGIN_TENANT}/oauth/callback`;
+    // bob opens alice's link: he signs in at the tenant's IdP, and is turned away.
+    const forBob = await loginWithFetch(await connectLinkFor(alice, LOGIN_TENANT), { user: "bob", password: DEMO_USERS.bob.password, isDone: (u) => u.startsWith(gatewayLogin) });
+    const refused = await fetch(forBob.finalUrl, { headers: { cookie: forBob.jar.header(forBob.finalUrl) ?? "" }, redirect: "manual" });
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toMatch(/another user/);
+    // alice opens her own: the tenant's login, then the calendar's (the IdP's session carries her), then connected.
+    const login = await loginWithFetch(await connectLinkFor(alice, LOGIN_TENANT), { user: "alice", password: DEMO_USERS.alice.password, redirectPrefix: callback });
+    const done = await fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
+    expect(done.status).toBe(200);
+    expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
+    await alice.close();
+  }, 60_000);
 });
+
+async function connectLinkFor(client: Client, tenant: string): Promise<string> {
+  const error = (await client.callTool({ name: "calendar__connect", arguments: {} }).then(
+    () => null,
+    (e: unknown) => e,
+  )) as { code?: number; data?: { elicitations?: { url: string }[] } } | null;
+  expect(error?.code).toBe(-32042);
+  const url = error?.data?.elicitations?.[0]?.url ?? "";
+  expect(url.startsWith(`${gateway.origin}/t/${tenant}/connect?link=`)).toBe(true);
+  return url;
+}

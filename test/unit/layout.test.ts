@@ -39,7 +39,10 @@ const LEAVES = [
   "worker/oauth/crypto.ts",
   "worker/oauth/grants.ts",
   "worker/approvals/types.ts",
-  "worker/connections/",
+  "worker/connections/types.ts",
+  "worker/connections/links.ts",
+  "worker/connections/oauthClient.ts",
+  "worker/connections/userTokens.ts",
 ];
 
 interface Import {

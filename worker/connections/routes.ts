@@ -4,6 +4,9 @@
  *
  *   GET /?link=…     the link a call answered with (error -32042): signed for this tenant,
  *                    principal and backend, unexpired, and used once (its nonce is spent here).
+ *                    A tenant with its own login (`auth.oauth`) first signs the person in at its
+ *                    IdP (oauth/routes.ts callback -> connectArrived) and goes on only if they
+ *                    are the link's user.
  *                    -> the backend's authorization server (code + PKCE S256, `state`, RFC 8707
  *                    `resource` = the backend's URL), with a browser-binding cookie
  *   GET /callback    its answer: `state` and the cookie must match the flow, `iss` checked when
@@ -19,10 +22,13 @@ import type { AppEnv } from "../env.ts";
 import { logger } from "../observe/log.ts";
 import { escapeHtml, pageHeaders, STYLE } from "../oauth/pages.ts";
 import { constantTimeEqual, PKCE_CHALLENGE, randomToken, s256, sha256Hex } from "../oauth/crypto.ts";
-import { cookieValue } from "../oauth/http.ts";
+import { cookieValue, loginCookie } from "../oauth/http.ts";
+import { idpAuthorizationUrl, idpMetadata } from "../oauth/idp.ts";
+import { authority, issuerFor } from "../oauth/server.ts";
+import type { PendingLogin } from "../oauth/types.ts";
 import { loadTenant } from "../tenant/store.ts";
-import type { UserOAuth } from "../tenant/schema.ts";
-import { verifyLink } from "./links.ts";
+import type { TenantConfig, UserOAuth } from "../tenant/schema.ts";
+import { verifyLink, type LinkClaims } from "./links.ts";
 import { authServerFor, tokenRequest } from "./oauthClient.ts";
 import type { ConnectFlow } from "./types.ts";
 import { vaultOf } from "./userTokens.ts";
@@ -47,18 +53,67 @@ interface Flow extends ConnectFlow {
 
 connectRoutes.get("/", async (c) => {
   const tenantId = c.req.param("tenant") ?? "";
-  const secret = c.env.VAULT_SECRET;
-  const claims = secret ? await verifyLink(c.req.query("link") ?? "", secret) : null;
-  if (!claims || claims.tenant !== tenantId) return page(400, "Link not valid", "This connect link is not valid or has expired. Call the tool again from your client for a new one.");
+  const link = c.req.query("link") ?? "";
+  const claims = await validLink(c.env, tenantId, link);
+  if (!claims) return page(400, "Link not valid", "This connect link is not valid or has expired. Call the tool again from your client for a new one.");
   const tenant = await loadTenant(c.env, tenantId);
-  const backend = tenant?.backends.find((b) => b.name === claims.backend);
-  if (!tenant || backend?.auth?.type !== "user_oauth") return page(404, "Unknown backend", "This backend does not connect user accounts (any more).");
+  if (!tenant) return page(404, "Unknown backend", "This backend does not connect user accounts (any more).");
   const vault = c.env.CONNECTIONS.get(c.env.CONNECTIONS.idFromName(tenant.id));
   if (!(await vault.claimNonce(claims.nonce, claims.expiresAt))) return page(400, "Link already used", "This connect link was already used. Call the tool again from your client for a new one.");
+  const server = tenant.auth.oauth;
+  if (!server) return toAuthorizationServer(c.env, tenant, new URL(c.req.url).origin, claims);
+  // The tenant has its own login: whoever opens the link signs in first, and must be its user.
+  let metadata;
+  try {
+    metadata = await idpMetadata(server.idp);
+  } catch {
+    return page(503, "Sign-in unavailable", "The identity provider could not be reached.");
+  }
+  const issuer = issuerFor(c.req.url, tenant.id);
+  const loginId = randomToken(32);
+  const pending: PendingLogin = {
+    client: { clientId: "", clientName: "" },
+    redirectUri: `${issuer}/connect`,
+    state: null,
+    codeChallenge: "",
+    resource: "",
+    scope: "",
+    idpState: randomToken(16),
+    idpVerifier: randomToken(32),
+    nonce: randomToken(16),
+    connect: link,
+  };
+  await authority(c.env, tenant.id).putPending(await sha256Hex(loginId), pending);
+  const target = idpAuthorizationUrl(metadata, server.idp, { redirectUri: `${issuer}/oauth/callback`, state: pending.idpState, nonce: pending.nonce, codeChallenge: await s256(pending.idpVerifier) });
+  return new Response(null, { status: 302, headers: { location: target, "set-cookie": loginCookie(loginId), "cache-control": "no-store" } });
+});
+
+/** The link's claims when it is this gateway's, for this tenant, and unexpired. */
+async function validLink(env: Env, tenantId: string, link: string): Promise<LinkClaims | null> {
+  const secret = env.VAULT_SECRET;
+  const claims = secret ? await verifyLink(link, secret) : null;
+  return claims && claims.tenant === tenantId ? claims : null;
+}
+
+/** Called by the tenant's login callback (oauth/routes.ts) once it knows who opened the link. */
+export async function connectArrived(env: Env, tenant: TenantConfig, origin: string, link: string, sub: string): Promise<Response> {
+  const claims = await validLink(env, tenant.id, link);
+  if (!claims) return page(400, "Link not valid", "This connect link expired during the sign-in. Call the tool again from your client for a new one.");
+  if (claims.principal !== sub) {
+    logger.warn("connect_wrong_user", { tenant: tenant.id, backend: claims.backend, principal: claims.principal, signedIn: sub });
+    return page(403, "Not your link", "This link was made for another user. Call the tool yourself to get your own link.");
+  }
+  return toAuthorizationServer(env, tenant, origin, claims);
+}
+
+/** On to the backend's authorization server, with a flow stored for the callback. */
+async function toAuthorizationServer(env: Env, tenant: TenantConfig, origin: string, claims: LinkClaims): Promise<Response> {
+  const backend = tenant.backends.find((b) => b.name === claims.backend);
+  if (backend?.auth?.type !== "user_oauth") return page(404, "Unknown backend", "This backend does not connect user accounts (any more).");
   const auth: UserOAuth = backend.auth;
   let server;
   try {
-    server = await authServerFor(c.env, backend, auth);
+    server = await authServerFor(env, backend, auth);
   } catch (error) {
     logger.warn("connect_discovery_failed", { tenant: tenant.id, backend: backend.name, error: error instanceof Error ? error.message : "error" });
     return page(503, "Not reachable", `The sign-in service of ${backend.name} could not be reached. Try again later.`);
@@ -66,7 +121,7 @@ connectRoutes.get("/", async (c) => {
   const state = randomToken(32);
   const binding = randomToken(32);
   const verifier = randomToken(32);
-  const redirectUri = `${new URL(c.req.url).origin}/t/${encodeURIComponent(tenant.id)}/connect/callback`;
+  const redirectUri = `${origin}/t/${encodeURIComponent(tenant.id)}/connect/callback`;
   const flow: Flow = {
     principal: claims.principal,
     backend: backend.name,
@@ -77,7 +132,7 @@ connectRoutes.get("/", async (c) => {
     bindingHash: await sha256Hex(binding),
     ...(server.issuer && server.sendsIss ? { expectedIss: server.issuer } : {}),
   };
-  await vault.putFlow(await sha256Hex(state), flow);
+  await env.CONNECTIONS.get(env.CONNECTIONS.idFromName(tenant.id)).putFlow(await sha256Hex(state), flow);
   const target = new URL(server.authorizationEndpoint);
   target.searchParams.set("response_type", "code");
   target.searchParams.set("client_id", auth.clientId);
@@ -91,7 +146,7 @@ connectRoutes.get("/", async (c) => {
     status: 302,
     headers: { location: target.href, "set-cookie": `${FLOW_COOKIE}=${binding}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax`, "cache-control": "no-store" },
   });
-});
+}
 
 connectRoutes.get("/callback", async (c) => {
   const tenantId = c.req.param("tenant") ?? "";

@@ -35,6 +35,13 @@ export async function grantRequired(env: Env, backend: string, user: CallingUser
   return new GrantRequiredError(backend, `${user.origin}/t/${encodeURIComponent(user.tenant)}/connect?link=${link}`, nonce);
 }
 
+/** A backend answered 401 to the user's token: it is forgotten, and the user linked to connect again. */
+export async function grantRefused(env: Env, backend: string, user: CallingUser): Promise<Error> {
+  await vaultOf(env, user.tenant).delete(user.principal, backend).catch(() => false);
+  logger.info("connection_refused_by_backend", { tenant: user.tenant, backend, principal: user.principal });
+  return grantRequired(env, backend, user);
+}
+
 export function userTokenSource(env: Env): UserTokenSource {
   return async (backend: BackendConfig, user: CallingUser) => {
     const auth = backend.auth as UserOAuth;

@@ -12,7 +12,7 @@ import { GatewayError } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
-import { grantRequired, vaultOf } from "../connections/userTokens.ts";
+import { grantRefused } from "../connections/userTokens.ts";
 import { urlElicitationRequired } from "./answers.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
@@ -89,15 +89,6 @@ export class Relay {
     this.#catalog = parts.catalog;
   }
 
-  /** A user-OAuth backend answered 401 to the user's token: drop it, and link the user to connect again. */
-  async #grantRefused(backend: BackendConfig): Promise<Error> {
-    const config = this.#host.config();
-    const caller = this.#host.caller();
-    if (!config) return new UpstreamError("http_status", backend.name, "HTTP 401", 401);
-    await vaultOf(this.#host.env, config.id).delete(caller.principal.sub, backend.name).catch(() => false);
-    logger.info("connection_refused_by_backend", { tenant: config.id, backend: backend.name, principal: caller.principal.sub });
-    return grantRequired(this.#host.env, backend.name, { tenant: config.id, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin });
-  }
 
   /**
    * Sends `request` (params already rewritten to the backend's names) and yields the messages
@@ -146,7 +137,9 @@ export class Relay {
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
       // The backend refused the user's own token: it is forgotten, and the user is asked to connect again.
-      if (error instanceof UpstreamError && error.status === 401 && backend.auth?.type === "user_oauth") error = await this.#grantRefused(backend);
+      if (error instanceof UpstreamError && error.status === 401 && backend.auth?.type === "user_oauth") {
+        error = await grantRefused(this.#host.env, backend.name, { tenant: context.tenant, principal: context.principal, origin: new URL(this.#host.caller().resourceMetadataUrl).origin });
+      }
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);

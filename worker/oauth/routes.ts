@@ -35,6 +35,7 @@ import { authority, issueSettings, issuerFor, resourcesFor, serverMetadata } fro
 import type { OAuthErrorCode, PendingLogin } from "./types.ts";
 import { gatewayTokenGrant } from "./verify.ts";
 import { approverArrived } from "../approvals/routes.ts";
+import { connectArrived } from "../connections/routes.ts";
 
 
 type Ctx = Context<AppEnv>;
@@ -180,6 +181,11 @@ oauthRoutes.get("/callback", async (c) => {
   }
   // An approver's login (worker/approvals/routes.ts) ends at the approval form, not at consent.
   if (pending.approval) return approverArrived(c.env, tenant.id, issuer, idHash, { ...pending, user });
+  // A connect link's login (worker/connections/routes.ts): on to the backend's server if it is the link's user.
+  if (pending.connect) {
+    await store.takePending(idHash);
+    return connectArrived(c.env, tenant, new URL(c.req.url).origin, pending.connect, user.sub);
+  }
   const consentToken = randomToken(16);
   await store.putPending(idHash, { ...pending, user, consentToken });
   return consentPage({

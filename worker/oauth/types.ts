@@ -55,6 +55,8 @@ export interface PendingLogin {
    * approval it is for. The client fields above then name no real client and are not used.
    */
   approval?: string;
+  /** Set when this login proves who opens a connect link (worker/connections/routes.ts): the link. */
+  connect?: string;
 }
 
 export interface AuthorizationCodeData {
