@@ -32,7 +32,7 @@ import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";
 import { grantHolds } from "../../worker/oauth/grants.ts";
 import { GrantRequiredError } from "../../worker/upstream/errors.ts";
-import { userTokenSource } from "../../worker/connections/userTokens.ts";
+import { grantRefused, userTokenSource } from "../../worker/connections/userTokens.ts";
 import { GatewayError } from "../../worker/protocol/errors.ts";
 import { GATEWAY_INFO } from "../../worker/protocol/identity.ts";
 import { asRecord, isNotification, isRequest, isResponse, LOG_LEVELS, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../worker/protocol/jsonrpc.ts";
@@ -87,12 +87,16 @@ export class SessionObject extends DurableObject<Env> {
       tenant: () => this.#tenant(),
       resubscribe: (backend) => this.#listening.reopen(backend),
     };
+    const user = () => {
+      const caller = this.#caller;
+      const tenant = this.#config?.id;
+      return caller && tenant ? { tenant, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin } : null;
+    };
     this.#engine = createEngine(host, {
-      credentials: (backend, signal) => {
-        const caller = this.#caller;
-        const tenant = this.#config?.id;
-        const user = caller && tenant ? { tenant, principal: caller.principal.sub, origin: new URL(caller.resourceMetadataUrl).origin } : null;
-        return credentials.headers(backend, caller?.subjectToken ?? null, signal, user);
+      credentials: (backend, signal) => credentials.headers(backend, this.#caller?.subjectToken ?? null, signal, user()),
+      refused: async (backend) => {
+        const who = user();
+        return who ? grantRefused(env, backend, who) : new Error(`${backend}: refused`);
       },
     });
     const { handler, relay, backends } = this.#engine;

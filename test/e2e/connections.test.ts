@@ -116,6 +116,12 @@ describe("a backend that acts for each user", () => {
     await alice.callTool({ name: "calendar__add_event", arguments: { title: "Standup", date: "2026-12-07" } });
     expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice.*Standup/);
     await alice.close();
+    // The audit row names the credential mode the call used upstream.
+    const audit = async () => {
+      const response = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/audit?item=list_events`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+      return ((await response.json()) as { events: { principal: string; credential?: string }[] }).events;
+    };
+    await expect.poll(async () => (await audit()).map((e) => `${e.principal} ${e.credential}`), { timeout: 5_000 }).toContain("alice user_oauth");
 
     // The link worked once.
     const again = await fetch(url, { redirect: "manual" });
@@ -228,3 +234,74 @@ async function connectLinkFor(client: Client, tenant: string): Promise<string> {
   expect(url.startsWith(`${gateway.origin}/t/${tenant}/connect?link=`)).toBe(true);
   return url;
 }
+
+describe("many users, and a backend that refuses a token", () => {
+  const USERS = 50;
+  const TENANT_MANY = "connections-many";
+  let idp2: DemoIdp;
+  let calendar2: RunningServer;
+  let calendar3: RunningServer | undefined;
+
+  beforeAll(async () => {
+    const users = Object.fromEntries(
+      Array.from({ length: USERS }, (_, i) => [`u${i}`, { sub: `u${i}`, login: `u${i}`, password: `pw-${i}`, email: `u${i}@example.com`, name: `User ${i}`, roles: ["user"] }]),
+    );
+    // Tokens that live 10 minutes: nothing is refreshed here, so a refusal comes from the backend.
+    idp2 = await startDemoIdp({ users, clients: [{ clientId: "gateway-calendar", clientSecret: CAL_SECRET, redirectUris: [`${gateway.origin}/t/${TENANT_MANY}/connect/callback`] }] });
+    calendar2 = await startDemoBackend("calendar", { env: { IDP_ISSUER: idp2.issuer, TOKEN_CACHE_SECONDS: "0" } });
+    await gateway.putTenant(manyTenant(calendar2.url));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([idp2?.stop(), calendar2?.stop(), calendar3?.stop()]);
+  });
+
+  function manyTenant(url: string) {
+    return {
+      id: TENANT_MANY,
+      backends: [{ name: "calendar", url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } }],
+      naming: { mode: "always", separator: "__" },
+      auth: jwtAuth(signer, gateway.mcpUrl(TENANT_MANY)),
+    };
+  }
+
+  async function client(sub: string): Promise<Client> {
+    const token = await signer.token({ sub, audience: gateway.mcpUrl(TENANT_MANY) });
+    const c = new Client({ name: `${sub}-agent`, version: "1.0.0" });
+    await c.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT_MANY)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    return c;
+  }
+
+  it(`${USERS} users connect and call at once: each call carries its own user's token, none another's`, async () => {
+    const clients = await Promise.all(Array.from({ length: USERS }, (_, i) => client(`u${i}`)));
+    // Connected one after another (each is a browser sign-in at the IdP).
+    for (const [i, c] of clients.entries()) {
+      const url = await connectLinkFor(c, TENANT_MANY);
+      const login = await loginWithFetch(url, { user: `u${i}`, password: `pw-${i}`, redirectPrefix: `${gateway.origin}/t/${TENANT_MANY}/connect/callback` });
+      expect((await fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" })).status).toBe(200);
+    }
+    // All at once, twice each.
+    const answers = await Promise.all(clients.flatMap((c, i) => [0, 1].map(async () => ({ i, text: text(await c.callTool({ name: "calendar__list_events", arguments: {} })) }))));
+    for (const { i, text: answer } of answers) expect(answer).toMatch(new RegExp(`Events of u${i}\\b`));
+    const stats = (await (await fetch(new URL("/stats", calendar2.url))).json()) as Record<string, number>;
+    for (let i = 0; i < USERS; i++) expect(stats[`u${i}`], `u${i}`).toBeGreaterThanOrEqual(2);
+    await Promise.all(clients.map((c) => c.close()));
+  }, 180_000);
+
+  it("forgets a grant the backend refuses (401), and links the user to connect again", async () => {
+    // The calendar moves: tokens were issued for its old URL (their audience), so it refuses them;
+    // the user's next call there gets a connect link, not an unknown tool.
+    calendar3 = await startDemoBackend("calendar", { env: { IDP_ISSUER: idp2.issuer, TOKEN_CACHE_SECONDS: "0" } });
+    await gateway.putTenant(manyTenant(calendar3.url));
+    const u0 = await client("u0");
+    const refused = (await u0.callTool({ name: "calendar__list_events", arguments: {} }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as { code?: number; data?: { elicitations?: { url: string }[] } } | null;
+    expect(refused?.code).toBe(-32042);
+    expect(refused?.data?.elicitations?.[0]?.url).toMatch(new RegExp(`/t/${TENANT_MANY}/connect\\?link=`));
+    await u0.close();
+    const listed = await fetch(`${gateway.origin}/admin/tenants/${TENANT_MANY}/connections?principal=u0`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+    expect(((await listed.json()) as { connections: unknown[] }).connections).toEqual([]);
+  }, 60_000);
+});

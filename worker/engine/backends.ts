@@ -15,6 +15,8 @@ import { eraKeyOf } from "../upstream/era.ts";
 import { Breakers } from "./breaker.ts";
 import { secretNamed, serviceNamed, type Env } from "../env.ts";
 
+export type RefusedGrant = (backend: string) => Promise<Error>;
+
 /** Outbound credentials for a backend with `auth` (worker/upstream/credentials.ts). */
 export type CredentialSource = (backend: BackendConfig, signal: AbortSignal) => Promise<Record<string, string>>;
 
@@ -37,11 +39,20 @@ export class Backends {
   readonly #resourceSubscriptions = new Map<string, Set<string>>();
   readonly #credentials: CredentialSource | null;
   readonly #breakers = new Breakers();
+  /** A user-OAuth backend answered 401 to the user's token: what to throw instead (connections/userTokens.ts grantRefused). */
+  readonly #refused: RefusedGrant | null;
 
-  constructor(storage: SessionStore, env: Env, credentials: CredentialSource | null = null) {
+  constructor(storage: SessionStore, env: Env, credentials: CredentialSource | null = null, refused: RefusedGrant | null = null) {
     this.#storage = storage;
     this.#env = env;
     this.#credentials = credentials;
+    this.#refused = refused;
+  }
+
+  /** A 401 from a backend that acts for the user means the user's grant is gone: they are asked to connect again. */
+  async #mapRefusal(backend: BackendConfig, error: unknown): Promise<unknown> {
+    if (this.#refused && backend.auth?.type === "user_oauth" && error instanceof UpstreamError && error.status === 401) return this.#refused(backend.name);
+    return error;
   }
 
   /** Restores upstream connections from storage (after an eviction or restart). */
@@ -95,7 +106,7 @@ export class Backends {
     try {
       return await fn(upstream);
     } catch (error) {
-      if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw error;
+      if (!(error instanceof UpstreamError) || error.kind !== "session_expired") throw await this.#mapRefusal(backend, error);
       return fn(await this.reinitialize(backend, signal));
     }
   }
@@ -135,6 +146,9 @@ export class Backends {
         this.#upstreams.set(backend.name, upstream);
         this.#builtFrom.set(backend.name, builtFrom);
         return upstream;
+      })
+      .catch(async (error: unknown) => {
+        throw await this.#mapRefusal(backend, error);
       })
       .finally(() => this.#initializing.delete(backend.name));
     this.#initializing.set(backend.name, promise);

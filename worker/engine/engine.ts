@@ -5,7 +5,7 @@
  * request.
  */
 import type { PinInput, PinStatus } from "../policy/pinning.ts";
-import { Backends, type CredentialSource } from "./backends.ts";
+import { Backends, type CredentialSource, type RefusedGrant } from "./backends.ts";
 import { Catalog, type CatalogOptions } from "./catalog.ts";
 import { Handler } from "./handler.ts";
 import type { EngineHost } from "./host.ts";
@@ -21,13 +21,15 @@ export interface Engine {
 export interface EngineOptions {
   /** Outbound credentials per backend (worker/upstream/credentials.ts), or none. */
   credentials: CredentialSource | null;
+  /** For backends that act for the user: a 401 to the user's token becomes this (connections/userTokens.ts grantRefused). */
+  refused?: RefusedGrant;
   catalog?: CatalogOptions;
   /** Parts a home keeps for longer than one engine (the stateless home's per-principal cache). */
   shared?: { backends: Backends; catalog: Catalog };
 }
 
 export function createEngine(host: EngineHost, options: EngineOptions): Engine {
-  const backends = options.shared?.backends ?? new Backends(host.store, host.env, options.credentials);
+  const backends = options.shared?.backends ?? new Backends(host.store, host.env, options.credentials, options.refused ?? null);
   const catalog = options.shared?.catalog ?? new Catalog(host.store, backends, () => host.store.nextCounter(), pinnerOf(host), options.catalog);
   const relay = new Relay(host, { backends, catalog });
   const handler = new Handler(host, { backends, catalog, relay });

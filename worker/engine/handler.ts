@@ -19,6 +19,7 @@ import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { credentialMode } from "../upstream/credentials.ts";
+import { GrantRequiredError } from "../upstream/errors.ts";
 import { decideCall, visibility } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
@@ -109,7 +110,7 @@ export class Handler {
           const unknown = () =>
             local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
           const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
-          if (!entry) return unknown();
+          if (!entry) return (tool && (await this.#connectFirst(request, name, config, signal))) || unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
           // Quarantine decides on the definition as it is now, even when the client did not list again.
           if (tool && config.policy.pinning === "quarantine") {
@@ -285,6 +286,13 @@ export class Handler {
       }
     }
     return null;
+  }
+
+  /** A tool of a backend the user has not connected (docs/connections.md): the connect link, not "unknown". */
+  async #connectFirst(request: JsonRpcRequest, name: string, config: TenantConfig, signal: AbortSignal): Promise<Produced | null> {
+    const backend = config.backends.find((b) => b.auth?.type === "user_oauth" && name.startsWith(`${b.name}${config.naming.separator}`));
+    const error = backend ? await this.#backends.get(backend, signal).then(() => null, (e: unknown) => e) : null;
+    return error instanceof GrantRequiredError ? local(toClientError(request.id, error)) : null;
   }
 
   async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {

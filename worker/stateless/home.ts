@@ -40,7 +40,7 @@ import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { tenantObject } from "../tenant/store.ts";
 import { OutboundCredentials, type CallingUser } from "../upstream/credentials.ts";
-import { userTokenSource } from "../connections/userTokens.ts";
+import { grantRefused, userTokenSource } from "../connections/userTokens.ts";
 import { allModern } from "./era.ts";
 import { spend } from "./spent.ts";
 
@@ -178,7 +178,7 @@ function contextFor(env: Env, config: TenantConfig, input: ModernInput): Context
     const store = new MemoryStore();
     const holder: { context: Context | null } = { context: null };
     const user = callingUser(config.id, input);
-    const backends = new Backends(store, env, credentialSource(env, () => holder.context?.subjectToken ?? null, () => user));
+    const backends = new Backends(store, env, credentialSource(env, () => holder.context?.subjectToken ?? null, () => user), (backend) => grantRefused(env, backend, user));
     const catalog = new Catalog(store, backends, () => store.nextCounter(), pinnerOf({ tenant: () => tenantObject(env, config.id) }), { defaultTtlMs: LIST_TTL_MS });
     context = { version: config.version, store, backends, catalog, subjectToken: null };
     holder.context = context;
