@@ -15,6 +15,8 @@ export const DEV_PORT = 8787;
 export const DEV_ORIGIN = `http://127.0.0.1:${DEV_PORT}`;
 /** The demo OpenID provider `npm start` runs next to the gateway (test/support/idp.ts). */
 export const DEV_IDP_PORT = 8788;
+/** The gateway's client id at the demo IdP for the calendar backend (docs/connections.md). */
+export const DEV_CALENDAR_CLIENT_ID = "edge-mcp-gateway-calendar";
 export const DEV_IDP_CLIENT_ID = "edge-mcp-gateway-demo";
 
 export interface DevKeys {
@@ -47,7 +49,7 @@ export async function ensureDevKeys(root = repoRoot()): Promise<DevKeys> {
  * of the stateless modern path, worker/dispatch/stateless.ts), each created at random when the
  * file has none.
  */
-export function ensureDevVars(root = repoRoot()): { adminToken: string; idpClientSecret: string } {
+export function ensureDevVars(root = repoRoot()): { adminToken: string; idpClientSecret: string; calendarClientSecret: string } {
   const file = join(root, ".dev.vars");
   const append = (line: string): void => {
     const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
@@ -62,5 +64,5 @@ export function ensureDevVars(root = repoRoot()): { adminToken: string; idpClien
   };
   value("STATE_SECRET");
   value("VAULT_SECRET");
-  return { adminToken: value("ADMIN_TOKEN"), idpClientSecret: value("DEMO_IDP_CLIENT_SECRET") };
+  return { adminToken: value("ADMIN_TOKEN"), idpClientSecret: value("DEMO_IDP_CLIENT_SECRET"), calendarClientSecret: value("DEMO_CALENDAR_CLIENT_SECRET") };
 }

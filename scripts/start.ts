@@ -8,7 +8,7 @@ import { startDemoBackend, type Running } from "../test/support/processes.ts";
 import { startGateway } from "../test/support/gateway.ts";
 import { demoTenant } from "../examples/tenants/demo.ts";
 import { DEMO_USERS, startDemoIdp } from "../test/support/idp.ts";
-import { DEV_IDP_CLIENT_ID, DEV_IDP_PORT, DEV_ISSUER, DEV_ORIGIN, DEV_PORT, ensureDevKeys, ensureDevVars, repoRoot } from "./devState.ts";
+import { DEV_CALENDAR_CLIENT_ID, DEV_IDP_CLIENT_ID, DEV_IDP_PORT, DEV_ISSUER, DEV_ORIGIN, DEV_PORT, ensureDevKeys, ensureDevVars, repoRoot } from "./devState.ts";
 
 const children: Running[] = [];
 let stopping = false;
@@ -25,7 +25,7 @@ process.on("SIGTERM", () => void shutdown(0));
 
 try {
   const keys = await ensureDevKeys();
-  const { adminToken, idpClientSecret } = ensureDevVars();
+  const { adminToken, idpClientSecret, calendarClientSecret } = ensureDevVars();
   const [weather, notes] = await Promise.all([startDemoBackend("weather"), startDemoBackend("notes")]);
   children.push(weather, notes);
   // The demo OpenID provider: the gateway is its client, for either name of the local host.
@@ -37,10 +37,18 @@ try {
         clientSecret: idpClientSecret,
         redirectUris: [`${DEV_ORIGIN}/t/demo/oauth/callback`, `http://localhost:${DEV_PORT}/t/demo/oauth/callback`],
       },
+      // The gateway as the calendar's OAuth client, once per user (docs/connections.md).
+      {
+        clientId: DEV_CALENDAR_CLIENT_ID,
+        clientSecret: calendarClientSecret,
+        redirectUris: [`${DEV_ORIGIN}/t/demo/connect/callback`, `http://localhost:${DEV_PORT}/t/demo/connect/callback`],
+      },
     ],
   });
   children.push(idp);
-  const gateway = await startGateway({ port: DEV_PORT, adminToken, persistTo: join(repoRoot(), ".wrangler", "state"), vars: { DEMO_IDP_CLIENT_SECRET: idpClientSecret } });
+  const calendar = await startDemoBackend("calendar", { env: { IDP_ISSUER: idp.issuer } });
+  children.push(calendar);
+  const gateway = await startGateway({ port: DEV_PORT, adminToken, persistTo: join(repoRoot(), ".wrangler", "state"), vars: { DEMO_IDP_CLIENT_SECRET: idpClientSecret, DEMO_CALENDAR_CLIENT_SECRET: calendarClientSecret } });
   children.push(gateway);
   await gateway.putTenant(
     demoTenant({
@@ -50,6 +58,7 @@ try {
       issuer: DEV_ISSUER,
       audience: `${DEV_ORIGIN}/t/demo/mcp`,
       idp: { issuer: idp.issuer, clientId: DEV_IDP_CLIENT_ID, clientSecret: "DEMO_IDP_CLIENT_SECRET" },
+      calendar: { url: calendar.url, clientId: DEV_CALENDAR_CLIENT_ID, clientSecret: "DEMO_CALENDAR_CLIENT_SECRET" },
     }),
   );
   const users = Object.values(DEMO_USERS).map((u) => `${u.login} / ${u.password} (roles: ${u.roles.join(", ")})`).join("\n                   ");
@@ -60,6 +69,7 @@ try {
     MCP endpoint   ${url}
     demo backends  weather ${weather.url}
                    notes   ${notes.url}
+                   calendar ${calendar.url}   (each user connects their own account: call calendar__connect)
     admin API      ${DEV_ORIGIN}/admin/tenants/demo   (bearer ADMIN_TOKEN from .dev.vars)
     audit trail    ${DEV_ORIGIN}/admin/tenants/demo/audit
     metrics        ${DEV_ORIGIN}/admin/tenants/demo/metrics

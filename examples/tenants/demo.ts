@@ -14,12 +14,32 @@ export interface DemoIdp {
   clientSecret: string;
 }
 
-export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string; idp?: DemoIdp }): TenantInput {
+/** A backend that acts for each user with their own grant at the demo IdP (docs/connections.md). */
+export interface DemoCalendar {
+  url: string;
+  clientId: string;
+  /** The name of the Worker secret holding the calendar client's secret at the IdP. */
+  clientSecret: string;
+}
+
+export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string; idp?: DemoIdp; calendar?: DemoCalendar }): TenantInput {
   return {
     id: "demo",
     backends: [
       { name: "weather", url: options.weatherUrl, timeoutMs: 10_000 },
       { name: "notes", url: options.notesUrl, timeoutMs: 10_000, headers: { "x-gateway-tenant": "demo" } },
+      // Each user connects their own calendar account (the demo IdP is its authorization server,
+      // found from the calendar's RFC 9728 metadata): the first call gives a connect link.
+      ...(options.calendar
+        ? [
+            {
+              name: "calendar",
+              url: options.calendar.url,
+              timeoutMs: 10_000,
+              auth: { type: "user_oauth" as const, clientId: options.calendar.clientId, clientSecret: options.calendar.clientSecret, scopes: ["openid", "offline_access", "calendar"] },
+            },
+          ]
+        : []),
     ],
     naming: { mode: "always", separator: "__" },
     failureMode: "open",

@@ -159,6 +159,7 @@ const demo = demoTenant({
   issuer: "http://127.0.0.1:8787/dev-issuer",
   audience: "http://127.0.0.1:8787/t/demo/mcp",
   idp: { issuer: "http://127.0.0.1:8788", clientId: "edge-mcp-gateway-demo", clientSecret: "DEMO_IDP_CLIENT_SECRET" },
+  calendar: { url: "http://127.0.0.1:8003/mcp", clientId: "edge-mcp-gateway-calendar", clientSecret: "DEMO_CALENDAR_CLIENT_SECRET" },
 });
 
 /** Every field of the tenant document set at least once (together with `second` below). */
@@ -184,6 +185,19 @@ const full: TenantInput = {
       auth: { type: "token_exchange", tokenUrl: "https://auth.example/token", clientId: "gateway", clientSecret: "LEGACY_SECRET", audience: "legacy", scope: "legacy.all" },
     },
     { name: "inventory", transport: "service", service: "BACKEND_INVENTORY", url: "https://inventory.internal/mcp" },
+    {
+      name: "mail",
+      url: "https://mail.example/mcp",
+      auth: {
+        type: "user_oauth",
+        issuer: "https://login.mail.example",
+        authorizationUrl: "https://login.mail.example/authorize",
+        tokenUrl: "https://login.mail.example/token",
+        clientId: "gateway",
+        clientSecret: "MAIL_CLIENT_SECRET",
+        scopes: ["mail.read"],
+      },
+    },
   ],
   naming: { mode: "on-collision", separator: "." },
   failureMode: "closed",
