@@ -186,9 +186,27 @@ describe("a call that needs an admin's approval", () => {
     expect(await late.text()).toMatch(/already approved by alice/);
   }, 60_000);
 
+  it("reaches a 2026-07-28 client that takes URL elicitations as an input request; its retry goes through once approved", async () => {
+    const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
+    const client = new v2.Client({ name: "bob-modern-url", version: "2.0.0" }, { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    const asked: string[] = [];
+    client.setRequestHandler("elicitation/create", async (request) => {
+      const url = (request.params as { url: string }).url;
+      asked.push(url);
+      // The approver approves while the client waits (2026-07-28 basic/patterns/mrtr).
+      expect((await decide(await openApproval(url, "alice"), "approve")).status).toBe(200);
+      return { action: "accept" };
+    });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    expect(text(await client.callTool({ name: "weather__get_alerts", arguments: { region: "Porto Santo" } }))).toMatch(/Porto Santo/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatch(new RegExp(`^${issuer}/approvals/ap-`));
+    await client.close();
+  }, 60_000);
+
   it("reaches a 2026-07-28 client (SDK v2) the same way", async () => {
     const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
-    const client = new v2.Client({ name: "bob-modern", version: "2.0.0" });
+    const client = new v2.Client({ name: "bob-modern", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
     await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
     const asked = await needsApproval(client.callTool({ name: "weather__get_alerts", arguments: { region: "Madeira" } }));
     expect((await decide(await openApproval(asked.url, "alice"), "approve")).status).toBe(200);

@@ -193,14 +193,28 @@ describe("a backend that acts for each user", () => {
     await bob.close();
   }, 30_000);
 
-  it("reaches a 2026-07-28 client (SDK v2) with the same link", async () => {
-    const token = await signer.token({ sub: "dave", audience: gateway.mcpUrl(TENANT) });
-    const client = new v2.Client({ name: "dave-modern", version: "2.0.0" });
-    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-    expect(await names(client)).toContain("calendar__connect");
-    const url = await connectLink(client.callTool({ name: "calendar__connect", arguments: {} }));
-    expect((await connectAccount(url, "alice")).status).toBe(200);
-    expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
+  it("reaches a 2026-07-28 client (SDK v2) with the same link as an error, or, when it takes URL elicitations, as an input request its retry goes on from", async () => {
+    const token = async (sub: string) => signer.token({ sub, audience: gateway.mcpUrl(TENANT) });
+    const plain = new v2.Client({ name: "dave-modern", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await plain.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${await token("dave")}` } } }));
+    expect(await names(plain)).toContain("calendar__connect");
+    await connectLink(plain.callTool({ name: "calendar__connect", arguments: {} }));
+    await plain.close();
+
+    // 2026-07-28 basic/patterns/mrtr: InputRequiredResult with a URL-mode elicitation/create; the SDK
+    // asks its handler (here: the user opens the URL and connects), then retries with the state.
+    const asked: { mode?: string; url?: string }[] = [];
+    const client = new v2.Client({ name: "frank-modern", version: "2.0.0" }, { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    client.setRequestHandler("elicitation/create", async (request) => {
+      const params = request.params as { mode?: string; url?: string };
+      asked.push(params);
+      expect((await connectAccount(params.url!, "bob")).status).toBe(200);
+      return { action: "accept" };
+    });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${await token("frank")}` } } }));
+    expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of bob/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ mode: "url", url: expect.stringMatching(new RegExp(`/t/${TENANT}/connect\\?link=`)) });
     await client.close();
   }, 60_000);
 

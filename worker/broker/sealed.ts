@@ -29,6 +29,8 @@ export interface SealedState {
   n?: string;
   /** Pass-through: a random id, so the home that opens it can refuse a second use. */
   j?: string;
+  /** The gateway's own input request (a URL to open, engine/modern.ts): the retry runs the call afresh, with nothing passed on. */
+  g?: 1;
 }
 
 export class StateSealer {

@@ -15,7 +15,7 @@ import type { TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { Handler, Routed } from "./handler.ts";
-import { goneAnswer } from "./answers.ts";
+import { goneAnswer, URL_ELICITATION_REQUIRED } from "./answers.ts";
 import { LISTS } from "../broker/merge.ts";
 import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";
@@ -122,7 +122,8 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
     if (!opened || opened.m !== request.method || opened.n !== itemOf(request)) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
     // mrtr "Security Considerations": a state is good for one retry where this home can tell.
     if (host.spend && !host.spend(opened)) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
-    retry = { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
+    // The gateway's own input request (a URL the user opened) leaves nothing for the backend.
+    retry = opened.g ? {} : { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
   } else if (params.inputResponses !== undefined) {
     // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
     // what they did not ask for); it passes through as sent.
@@ -217,6 +218,14 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
           await finish();
           return;
         }
+        if ("error" in filtered && filtered.error.code === URL_ELICITATION_REQUIRED && acceptsUrlElicitation(input)) {
+          // 2026-07-28 basic/patterns/mrtr: a client that takes URL elicitations gets the URL as
+          // an input request, and its retry runs the call again (a connect link, an approval).
+          const state: SealedState = { park: "", exp: Date.now() + REQUEST_STATE_TTL_MS, m: method, n: itemOf(input.request), j: crypto.randomUUID(), g: 1 };
+          emit(result(id, { resultType: "input_required", inputRequests: urlInputRequests(filtered.error.data), requestState: await host.sealer.seal(state, bound) }));
+          await finish();
+          return;
+        }
         emit(modernResponse(filtered, method));
         await finish();
         return;
@@ -282,6 +291,22 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
 }
 
 /** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
+/** Whether the client declared URL-mode elicitation (2026-07-28 client capabilities, `elicitation.url`). */
+function acceptsUrlElicitation(input: ModernInput): boolean {
+  const elicitation = asRecord(input.clientCapabilities.elicitation);
+  return typeof elicitation.url === "object" && elicitation.url !== null;
+}
+
+/** The -32042 error's elicitations as input requests, keyed by their elicitation ids. */
+function urlInputRequests(data: unknown): Record<string, unknown> {
+  const requests: Record<string, unknown> = {};
+  for (const e of (asRecord(data).elicitations as unknown[] | undefined) ?? []) {
+    const elicitation = asRecord(e);
+    if (typeof elicitation.elicitationId === "string") requests[elicitation.elicitationId] = { method: "elicitation/create", params: elicitation };
+  }
+  return requests;
+}
+
 function itemOf(request: JsonRpcRequest): string {
   const params = request.params ?? {};
   return String(params.name ?? params.uri ?? "");
