@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitationCompleteNotificationSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import * as v2 from "@modelcontextprotocol/client";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
@@ -215,6 +216,31 @@ describe("a backend that acts for each user", () => {
     expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of bob/);
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({ mode: "url", url: expect.stringMatching(new RegExp(`/t/${TENANT}/connect\\?link=`)) });
+    await client.close();
+  }, 60_000);
+
+  it("asks a 2025-11-25 client that takes URL elicitations in the call's own stream, and the call goes on once the user has connected", async () => {
+    const token = await signer.token({ sub: "grace", audience: gateway.mcpUrl(TENANT) });
+    const client = new Client({ name: "grace-agent", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
+    const asked: { mode?: string; url?: string; elicitationId?: string }[] = [];
+    const completed: unknown[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      const params = request.params as { mode?: string; url?: string; elicitationId?: string };
+      asked.push(params);
+      // The user opens the link and connects while the call waits (2025-11-25 client/elicitation "URL Mode").
+      void connectAccount(params.url!, "alice");
+      return { action: "accept" };
+    });
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, async (notification) => {
+      completed.push(notification.params);
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const result = await client.callTool({ name: "calendar__connect", arguments: {} });
+    expect(text(result)).toMatch(/connected/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ mode: "url", url: expect.stringMatching(new RegExp(`/t/${TENANT}/connect\\?link=`)), elicitationId: expect.any(String) });
+    await expect.poll(() => completed).toEqual([{ elicitationId: asked[0]!.elicitationId }]);
+    expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
     await client.close();
   }, 60_000);
 

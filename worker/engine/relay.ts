@@ -12,7 +12,7 @@ import { GatewayError } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
-import { grantRefused } from "../connections/userTokens.ts";
+import { forUser } from "./consent.ts";
 import { urlElicitationRequired } from "./answers.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
@@ -47,7 +47,6 @@ class ClientAnswerError extends Error {
 function isInputRequired(response: JsonRpcResponse): response is JsonRpcResponse & { result: Record<string, unknown> } {
   return "result" in response && response.result.resultType === "input_required";
 }
-
 
 /** Who and what a call is for, injected into backend requests where the backend's config asks. */
 export interface CallContext {
@@ -128,18 +127,14 @@ export class Relay {
     const started = Date.now();
     let outcome = "cancelled"; // observed: what the backend did (metrics, backend health)
     try {
-      const response = yield* this.#run(flight, upstreamRequest, stream, headers);
+      const run = () => this.#run(flight, upstreamRequest, stream, headers);
+      const response = yield* forUser(this.#host, backend, upstreamRequest, context, run, (id, signal) => this.#clientAnswer(id, signal), controller.signal);
       outcome = "error" in response ? "rpc_error" : "ok";
       if (flight.cancelled) return;
       yield { ...response, id: request.id } as JsonRpcResponse;
-    } catch (caught) {
-      let error = caught;
+    } catch (error) {
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
-      // The backend refused the user's own token: it is forgotten, and the user is asked to connect again.
-      if (error instanceof UpstreamError && error.status === 401 && backend.auth?.type === "user_oauth") {
-        error = await grantRefused(this.#host.env, backend.name, { tenant: context.tenant, principal: context.principal, origin: new URL(this.#host.caller().resourceMetadataUrl).origin });
-      }
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
@@ -227,6 +222,14 @@ export class Relay {
         return message;
       }
     }
+  }
+
+  /** Waits for the client's answer to a request the gateway itself sent it (engine/consent.ts). */
+  #clientAnswer(id: string, signal: AbortSignal): Promise<JsonRpcResponse> {
+    return new Promise((resolve, reject) => {
+      signal.addEventListener("abort", () => reject(new Error("cancelled", { cause: this.#inputWaiters.delete(id) })), { once: true });
+      this.#inputWaiters.set(id, resolve);
+    });
   }
 
   async *#run(flight: InFlight, request: JsonRpcRequest, stream: string, callHeaders: Record<string, string>): AsyncGenerator<JsonRpcMessage, JsonRpcResponse> {
