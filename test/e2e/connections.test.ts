@@ -6,6 +6,9 @@
  * that authorization server; MCP SDK clients as alice and bob.
  */
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -14,7 +17,8 @@ import * as v2 from "@modelcontextprotocol/client";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
-import { loginWithFetch } from "../support/oauthLogin.ts";
+import { launchChromium } from "../support/browser.ts";
+import { loginInPage, loginWithFetch } from "../support/oauthLogin.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
 const TENANT = "connections";
@@ -242,6 +246,26 @@ describe("a backend that acts for each user", () => {
     await expect.poll(() => completed).toEqual([{ elicitationId: asked[0]!.elicitationId }]);
     expect(text(await client.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
     await client.close();
+  }, 60_000);
+
+  it("completes the connect flow in a real browser (headless Chromium): the IdP's login form, then the gateway's page", async () => {
+    const profile = mkdtempSync(join(tmpdir(), "connections-chromium-"));
+    const browser = await launchChromium(profile);
+    try {
+      const heidi = await connect("heidi");
+      const url = await connectLink(heidi.callTool({ name: "calendar__connect", arguments: {} }));
+      const page = await browser.newPage();
+      const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
+      await loginInPage(page, url, { user: "bob", password: DEMO_USERS.bob.password, redirectPrefix: callback });
+      // The browser itself goes on to the gateway's callback, which stores the grant and says so.
+      await page.waitForURL((u) => u.href.startsWith(callback));
+      await expect.poll(async () => page.locator("h1").textContent(), { timeout: 10_000 }).toBe("Connected");
+      expect(text(await heidi.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of bob/);
+      await heidi.close();
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("where the tenant has its own login, goes on only for the link's own user", async () => {
