@@ -15,9 +15,9 @@ import type { AppEnv } from "../env.ts";
 import { logger } from "../observe/log.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { loadTenant } from "../tenant/store.ts";
-import { constantTimeEqual, randomToken, s256, sha256Hex } from "../oauth/crypto.ts";
-import { clearedLoginCookie, cookieValue, LOGIN_COOKIE, loginCookie, readForm } from "../oauth/http.ts";
-import { idpAuthorizationUrl, idpMetadata } from "../oauth/idp.ts";
+import { constantTimeEqual, randomToken, sha256Hex } from "../oauth/crypto.ts";
+import { clearedLoginCookie, cookieValue, LOGIN_COOKIE, readForm } from "../oauth/http.ts";
+import { startPurposeLogin } from "../oauth/login.ts";
 import { authority, issuerFor } from "../oauth/server.ts";
 import type { PendingLogin } from "../oauth/types.ts";
 import { approvalMessage, approvalPage } from "./pages.ts";
@@ -53,28 +53,8 @@ approvalRoutes.get("/:id", async (c) => {
   if (!approval) return approvalMessage(404, "Unknown approval", "This approval request does not exist.");
   if (approval.state !== "pending") return approvalMessage(409, "Already decided", `This request was already ${approval.state} by ${approval.decidedBy ?? "someone"}.`);
   if (approval.expiresAt <= Date.now()) return approvalMessage(409, "Expired", "This request has expired; the caller must call again.");
-  let metadata;
-  try {
-    metadata = await idpMetadata(server.idp);
-  } catch {
-    return approvalMessage(503, "Sign-in unavailable", "The identity provider could not be reached.");
-  }
-  const loginId = randomToken(32);
-  const pending: PendingLogin = {
-    client: { clientId: "", clientName: "" },
-    redirectUri: `${issuer}/approvals/${id}`,
-    state: null,
-    codeChallenge: "",
-    resource: "",
-    scope: "",
-    idpState: randomToken(16),
-    idpVerifier: randomToken(32),
-    nonce: randomToken(16),
-    approval: id,
-  };
-  await authority(c.env, tenant.id).putPending(await sha256Hex(loginId), pending);
-  const target = idpAuthorizationUrl(metadata, server.idp, { redirectUri: `${issuer}/oauth/callback`, state: pending.idpState, nonce: pending.nonce, codeChallenge: await s256(pending.idpVerifier) });
-  return new Response(null, { status: 302, headers: { location: target, "set-cookie": loginCookie(loginId), "cache-control": "no-store" } });
+  const started = await startPurposeLogin(c.env, tenant.id, server, issuer, { approval: id }, `${issuer}/approvals/${id}`);
+  return started ?? approvalMessage(503, "Sign-in unavailable", "The identity provider could not be reached.");
 });
 
 /**

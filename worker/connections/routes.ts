@@ -22,10 +22,9 @@ import type { AppEnv } from "../env.ts";
 import { logger } from "../observe/log.ts";
 import { escapeHtml, pageHeaders, STYLE } from "../oauth/pages.ts";
 import { constantTimeEqual, PKCE_CHALLENGE, randomToken, s256, sha256Hex } from "../oauth/crypto.ts";
-import { cookieValue, loginCookie } from "../oauth/http.ts";
-import { idpAuthorizationUrl, idpMetadata } from "../oauth/idp.ts";
-import { authority, issuerFor } from "../oauth/server.ts";
-import type { PendingLogin } from "../oauth/types.ts";
+import { cookieValue } from "../oauth/http.ts";
+import { startPurposeLogin } from "../oauth/login.ts";
+import { issuerFor } from "../oauth/server.ts";
 import { loadTenant } from "../tenant/store.ts";
 import type { TenantConfig, UserOAuth } from "../tenant/schema.ts";
 import { verifyLink, type LinkClaims } from "./links.ts";
@@ -63,29 +62,9 @@ connectRoutes.get("/", async (c) => {
   const server = tenant.auth.oauth;
   if (!server) return toAuthorizationServer(c.env, tenant, new URL(c.req.url).origin, claims);
   // The tenant has its own login: whoever opens the link signs in first, and must be its user.
-  let metadata;
-  try {
-    metadata = await idpMetadata(server.idp);
-  } catch {
-    return page(503, "Sign-in unavailable", "The identity provider could not be reached.");
-  }
   const issuer = issuerFor(c.req.url, tenant.id);
-  const loginId = randomToken(32);
-  const pending: PendingLogin = {
-    client: { clientId: "", clientName: "" },
-    redirectUri: `${issuer}/connect`,
-    state: null,
-    codeChallenge: "",
-    resource: "",
-    scope: "",
-    idpState: randomToken(16),
-    idpVerifier: randomToken(32),
-    nonce: randomToken(16),
-    connect: link,
-  };
-  await authority(c.env, tenant.id).putPending(await sha256Hex(loginId), pending);
-  const target = idpAuthorizationUrl(metadata, server.idp, { redirectUri: `${issuer}/oauth/callback`, state: pending.idpState, nonce: pending.nonce, codeChallenge: await s256(pending.idpVerifier) });
-  return new Response(null, { status: 302, headers: { location: target, "set-cookie": loginCookie(loginId), "cache-control": "no-store" } });
+  const started = await startPurposeLogin(c.env, tenant.id, server, issuer, { connect: link }, `${issuer}/connect`);
+  return started ?? page(503, "Sign-in unavailable", "The identity provider could not be reached.");
 });
 
 /** The link's claims when it is this gateway's, for this tenant, and unexpired. */
