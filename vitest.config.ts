@@ -50,6 +50,8 @@ export default defineConfig({
                 ALLOW_PRIVATE_BACKENDS: "true",
                 STATE_SECRET: "workers-test-state-secret",
                 VAULT_SECRET: "workers-test-vault-secret",
+                // A backend credential a tenant names in secretHeaders (test/workers/streams.test.ts).
+                NOTES_BACKEND_KEY: "workers-test-notes-key",
                 TEST_MIGRATIONS: await readD1Migrations("migrations"),
               },
               serviceBindings: { BACKEND_INVENTORY: "inventory-worker" },

@@ -59,12 +59,17 @@ type WorkerEnv = Env;
 /** The generated `Env` plus `Secrets`, for modules that import it rather than use the global. */
 export type { WorkerEnv as Env };
 
+/** Secrets of the gateway itself, which no tenant document may name. */
+export const GATEWAY_SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "STATE_SECRET", "VAULT_SECRET"]);
+
 /**
  * A Worker secret (or variable) whose name comes from tenant config: a backend's `secretHeaders`
  * values and `auth.clientSecret`. Undefined when unset or not a string (a name that happens to
  * be a binding's). Callers log the name when it is missing, never a value.
  */
 export function secretNamed(env: Env, name: string): string | undefined {
+  // The gateway's own secrets are never a tenant's to name: they would be sent to its backend.
+  if (GATEWAY_SECRETS.has(name)) return undefined;
   const value: unknown = (env as unknown as Record<string, unknown>)[name];
   return typeof value === "string" ? value : undefined;
 }

@@ -6,12 +6,16 @@ import { describe, expect, it } from "vitest";
 import { secretNamed, serviceNamed, type Env } from "../../worker/env.ts";
 
 const binding = { fetch: async () => new Response("ok") };
-const env = { ADMIN_TOKEN: "admin", STATE_SECRET: "sealing", CRM_TOKEN: "crm", BACKEND_NOTES: binding, CONFIG: {} } as unknown as Env;
+const env = { ADMIN_TOKEN: "admin", STATE_SECRET: "sealing", VAULT_SECRET: "vault", CRM_TOKEN: "crm", BACKEND_NOTES: binding, CONFIG: {} } as unknown as Env;
 
 describe("names from tenant config", () => {
   it("reads a secret by the name a backend's config gives", () => {
     expect(secretNamed(env, "CRM_TOKEN")).toBe("crm");
     expect(secretNamed(env, "MISSING")).toBeUndefined();
+  });
+
+  it("never hands out the gateway's own secrets, which a tenant could otherwise send to its backend", () => {
+    for (const name of ["ADMIN_TOKEN", "STATE_SECRET", "VAULT_SECRET"]) expect(secretNamed(env, name), name).toBeUndefined();
   });
 
   it("reads a binding as a secret only when it is a string", () => {
