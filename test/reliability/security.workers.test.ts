@@ -23,6 +23,8 @@ import { faultBackend, type FaultBackend } from "./faults.ts";
 import { leakedInternals } from "./support.ts";
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+/** NOTES_BACKEND_KEY in vitest.config.ts. */
+const BACKEND_KEY = "workers-test-notes-key";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -244,7 +246,7 @@ describe("credentials and internals", () => {
     tenant = (
       await createTenant("sec-creds", {
         backends: [
-          spy.entry("spy", { timeoutMs: 5_000, secretHeaders: { "x-backend-key": "ADMIN_TOKEN" }, inject: { headers: true, meta: true } }),
+          spy.entry("spy", { timeoutMs: 5_000, secretHeaders: { "x-backend-key": "NOTES_BACKEND_KEY", "x-admin-token": "ADMIN_TOKEN" }, inject: { headers: true, meta: true } }),
           broken.entry("broken", { timeoutMs: 1_000 }),
         ],
       })
@@ -256,6 +258,8 @@ describe("credentials and internals", () => {
     expect(created.status).toBe(201);
     secrets.apiKey = ((await created.json()) as { key: string }).key;
     secrets.admin = ADMIN_TOKEN;
+    // The backend credential the tenant names (a Worker secret, vitest.config.ts): sent to its backend, never logged.
+    secrets.backendKey = BACKEND_KEY;
   });
 
   /** Runs `flow` with all console output captured into `logged`. */
@@ -319,7 +323,10 @@ describe("credentials and internals", () => {
       expect(everything.includes(secrets.apiKey!), "the client's API key at a backend").toBe(false);
       expect(request.headers.authorization).toBeUndefined();
       expect(request.headers["x-api-key"]).toBeUndefined();
-      expect(request.headers["x-backend-key"]).toBe(ADMIN_TOKEN);
+      expect(request.headers["x-backend-key"]).toBe(BACKEND_KEY);
+      // The gateway's own secrets never leave, even when a tenant names one (worker/env.ts).
+      expect(request.headers["x-admin-token"]).toBeUndefined();
+      expect(everything.includes(ADMIN_TOKEN), "the admin token at a backend").toBe(false);
     }
     const calls = seen.filter((r) => r.rpcMethod === "tools/call");
     expect(calls.map((r) => r.headers["x-mcp-principal"])).toEqual(["alice", "alice", "robot"]);
