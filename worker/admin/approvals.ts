@@ -10,26 +10,19 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { approvals } from "../approvals/routes.ts";
 import { readCapped } from "../protocol/body.ts";
-import { GatewayError } from "../protocol/errors.ts";
-import { currentTenant } from "../tenant/store.ts";
+import { requireTenant } from "../tenant/store.ts";
 
 const DecisionBody = z.strictObject({ decision: z.enum(["approve", "deny"]) });
 
 export const approvalsAdmin = new Hono<AppEnv>();
 
-async function tenantId(env: Env, id: string): Promise<string> {
-  const tenant = await currentTenant(env, id);
-  if (!tenant) throw new GatewayError("tenant_not_found");
-  return tenant.id;
-}
-
 approvalsAdmin.get("/tenants/:id/approvals", async (c) => {
-  const id = await tenantId(c.env, c.req.param("id"));
+  const id = (await requireTenant(c.env, c.req.param("id"))).id;
   return c.json({ approvals: await approvals(c.env, id).list() });
 });
 
 approvalsAdmin.post("/tenants/:id/approvals/:approvalId", async (c) => {
-  const id = await tenantId(c.env, c.req.param("id"));
+  const id = (await requireTenant(c.env, c.req.param("id"))).id;
   let body: unknown;
   try {
     body = JSON.parse(await readCapped(c.req.raw.body, 4096));

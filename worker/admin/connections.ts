@@ -8,25 +8,18 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { vaultOf } from "../connections/userTokens.ts";
-import { GatewayError } from "../protocol/errors.ts";
-import { currentTenant } from "../tenant/store.ts";
+import { requireTenant } from "../tenant/store.ts";
 
 export const connectionsAdmin = new Hono<AppEnv>();
 
-async function tenantId(env: Env, id: string): Promise<string> {
-  const tenant = await currentTenant(env, id);
-  if (!tenant) throw new GatewayError("tenant_not_found");
-  return tenant.id;
-}
-
 connectionsAdmin.get("/tenants/:id/connections", async (c) => {
-  const id = await tenantId(c.env, c.req.param("id"));
+  const id = (await requireTenant(c.env, c.req.param("id"))).id;
   const principal = c.req.query("principal");
   return c.json({ connections: await vaultOf(c.env, id).list(principal === undefined || principal === "" ? undefined : principal) });
 });
 
 connectionsAdmin.delete("/tenants/:id/connections/:principal/:backend", async (c) => {
-  const id = await tenantId(c.env, c.req.param("id"));
+  const id = (await requireTenant(c.env, c.req.param("id"))).id;
   const deleted = await vaultOf(c.env, id).delete(c.req.param("principal"), c.req.param("backend"));
   return deleted ? c.body(null, 204) : c.json({ error: "no such connection" }, 404);
 });

@@ -29,7 +29,7 @@ export const approvalRoutes = new Hono<AppEnv>();
 
 /**
  * The tenant's ApprovalObject, typed by hand: its Approval carries arguments (`unknown` values),
- * which the RPC stub's generated types cannot express.
+ * which the generated RPC types cannot express.
  */
 interface ApprovalStore {
   get(id: string): Promise<Approval | null>;
@@ -86,18 +86,13 @@ approvalRoutes.post("/:id", async (c) => {
   const decision = form.get("decision") === "approve" ? "approve" : "deny";
   const result = await approvals(c.env, tenant.id).decide(pending.approval, { sub: pending.user.sub, roles: pending.user.roles }, decision);
   const headers = { "set-cookie": clearedLoginCookie() };
-  if (!result.ok) return withHeaders(approvalMessage(result.status, "Not possible", result.reason), headers);
+  if (!result.ok) return approvalMessage(result.status, "Not possible", result.reason, headers);
   logger.info("approval_decided", { tenant: tenant.id, approval: result.approval.id, decision, by: pending.user.sub, principal: result.approval.principal, tool: result.approval.tool });
-  return withHeaders(decided(result.approval), headers);
+  return decided(result.approval, headers);
 });
 
-function decided(approval: Approval): Response {
+function decided(approval: Approval, headers: Record<string, string>): Response {
   return approval.state === "approved"
-    ? approvalMessage(200, "Approved", `${approval.principal} may now call ${approval.exposedName} once with these arguments; their client can call again.`)
-    : approvalMessage(200, "Denied", `The call to ${approval.exposedName} was denied; ${approval.principal}'s next identical call is refused.`);
-}
-
-function withHeaders(response: Response, headers: Record<string, string>): Response {
-  for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
-  return response;
+    ? approvalMessage(200, "Approved", `${approval.principal} may now call ${approval.exposedName} once with these arguments; their client can call again.`, headers)
+    : approvalMessage(200, "Denied", `The call to ${approval.exposedName} was denied; ${approval.principal}'s next identical call is refused.`, headers);
 }

@@ -48,15 +48,19 @@ async function issuerMetadata(env: Env, issuer: string): Promise<AuthServer> {
   const candidates = [`${url.origin}/.well-known/oauth-authorization-server${path}`, `${url.origin}/.well-known/openid-configuration${path}`, `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`];
   let last: unknown;
   for (const candidate of candidates) {
+    let doc: Record<string, unknown>;
     try {
-      const doc = await guardedJson(env, candidate);
-      if (typeof doc.authorization_endpoint !== "string" || typeof doc.token_endpoint !== "string") throw new OAuthClientError(`${candidate} names no endpoints`);
-      // RFC 8414 §3.3: the metadata must be the issuer's own.
-      if (doc.issuer !== issuer && doc.issuer !== issuer.replace(/\/$/, "")) throw new OAuthClientError(`${candidate} is for another issuer`);
-      return { authorizationEndpoint: doc.authorization_endpoint, tokenEndpoint: doc.token_endpoint, issuer: String(doc.issuer), sendsIss: doc.authorization_response_iss_parameter_supported === true };
+      doc = await guardedJson(env, candidate);
     } catch (error) {
+      // Not there (or not reachable): the next well-known location may be.
       last = error;
+      continue;
     }
+    // A document that answers but is wrong ends the search: it is not tried around.
+    if (typeof doc.authorization_endpoint !== "string" || typeof doc.token_endpoint !== "string") throw new OAuthClientError(`${candidate} names no endpoints`);
+    // RFC 8414 §3.3: the metadata must be the issuer's own.
+    if (doc.issuer !== issuer && doc.issuer !== issuer.replace(/\/$/, "")) throw new OAuthClientError(`${candidate} is for another issuer`);
+    return { authorizationEndpoint: doc.authorization_endpoint, tokenEndpoint: doc.token_endpoint, issuer: String(doc.issuer), sendsIss: doc.authorization_response_iss_parameter_supported === true };
   }
   throw last instanceof OAuthClientError ? last : new OAuthClientError(`no authorization server metadata for ${issuer}`);
 }

@@ -20,7 +20,7 @@ import { principalOf } from "../auth/authenticate.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { AppEnv } from "../env.ts";
 import { logger } from "../observe/log.ts";
-import { escapeHtml, pageHeaders, STYLE } from "../oauth/pages.ts";
+import { messagePage } from "../oauth/pages.ts";
 import { constantTimeEqual, PKCE_CHALLENGE, randomToken, s256, sha256Hex } from "../oauth/crypto.ts";
 import { cookieValue } from "../oauth/http.ts";
 import { startPurposeLogin } from "../oauth/login.ts";
@@ -38,11 +38,7 @@ const FLOW_TTL_MS = 10 * 60 * 1000;
 
 export const connectRoutes = new Hono<AppEnv>();
 
-function page(status: number, title: string, text: string): Response {
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>`;
-  return new Response(html, { status, headers: pageHeaders() });
-}
+const page = messagePage;
 
 /** The flow's vault entry is stored under the hash of `state`; the raw state is only in the URL. */
 interface Flow extends ConnectFlow {
@@ -138,30 +134,25 @@ connectRoutes.get("/callback", async (c) => {
   const binding = cookieValue(c.req.header("cookie"), FLOW_COOKIE);
   const cleared = { "set-cookie": `${FLOW_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax` };
   if (!flow || !binding || !(await constantTimeEqual(await sha256Hex(binding), flow.bindingHash))) {
-    return withHeaders(page(400, "Not valid", "This answer does not belong to a connection started in this browser, or it expired. Call the tool again for a new link."), cleared);
+    return page(400, "Not valid", "This answer does not belong to a connection started in this browser, or it expired. Call the tool again for a new link.", cleared);
   }
-  if (flow.expectedIss !== undefined && query.get("iss") !== flow.expectedIss) return withHeaders(page(400, "Not valid", "The answer did not come from this backend's sign-in service (iss mismatch)."), cleared);
+  if (flow.expectedIss !== undefined && query.get("iss") !== flow.expectedIss) return page(400, "Not valid", "The answer did not come from this backend's sign-in service (iss mismatch).", cleared);
   const code = query.get("code");
-  if (query.get("error") !== null || code === null) return withHeaders(page(400, "Not connected", "The sign-in was refused or cancelled. Nothing was connected."), cleared);
+  if (query.get("error") !== null || code === null) return page(400, "Not connected", "The sign-in was refused or cancelled. Nothing was connected.", cleared);
   const backend = tenant.backends.find((b) => b.name === flow.backend);
-  if (backend?.auth?.type !== "user_oauth") return withHeaders(page(404, "Unknown backend", "This backend does not connect user accounts (any more)."), cleared);
+  if (backend?.auth?.type !== "user_oauth") return page(404, "Unknown backend", "This backend does not connect user accounts (any more).", cleared);
   let grant;
   try {
     const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: flow.redirectUri, code_verifier: flow.verifier, resource: backend.url });
     grant = await tokenRequest(c.env, backend.auth, flow.tokenEndpoint, form);
   } catch (error) {
     logger.warn("connect_exchange_failed", { tenant: tenant.id, backend: backend.name, error: error instanceof Error ? error.message : "error" });
-    return withHeaders(page(502, "Not connected", `${backend.name}'s sign-in service did not issue a token. Call the tool again for a new link.`), cleared);
+    return page(502, "Not connected", `${backend.name}'s sign-in service did not issue a token. Call the tool again for a new link.`, cleared);
   }
   await vaultOf(c.env, tenant.id).put(tenant.id, flow.principal, backend.name, grant);
   logger.info("connection_created", { tenant: tenant.id, backend: backend.name, principal: flow.principal });
-  return withHeaders(page(200, "Connected", `Your ${backend.name} account is connected. Go back to your client and call the tool again.`), cleared);
+  return page(200, "Connected", `Your ${backend.name} account is connected. Go back to your client and call the tool again.`, cleared);
 });
-
-function withHeaders(response: Response, headers: Record<string, string>): Response {
-  for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
-  return response;
-}
 
 /**
  * A user's own connections, with the same credential as at the MCP endpoint (mounted at

@@ -16,7 +16,7 @@ import type { ConnectionInfo, StoredGrant } from "./types.ts";
 /** A token this close to its expiry is refreshed before use. */
 export const REFRESH_MARGIN_MS = 60_000;
 
-/** The tenant's vault, typed by hand (the generated stub types cannot express every member). */
+/** The tenant's vault, typed by hand (the generated RPC types cannot express every member). */
 export interface Vault {
   put(tenant: string, principal: string, backend: string, grant: StoredGrant): Promise<void>;
   get(tenant: string, principal: string, backend: string): Promise<StoredGrant | null>;

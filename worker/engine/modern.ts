@@ -16,6 +16,7 @@ import { UpstreamError } from "../upstream/errors.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { Handler, Routed } from "./handler.ts";
 import { goneAnswer, URL_ELICITATION_REQUIRED } from "./answers.ts";
+import { acceptsUrlElicitation } from "./consent.ts";
 import { LISTS } from "../broker/merge.ts";
 import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";
@@ -218,7 +219,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
           await finish();
           return;
         }
-        if ("error" in filtered && filtered.error.code === URL_ELICITATION_REQUIRED && acceptsUrlElicitation(input)) {
+        if ("error" in filtered && filtered.error.code === URL_ELICITATION_REQUIRED && acceptsUrlElicitation(input.clientCapabilities)) {
           // 2026-07-28 basic/patterns/mrtr: a client that takes URL elicitations gets the URL as
           // an input request, and its retry runs the call again (a connect link, an approval).
           const state: SealedState = { park: "", exp: Date.now() + REQUEST_STATE_TTL_MS, m: method, n: itemOf(input.request), j: crypto.randomUUID(), g: 1 };
@@ -291,12 +292,6 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
 }
 
 /** The item a request names (tool or prompt name, resource URI), for binding sealed state to it. */
-/** Whether the client declared URL-mode elicitation (2026-07-28 client capabilities, `elicitation.url`). */
-function acceptsUrlElicitation(input: ModernInput): boolean {
-  const elicitation = asRecord(input.clientCapabilities.elicitation);
-  return typeof elicitation.url === "object" && elicitation.url !== null;
-}
-
 /** The -32042 error's elicitations as input requests, keyed by their elicitation ids. */
 function urlInputRequests(data: unknown): Record<string, unknown> {
   const requests: Record<string, unknown> = {};

@@ -60,6 +60,18 @@ ${view.unverifiedClient ? `<p class="note">The client describes itself; the gate
   return new Response(html, { status: 200, headers: pageHeaders(redirect.origin) });
 }
 
+/** A page of the gateway's own (consent, approval, connect): `body` is trusted markup, escaped by the caller. */
+export function htmlPage(status: number, title: string, body: string, options: { formTarget?: string; headers?: Record<string, string> } = {}): Response {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+  return new Response(html, { status, headers: { ...pageHeaders(options.formTarget), ...options.headers } });
+}
+
+/** A page that only says something: a title and one sentence. */
+export function messagePage(status: number, title: string, text: string, headers: Record<string, string> = {}): Response {
+  return htmlPage(status, title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>`, { headers });
+}
+
 /** An error the user sees at the gateway (never sent to a redirect URI that is not known good). */
 export function errorPage(status: 400 | 401 | 403 | 404 | 502 | 503, error: OAuthErrorCode, description: string): Response {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in failed</title><style>${STYLE}</style></head><body>

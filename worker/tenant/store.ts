@@ -8,6 +8,7 @@
  */
 import { parseStoredTenant, TenantSchema, type TenantConfig } from "./schema.ts";
 import { logger } from "../observe/log.ts";
+import { GatewayError } from "../protocol/errors.ts";
 
 /** How long an isolate trusts its copy before checking the version again. */
 export const TENANT_CHECK_INTERVAL_MS = 2_000;
@@ -61,6 +62,13 @@ async function readKv(kv: KVNamespace, id: string): Promise<TenantConfig | null>
 /** The authoritative current config (admin reads and writes go here, never to a cache). */
 export async function currentTenant(env: TenantStores, id: string): Promise<TenantConfig | null> {
   return tenantObject(env, id).config();
+}
+
+/** The tenant's current config, or the 404 every admin route answers for an unknown tenant. */
+export async function requireTenant(env: TenantStores, id: string): Promise<TenantConfig> {
+  const tenant = await currentTenant(env, id);
+  if (!tenant) throw new GatewayError("tenant_not_found");
+  return tenant;
 }
 
 /** Stores a new version: the object first (it decides which version is current), then KV. */
