@@ -222,7 +222,7 @@ const full: TenantInput = {
         items: { kinds: ["tool", "resource"], backends: ["crm"], names: ["*"] },
         when: "principal.sub != ''",
         requireScopes: ["crm.write"],
-        requireApproval: { approvers: ["crm-admin"], ttlSeconds: 1800 },
+        requireApproval: { approvers: ["crm-admin"], ttlSeconds: 1800, confirmWith: "page" },
       },
       { id: "no-deletes", effect: "deny", items: { names: ["delete_*"] } },
     ],

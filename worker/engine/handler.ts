@@ -19,14 +19,14 @@ import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { credentialMode } from "../upstream/credentials.ts";
-import { GrantRequiredError } from "../upstream/errors.ts";
 import { decideCall, visibility } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut, maxTimeout } from "./fanout.ts";
-import { toClientError, type CallContext, type Relay } from "./relay.ts";
-import { local, rateLimitedAnswer, type Produced, type Routed } from "./answers.ts";
-import { gateCall, type ApprovalNote } from "./approvals.ts";
+import type { CallContext, Relay } from "./relay.ts";
+import { local, rateLimitedAnswer, toClientError, type Produced, type Routed } from "./answers.ts";
+import { gateCall, type ApprovalNote, type Confirmation } from "./approvals.ts";
+import { connectFirst } from "./consent.ts";
 import type { EngineHost } from "./host.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
@@ -50,8 +50,8 @@ export class Handler {
   readonly #catalog: Catalog;
   readonly #backends: Backends;
   readonly #relay: Relay;
-  /** The approval behind a gated call, for its audit row (engine/approvals.ts). */
-  readonly #approvals = new WeakMap<JsonRpcRequest, ApprovalNote>();
+  /** The approval behind a gated call, for its audit row, and the caller's yes it may wait for (engine/approvals.ts). */
+  readonly #approvals = new WeakMap<JsonRpcRequest, { note: ApprovalNote; confirm?: Confirmation | undefined }>();
 
   constructor(host: EngineHost, parts: HandlerParts) {
     this.#host = host;
@@ -110,7 +110,7 @@ export class Handler {
           const unknown = () =>
             local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
           const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
-          if (!entry) return (tool && (await this.#connectFirst(request, name, config, signal))) || unknown();
+          if (!entry) return (tool && (await connectFirst(this.#backends, request, name, config, signal))) || unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
           // Quarantine decides on the definition as it is now, even when the client did not list again.
           if (tool && config.policy.pinning === "quarantine") {
@@ -270,7 +270,7 @@ export class Handler {
     }
     if (decision.approval && item.kind === "tool") {
       const gate = await gateCall(this.#host, config, request, item, args, decision.approval);
-      if (gate.note) this.#approvals.set(request, gate.note);
+      if (gate.note) this.#approvals.set(request, { note: gate.note, confirm: gate.go ? gate.confirm : undefined });
       if (!gate.go) {
         this.#audit(request, item, decision, gate.outcome, args);
         return gate.produced;
@@ -286,13 +286,6 @@ export class Handler {
       }
     }
     return null;
-  }
-
-  /** A tool of a backend the user has not connected (docs/connections.md): the connect link, not "unknown". */
-  async #connectFirst(request: JsonRpcRequest, name: string, config: TenantConfig, signal: AbortSignal): Promise<Produced | null> {
-    const backend = config.backends.find((b) => b.auth?.type === "user_oauth" && name.startsWith(`${b.name}${config.naming.separator}`));
-    const error = backend ? await this.#backends.get(backend, signal).then(() => null, (e: unknown) => e) : null;
-    return error instanceof GrantRequiredError ? local(toClientError(request.id, error)) : null;
   }
 
   async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
@@ -320,7 +313,8 @@ export class Handler {
   }
 
   #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
-    const context: CallContext = { tenant: this.#host.config()!.id, principal: this.#host.caller().principal.sub, traceparent: this.#host.caller().traceparent };
+    const caller = this.#host.caller();
+    const context: CallContext = { tenant: this.#host.config()!.id, principal: caller.principal.sub, traceparent: caller.traceparent, confirm: this.#approvals.get(request)?.confirm };
     const messages = this.#relay.call(request, backend, params, stream, context);
     return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
   }
@@ -339,6 +333,9 @@ export class Handler {
         yield message;
       }
     } finally {
+      // A call that waited for its caller's yes and did not get it never left (engine/approvals.ts confirmFirst).
+      const note = this.#approvals.get(about.request)?.note;
+      if (note && note.state !== "approved") outcome = note.state === "denied" ? "denied" : "approval_required";
       this.#audit(about.request, about.item, { effect: "allow", rule: null }, outcome, about.args, Date.now() - started, resultBody);
     }
   }
@@ -355,7 +352,7 @@ export class Handler {
     const config = this.#host.config();
     if (!config) return;
     const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#host.caller().traceparent };
-    const approval = this.#approvals.get(request);
+    const approval = this.#approvals.get(request)?.note;
     if (approval) detail.approval = approval;
     if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
     if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);

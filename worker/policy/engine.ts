@@ -40,6 +40,8 @@ export interface PolicyItem {
 export interface ApprovalRequirement {
   approvers: string[];
   ttlSeconds: number;
+  /** How a caller confirms their own call (no approvers): in the client, or at the approval page. */
+  confirmWith: "elicitation" | "page";
 }
 
 export type Decision =
