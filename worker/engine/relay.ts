@@ -11,7 +11,7 @@ import { LIST_CHANGED } from "../broker/merge.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
-import { UpstreamError } from "../upstream/errors.ts";
+import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import { forUser, type ClientAnswers } from "./consent.ts";
 import { confirmFirst, type Confirmation } from "./approvals.ts";
 import { toClientError } from "./answers.ts";
@@ -137,6 +137,12 @@ export class Relay {
     } catch (error) {
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
+      if (error instanceof GrantRequiredError) {
+        // The user's grant is gone (refused by the backend, or its refresh was): the backend's
+        // own items leave this user's lists until they connect again, and the client hears so.
+        this.#catalog.invalidate(backend.name, ["tools", "prompts", "resources", "resourceTemplates"]);
+        yield { jsonrpc: "2.0", method: "notifications/tools/list_changed" };
+      }
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
