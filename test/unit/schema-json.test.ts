@@ -199,7 +199,7 @@ const full: TenantInput = {
       },
     },
   ],
-  naming: { mode: "on-collision", separator: "." },
+  naming: { mode: "on-collision", separator: ".", resources: "always" },
   failureMode: "closed",
   allowedOrigins: ["https://app.acme.example"],
   limits: {
@@ -295,6 +295,7 @@ const INVALID: [string, unknown][] = [
   ["inject.meta as a string", { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", inject: { meta: "yes" } }] }],
   ["a four-character separator", { id: "x", naming: { separator: "____" } }],
   ["an unknown naming mode", { id: "x", naming: { mode: "sometimes" } }],
+  ["an unknown resource naming mode", { id: "x", naming: { resources: "sometimes" } }],
   ["an unknown failure mode", { id: "x", failureMode: "half" }],
   ["a body cap below 1 KiB", { id: "x", limits: { maxBodyBytes: 10 } }],
   ["a rate limit with an unknown scope", { id: "x", limits: { rate: [{ scope: "global", limit: 1, windowSeconds: 1 }] } }],

@@ -10,16 +10,17 @@
  * a call after an eviction still reaches the right backend without listing again.
  */
 import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
-import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
+import { LISTS, mergeList, offers, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
+import { mentionsUris, UriMap, withResultUris, withUiResource } from "../broker/uris.ts";
 import { resolveName, type NameEntry } from "../broker/naming.ts";
 import { fnv1a } from "../protocol/encoding.ts";
-import { isErrorResponse, isResponse, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
+import { isErrorResponse, isResponse, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
-import { fanOut, failureReason } from "./fanout.ts";
+import { fanOut, failureReason, maxTimeout } from "./fanout.ts";
 import type { SessionStore } from "./store.ts";
 import type { PinInput, PinStatus } from "../policy/pinning.ts";
 import { toolHash } from "../policy/pinning.ts";
@@ -112,8 +113,9 @@ export class Catalog {
     const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
     const merged = mergeList(kind, lists, config.naming);
     if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
+    const items = kind === "tools" ? await this.#withUiUris(merged.items, merged.origins, config, signal) : merged.items;
     // Hidden items are left out before paging, so pages and cursors only ever see visible ones.
-    const shown = merged.items.filter((_, i) => visible(kind, merged.origins[i]!));
+    const shown = items.filter((_, i) => visible(kind, merged.origins[i]!));
     const generation = fnv1a(JSON.stringify(shown.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
     if (position.generation !== null && position.generation !== generation) {
       // The list changed under the client's feet; it must start over (the client was told by list_changed).
@@ -176,11 +178,42 @@ export class Catalog {
     cached.set(backend.name, fetched.value);
   }
 
-  /** Which backend serves a resource URI (exact listed URI, else the best matching template). */
-  async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<string | undefined> {
+  /** Which backend serves a resource URI a client sent, and the URI as that backend knows it (broker/uris.ts). */
+  async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<{ backend: string; original: string } | undefined> {
+    return (await this.uris(config, signal)).resolve(uri);
+  }
+
+  /** The resource URI map over the lists in hand (fetched when they are not). */
+  async uris(config: TenantConfig, signal: AbortSignal): Promise<UriMap> {
     const resources = await this.#load("resources", config, signal);
     const templates = await this.#load("resourceTemplates", config, signal);
-    return resolveResource(uri, resources.lists, templates.lists);
+    const backends = config.backends.map((b) => b.name);
+    return new UriMap(config.naming.resources, config.naming.separator, backends, resources.lists, templates.lists);
+  }
+
+  /**
+   * A backend's message with the resource URIs in it as the client knows them: a result of
+   * resources/read, tools/call or prompts/get (contents, resource links, embedded resources), or
+   * notifications/resources/updated. Most mention no URI and cost nothing.
+   */
+  async exposeUris<T extends JsonRpcMessage>(backend: string, message: T, config: TenantConfig | null): Promise<T> {
+    if (!config || config.naming.resources === "never") return message;
+    const params = "method" in message ? message.params : undefined;
+    if (params && typeof params.uri === "string") {
+      const uri = params.uri;
+      const map = await this.uris(config, AbortSignal.timeout(maxTimeout(config))).catch(() => null);
+      return map ? ({ ...message, params: { ...params, uri: map.expose(backend, uri) } } as T) : message;
+    }
+    if (!("result" in message) || !mentionsUris(message.result)) return message;
+    const map = await this.uris(config, AbortSignal.timeout(maxTimeout(config))).catch(() => null);
+    return map ? ({ ...message, result: withResultUris(message.result, (uri) => map.expose(backend, uri)) } as T) : message;
+  }
+
+  /** Tools that name an MCP App's UI resource name it as the client can read it. */
+  async #withUiUris(items: Item[], origins: { backend: string }[], config: TenantConfig, signal: AbortSignal): Promise<Item[]> {
+    if (config.naming.resources === "never" || !items.some((item) => withUiResource(item, (u) => u) !== item)) return items;
+    const map = await this.uris(config, signal).catch(() => null);
+    return map ? items.map((item, i) => withUiResource(item, (uri) => map.expose(origins[i]!.backend, uri))) : items;
   }
 
   #complete(kind: ListKind, config: TenantConfig): boolean {

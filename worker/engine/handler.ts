@@ -132,9 +132,10 @@ export class Handler {
           const uri = params.uri;
           if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
           const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
-          const owner = await this.#catalog.resolveUri(uri, config, signal);
-          if (!owner) return notFound();
-          const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+          const found = await this.#catalog.resolveUri(uri, config, signal);
+          if (!found) return notFound();
+          const { backend: owner, original } = found;
+          const item: PolicyItem = { kind: "resource", backend: owner, name: original };
           const refused = await this.#admit(request, item, {}, config, null);
           if (refused === "hidden") return notFound();
           if (refused) return refused;
@@ -145,11 +146,11 @@ export class Handler {
             const backend = backendOf(config, owner);
             const upstream = await this.#backends.get(backend, signal);
             if (upstream.info?.protocolVersion === MODERN_VERSION) {
-              if (this.#backends.subscribeResource(owner, uri, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
+              if (this.#backends.subscribeResource(owner, original, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
               return local(result(request.id, {}));
             }
           }
-          return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+          return this.#route(request, backendOf(config, owner), { ...params, uri: original }, stream, { request, item, args: {} });
         }
         case "completion/complete":
           return await this.#completion(request, config, stream, signal);
@@ -201,14 +202,14 @@ export class Handler {
    * backend: a URI no backend serves, or one policy hides, is left out (and so left out of the
    * acknowledgement: 2026-07-28 basic/patterns/subscriptions "Acknowledgment").
    */
-  async resourceOwners(uris: readonly string[], config: TenantConfig): Promise<Map<string, string>> {
-    const owners = new Map<string, string>();
+  async resourceOwners(uris: readonly string[], config: TenantConfig): Promise<Map<string, { backend: string; original: string }>> {
+    const owners = new Map<string, { backend: string; original: string }>();
     if (uris.length === 0) return owners;
     await bounded(maxTimeout(config), async (signal) => {
       for (const uri of uris) {
         const owner = await this.#catalog.resolveUri(uri, config, signal);
         if (!owner) continue;
-        const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+        const item: PolicyItem = { kind: "resource", backend: owner.backend, name: owner.original };
         if (decideCall(config, this.#host.caller().principal, this.#catalog, item, {}).effect === "allow") owners.set(uri, owner);
       }
     });
@@ -305,9 +306,9 @@ export class Handler {
       const notFound = () => local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
       const owner = await catalog.resolveUri(ref.uri, config, signal);
       if (!owner) return notFound();
-      const item: PolicyItem = { kind: "resource", backend: owner, name: ref.uri };
+      const item: PolicyItem = { kind: "resource", backend: owner.backend, name: owner.original };
       if (decideCall(config, principal, catalog, item, {}).effect === "deny") return notFound();
-      return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+      return this.#route(request, backendOf(config, owner.backend), { ...params, ref: { ...ref, uri: owner.original } }, stream, { request, item, args: {} });
     }
     return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
   }

@@ -133,7 +133,7 @@ export class Relay {
       const response = yield* confirmFirst(this.#host, context.confirm, answers, controller.signal, run);
       outcome = "error" in response ? "rpc_error" : "ok";
       if (flight.cancelled) return;
-      yield { ...response, id: request.id } as JsonRpcResponse;
+      yield await this.#catalog.exposeUris(backend.name, { ...response, id: request.id } as JsonRpcResponse, this.#host.config());
     } catch (error) {
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
@@ -224,6 +224,9 @@ export class Relay {
         this.#host.store.takePending(pending.gwId);
         return { ...message, params: { ...params, requestId: pending.gwId } };
       }
+      case "notifications/resources/updated":
+        // The URI as this client knows it (broker/uris.ts), so its subscription matches.
+        return this.#catalog.exposeUris(backend.name, message, this.#host.config());
       default: {
         const kinds = LIST_CHANGED[message.method];
         if (kinds) this.#catalog.invalidate(backend.name, kinds);
