@@ -8,7 +8,7 @@
  * reported as conditional rather than guessed at.
  */
 import { mergeList, type BackendList, type ListKind } from "../broker/merge.ts";
-import { decide, isVisible, matchingRules, type ItemKind } from "../policy/engine.ts";
+import { decide, isVisible, matchingRules, readsArgs, type ItemKind } from "../policy/engine.ts";
 import type { Principal } from "../policy/principal.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 
@@ -58,7 +58,7 @@ export function inspectCatalog(
       const policyItem = { kind, backend: origin.backend, name: origin.original };
       const pin = kind === "tool" ? (pinOf.get(`${origin.backend}\u0000${origin.original}`) ?? null) : null;
       const conditional = matchingRules(config.policy, principal, policyItem)
-        .filter((r) => r.when !== undefined)
+        .filter((r) => r.when !== undefined && readsArgs(r.when))
         .map((r) => r.id);
       const description = typeof item.description === "string" ? item.description.slice(0, MAX_DESCRIPTION_CHARS) : null;
       const base = { kind, name: kind === "resource" ? origin.original : String(item.name), backend: origin.backend, original: origin.original, description, pin, conditional };
@@ -66,7 +66,7 @@ export function inspectCatalog(
         entries.push({ ...base, visible: false, decision: "deny", rule: "pinning:quarantine", reason: "quarantined: the definition changed since it was approved; approve it under Pins" });
         continue;
       }
-      const visible = isVisible(config.policy, principal, policyItem);
+      const visible = isVisible(config.policy, principal, policyItem, { tenant: config.id });
       const decision = decide(config.policy, principal, policyItem, { tenant: config.id, args: {} });
       let reason: string;
       if (decision.effect === "insufficient_scope") reason = `rule ${decision.rule} allows, with scopes ${decision.scopes.join(" ")} the principal lacks`;
