@@ -1,5 +1,5 @@
 /**
- * Search mode's ranking (broker/search.ts) on a fixed catalog of 220 tools over 21 backends and
+ * Search mode's ranking (broker/search.ts) on a fixed catalog of 220 tools over 22 backends and
  * 86 queries written as an agent would (test/fixtures/catalog200.ts): the intended tool must be
  * in the top 5 for at least 90% of them (issue 16). Plus the words the index sees, the filter
  * that keeps hidden tools out, and the index cache.
