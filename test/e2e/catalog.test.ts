@@ -200,6 +200,25 @@ describe.each(ERAS)("search mode, a %s client", (era) => {
   });
 });
 
+describe.each(ERAS)("search mode under a policy change, a %s client", (era) => {
+  it("ends a running inner call whose tool is revoked, answered as the tool it named, gone", async () => {
+    const tenant = `cat-revoke-${era.slice(0, 4)}`;
+    const doc = { id: tenant, backends, auth: jwtAuth(signer, gateway.mcpUrl(tenant)), catalog: { mode: "search" } };
+    await gateway.putTenant(doc);
+    const session = await connect(era, tenant, "rex");
+    let progressed = 0;
+    const call = session.call("call_tool", { name: "weather__watch_storm", arguments: { steps: 100, intervalMs: 100 } }, { onprogress: () => void progressed++ });
+    const ended = call.then(
+      () => ({ code: 0, message: "finished" }),
+      (e: Json) => ({ code: e.code, message: String(e.message).replace(/^MCP error -?\d+: /, "") }),
+    );
+    await expect.poll(() => progressed, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    await gateway.putTenant({ ...doc, policy: { rules: [{ id: "revoke-storm", effect: "deny", items: { names: ["watch_storm"] } }] } });
+    expect(await ended).toEqual({ code: -32602, message: "Unknown tool: weather__watch_storm" });
+    await session.close();
+  });
+});
+
 describe.each(ERAS)("curation, a %s client", (era) => {
   const tenant = `cat-curate-${era.slice(0, 4)}`;
   const allow = `cat-allow-${era.slice(0, 4)}`;
