@@ -14,6 +14,12 @@ import type { Item } from "./merge.ts";
 /** How many results `search_tools` gives when the caller names no limit, and the most it gives. */
 export const DEFAULT_SEARCH_LIMIT = 8;
 export const MAX_SEARCH_LIMIT = 50;
+/**
+ * Only the start of a query is searched: fuzzy matching costs per term, and a Worker's CPU time
+ * is bounded, so a megabyte of query must cost what a sentence does.
+ */
+export const MAX_QUERY_CHARS = 500;
+export const MAX_QUERY_TERMS = 24;
 
 /** Words that carry no meaning in a tool query; left out of the index and of queries. */
 const STOP_WORDS = new Set([
@@ -57,7 +63,10 @@ export function toolIndex(items: readonly Item[]): ToolIndex {
  * list). A query with no searchable word gives the first tools in list order.
  */
 export function searchTools(index: ToolIndex, query: string, limit: number, allowed: (position: number) => boolean): Item[] {
-  const terms = tokenize(query).map(processTerm).filter((t): t is string => typeof t === "string");
+  const terms = tokenize(query.slice(0, MAX_QUERY_CHARS))
+    .map(processTerm)
+    .filter((t): t is string => typeof t === "string")
+    .slice(0, MAX_QUERY_TERMS);
   if (terms.length === 0) return index.items.filter((_, i) => allowed(i)).slice(0, limit);
   const hits = index.engine.search(terms.join(" "), {
     boost: { name: 3, title: 2, description: 1, params: 0.5 },

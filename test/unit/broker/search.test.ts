@@ -41,6 +41,16 @@ describe("searchTools on 220 tools", () => {
     expect(searchTools(index, "the a to", 3, (i) => i > 0).map((t) => t.name)).toEqual(merged.items.slice(1, 4).map((t) => t.name));
   });
 
+  it("searches only the start of a very long query, so its cost is bounded", () => {
+    const index = toolIndex(merged.items);
+    const head = "refund a payment ";
+    const long = head + "zebra quantum ".repeat(100_000);
+    const started = performance.now();
+    const found = searchTools(index, long, 5, everything);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(found.map((t) => t.name)).toContain("stripe__refund_payment");
+  });
+
   it("builds one index per list and reuses it", () => {
     expect(toolIndex(merged.items)).toBe(toolIndex(merged.items));
     expect(toolIndex([...merged.items])).not.toBe(toolIndex(merged.items));
