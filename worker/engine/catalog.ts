@@ -10,7 +10,8 @@
  * a call after an eviction still reaches the right backend without listing again.
  */
 import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
-import { LISTS, mergeList, offers, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
+import { curateList } from "../broker/curation.ts";
+import { LISTS, mergeList, offers, type BackendList, type Item, type ListKind, type MergedList } from "../broker/merge.ts";
 import { mentionsUris, UriMap, withResultUris, withUiResource } from "../broker/uris.ts";
 import { resolveName, type NameEntry } from "../broker/naming.ts";
 import { fnv1a } from "../protocol/encoding.ts";
@@ -18,6 +19,7 @@ import { isErrorResponse, isResponse, type JsonRpcMessage, type JsonRpcRequest, 
 import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { DEFAULT_CATALOG } from "../tenant/catalog.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
 import { fanOut, failureReason, maxTimeout } from "./fanout.ts";
@@ -69,6 +71,8 @@ export class Catalog {
   /** backend -> tool -> pin status, from the last time the backend's tools were fetched */
   readonly #pins = new Map<string, Map<string, PinStatus>>();
   #configVersion = 0;
+  /** The last merged (and, for tools, curated) list of each kind, with what it was built from. */
+  readonly #merged = new Map<ListKind, { version: number; lists: BackendList[]; merged: MergedList }>();
   /** The tenant's pinning mode as last seen; until a config is seen, tools are pinned. */
   #pinning: TenantConfig["policy"]["pinning"] = "flag";
 
@@ -110,12 +114,9 @@ export class Catalog {
     const cursor = params?.cursor;
     const position = cursor === undefined ? { offset: 0, generation: null } : decodeCursor(cursor);
     if (position === null) throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor" });
-    const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
-    const merged = mergeList(kind, lists, config.naming);
-    if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
-    const items = kind === "tools" ? await this.#withUiUris(merged.items, merged.origins, config, signal) : merged.items;
+    const { merged, failed, ttlMs } = await this.merged(kind, config, signal);
     // Hidden items are left out before paging, so pages and cursors only ever see visible ones.
-    const shown = items.filter((_, i) => visible(kind, merged.origins[i]!));
+    const shown = merged.items.filter((_, i) => visible(kind, merged.origins[i]!));
     const generation = fnv1a(JSON.stringify(shown.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
     if (position.generation !== null && position.generation !== generation) {
       // The list changed under the client's feet; it must start over (the client was told by list_changed).
@@ -131,6 +132,31 @@ export class Catalog {
     // Legacy clients never see it (worker/broker/filter.ts drops ttlMs for them).
     if (ttlMs !== undefined) result.ttlMs = ttlMs;
     return { result, failed };
+  }
+
+  /**
+   * The complete merged list of a kind (tools curated: broker/curation.ts), before policy. The
+   * same object comes back while no backend's list and not the config changed, so what is built
+   * on it (search mode's index) is built once per catalog version.
+   */
+  async merged(kind: ListKind, config: TenantConfig, signal: AbortSignal): Promise<{ merged: MergedList; failed: ListOutcome["failed"]; ttlMs: number | undefined }> {
+    const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
+    const last = this.#merged.get(kind);
+    const same = last && last.version === config.version && last.lists.length === lists.length && last.lists.every((l, i) => l.backend === lists[i]!.backend && l.items === lists[i]!.items);
+    if (same) {
+      // Written on every list as before: the store may be newer than this catalog (an eviction).
+      if (LISTS[kind].named) this.#storage.writeNames(kind, last.merged.names);
+      return { merged: last.merged, failed, ttlMs };
+    }
+    let merged = mergeList(kind, lists, config.naming);
+    if (kind === "tools") {
+      const curated = curateList(merged, config.catalog ?? DEFAULT_CATALOG, config.naming.separator);
+      for (const y of curated.yielded) logger.warn("alias_yielded", { tenant: config.id, alias: y.alias, backend: y.backend, tool: y.original });
+      merged = { ...curated, items: await this.#withUiUris(curated.items, curated.origins, config, signal) };
+    }
+    if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
+    this.#merged.set(kind, { version: config.version, lists, merged });
+    return { merged, failed, ttlMs };
   }
 
   /** Which backend owns an exposed tool or prompt name, listing first if the name is not known yet. */

@@ -5,7 +5,7 @@
  * upstream sessions live, who the tenant's authority is, how background work is kept alive)
  * comes in through the EngineHost (host.ts).
  */
-import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
+import { mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
 import { queueAudit, type AuditEvent } from "../audit/audit.ts";
 import { checkCallLimits } from "../limits/rate.ts";
@@ -14,12 +14,12 @@ import { traceIdOf } from "../observe/trace.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
-import { asRecord, isResponse, LOG_LEVELS, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { asRecord, isResponse, result, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { credentialMode } from "../upstream/credentials.ts";
-import { decideCall, visibility } from "./access.ts";
+import { decideCall } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut, maxTimeout } from "./fanout.ts";
@@ -28,6 +28,7 @@ import { local, rateLimitedAnswer, toClientError, type Produced, type Routed } f
 import { gateCall, type ApprovalNote, type Confirmation } from "./approvals.ts";
 import { connectFirst } from "./consent.ts";
 import type { EngineHost } from "./host.ts";
+import { answerList, searchCall } from "./search.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
 const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
@@ -80,22 +81,18 @@ export class Handler {
     return this.#dispatch(request, config, stream, signal, null);
   }
 
-  async #dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, deferred: DeferredLimits | null): Promise<Produced> {
+  async #dispatch(given: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, deferred: DeferredLimits | null): Promise<Produced> {
+    // Search mode (search.ts): search_tools is answered there, call_tool becomes the call it names.
+    const request = await searchCall(this.#host, this.#catalog, given, config, signal).catch((error: unknown) => local(toClientError(given.id, error)));
+    if (!("method" in request)) return request;
     const params = request.params ?? {};
     try {
       switch (request.method) {
         case "tools/list":
         case "prompts/list":
         case "resources/list":
-        case "resources/templates/list": {
-          const catalog = this.#catalog;
-          const visible = visibility(config, this.#host.caller().principal, catalog);
-          const outcome = await catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
-          const warnings = outcome.failed.map((f) =>
-            notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
-          );
-          return { routed: false, messages: [...this.#logFiltered(warnings), result(request.id, outcome.result)] };
-        }
+        case "resources/templates/list":
+          return await answerList(this.#host, this.#catalog, request, config, signal);
         case "tools/call":
         case "prompts/get": {
           const name = params.name;
@@ -231,12 +228,6 @@ export class Handler {
       return { ...filtered, result: redact(config.policy, filtered.result) };
     }
     return filtered;
-  }
-
-  /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
-  #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
-    const min = LOG_LEVELS.indexOf(this.#host.client().logLevel ?? "debug");
-    return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
   }
 
   /**

@@ -187,7 +187,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
         // gone, exactly as a session's legacy stream does (durable-objects/session/legacyReply.ts).
         host.cancel?.(id);
         void iterator.return?.();
-        emit(goneAnswer(input.request));
+        emit(goneAnswer({ ...about.request, id })); // for search mode's call_tool, the tool it named
         return;
       }
       if (isRequest(message)) {

@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
 import { Glob, PolicySchema } from "../policy/schema.ts";
+import { CatalogSchema, DEFAULT_CATALOG } from "./catalog.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -226,6 +227,8 @@ export const TenantSchema = z.strictObject({
   version: z.number().int().min(1).default(1),
   backends: z.array(BackendSchema).max(64).default([]),
   naming: NamingSchema.default({ mode: "always", separator: "__", resources: "on-collision" }),
+  /** How tools are offered: all listed, or found by search; aliases and overrides (tenant/catalog.ts). */
+  catalog: CatalogSchema.default(DEFAULT_CATALOG),
   /** open: a failing backend's items are left out; closed: any failing backend fails the request. */
   failureMode: z.enum(["open", "closed"]).default("open"),
   /** Browser origins allowed to call this tenant (exact `scheme://host[:port]`). */
