@@ -55,6 +55,17 @@ beforeAll(async () => {
     },
   });
   policyVersion = stored.version as number;
+  // The same rules behind search mode: call_tool's inner call is gated exactly as a direct call.
+  await gateway.putTenant({
+    id: `${TENANT}-search`,
+    backends: [{ name: "weather", url: weather.url }],
+    catalog: { mode: "search" },
+    auth: {
+      ...jwtAuth(signer, gateway.mcpUrl(`${TENANT}-search`)),
+      oauth: { idp: { issuer: idp.issuer, clientId: "gateway", clientSecret: "IDP_SECRET", scopes: ["openid", "profile"], rolesClaim: "roles" } },
+    },
+    policy: { rules: [{ id: "long-forecasts-confirmed", effect: "allow", items: { names: ["get_forecast"] }, when: "args.days > 5", requireApproval: {} }, { id: "everything-else", effect: "allow" }] },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -332,6 +343,26 @@ describe("a caller's confirmation asked in the client (form-mode elicitation)", 
     const swapped = await raw({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "weather__get_forecast", arguments: { city: "Sagres", days: 7 }, requestState: first.result?.requestState, inputResponses: yes, _meta: meta } });
     expect(swapped.result?.resultType).toBe("input_required");
     expect(JSON.stringify(swapped.result?.inputRequests)).toMatch(/Sagres/);
+  }, 60_000);
+});
+
+describe("a confirmation through search mode's call_tool", () => {
+  it("asks a 2026-07-28 client for the inner call, and the retry through call_tool runs it once", async () => {
+    const tenant = `${TENANT}-search`;
+    const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(tenant), roles: ["user"] });
+    const client = new v2.Client({ name: "bob-modern-search", version: "2.0.0" }, { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    const asked: Asked[] = [];
+    client.setRequestHandler("elicitation/create", async (request) => {
+      asked.push(request.params as Asked);
+      return { action: "accept", content: { confirm: true } };
+    });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(tenant)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["call_tool", "search_tools"]);
+    const called = await client.callTool({ name: "call_tool", arguments: { name: "weather__get_forecast", arguments: { city: "Viseu", days: 7 } } });
+    expect(text(called)).toMatch(/Viseu/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.message).toMatch(/weather__get_forecast.*"city":"Viseu"/);
+    await client.close();
   }, 60_000);
 });
 

@@ -66,6 +66,12 @@ export function withConfirmationAnswer(request: JsonRpcRequest, answer: Confirma
   return request;
 }
 
+/** `to`, rewritten from `from` (search mode's call_tool), keeps the answer `from` carried. */
+export function sameConfirmationAnswer(from: JsonRpcRequest, to: JsonRpcRequest): JsonRpcRequest {
+  const answer = answered.get(from);
+  return answer ? withConfirmationAnswer(to, answer) : to;
+}
+
 /** Whether the client takes form-mode elicitation: `elicitation.form`, or an empty `elicitation` (form only, 2025-11-25 client/elicitation "Capabilities"). */
 export function acceptsFormElicitation(capabilities: Record<string, unknown>): boolean {
   if (typeof capabilities.elicitation !== "object" || capabilities.elicitation === null) return false;

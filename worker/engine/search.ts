@@ -19,6 +19,7 @@ import { visibility } from "./access.ts";
 import { local, type Produced } from "./answers.ts";
 import type { Catalog, ListOutcome } from "./catalog.ts";
 import type { EngineHost } from "./host.ts";
+import { sameConfirmationAnswer } from "./approvals.ts";
 
 /** The two tools of search mode, as listed (2025-11-25 server/tools "Tool"). */
 export const SEARCH_MODE_TOOLS: readonly Item[] = [
@@ -76,7 +77,8 @@ export async function searchCall(host: EngineHost, catalog: Catalog, request: Js
     // 2025-11-25 server/tools "Error Handling": bad input to a tool is the tool's error, for the model to correct.
     if (typeof args.name !== "string") return local(result(request.id, toolError("call_tool needs name: the name of a tool search_tools returned")));
     const { arguments: _outer, ...rest } = params;
-    return { ...request, params: { ...rest, name: args.name, ...(args.arguments === undefined ? {} : { arguments: args.arguments }) } };
+    // A 2026-07-28 retry's answer to a confirmation form (engine/approvals.ts) goes with the inner call.
+    return sameConfirmationAnswer(request, { ...request, params: { ...rest, name: args.name, ...(args.arguments === undefined ? {} : { arguments: args.arguments }) } });
   }
   if (typeof args.query !== "string") return local(result(request.id, toolError("search_tools needs query: a few words saying what you want to do")));
   const limit = args.limit === undefined ? DEFAULT_SEARCH_LIMIT : Number(args.limit);
