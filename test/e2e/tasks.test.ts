@@ -1,0 +1,196 @@
+/**
+ * Tasks through the multiplexer (2025-11-25 basic/utilities/tasks): two real SDK v1 servers with
+ * task-augmented tools behind one tenant, both minting the SAME task ids (task-1, task-2, ...),
+ * and real SDK v1 clients creating, polling, fetching, listing and cancelling tasks through the
+ * gateway. Ids the client sees name their backend and are bound to the principal: another
+ * principal's id, a forged one and a backend's raw id are all "Task not found" (-32602).
+ */
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CallToolResultSchema, CreateTaskResultSchema, McpError, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { freePort, startProcess, type RunningServer } from "../support/processes.ts";
+import { startGateway, type RunningGateway } from "../support/gateway.ts";
+import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
+
+const TENANT = "tasks";
+const RELATED_TASK = "io.modelcontextprotocol/related-task";
+let alpha: RunningServer;
+let beta: RunningServer;
+let gateway: RunningGateway;
+let signer: TestSigner;
+
+async function startTaskServer(name: string): Promise<RunningServer> {
+  const port = await freePort();
+  const running = await startProcess({
+    name,
+    command: process.execPath,
+    args: [fileURLToPath(new URL("../fixtures/task-server.ts", import.meta.url))],
+    env: { PORT: String(port), NAME: name },
+    readyLine: /^ready http:\/\/\S+$/,
+  });
+  return { ...running, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+beforeAll(async () => {
+  [alpha, beta, gateway, signer] = await Promise.all([startTaskServer("alpha"), startTaskServer("beta"), startGateway(), testSigner()]);
+  await gateway.putTenant({
+    id: TENANT,
+    backends: [
+      { name: "alpha", url: alpha.url },
+      { name: "beta", url: beta.url },
+    ],
+    policy: { audit: { results: true } },
+    auth: jwtAuth(signer, gateway.mcpUrl(TENANT)),
+  });
+});
+
+afterAll(async () => {
+  await Promise.allSettled([gateway?.stop(), alpha?.stop(), beta?.stop()]);
+});
+
+async function connect(sub: string): Promise<Client> {
+  const token = await signer.token({ sub, audience: gateway.mcpUrl(TENANT) });
+  const transport = new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: "e2e-tasks", version: "1.0.0" });
+  await client.connect(transport);
+  return client;
+}
+
+const text = (r: unknown) => ((r as CallToolResult).content ?? []).map((c) => (c.type === "text" ? c.text : "")).join("");
+
+async function createTask(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
+  const created = await client.request({ method: "tools/call", params: { name, arguments: args, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+  return created.task.taskId;
+}
+
+async function settled(client: Client, taskId: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const task = await client.experimental.tasks.getTask(taskId);
+    expect(task.taskId).toBe(taskId);
+    if (task.status !== "working") return task.status;
+    await new Promise((resolve) => setTimeout(resolve, task.pollInterval ?? 50));
+  }
+  throw new Error(`task ${taskId} did not settle`);
+}
+
+async function refused(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(McpError);
+  return { code: (error as McpError).code, message: (error as McpError).message };
+}
+
+describe("tasks from two backends that mint the same ids", () => {
+  it("advertises the backends' task support and keeps each tool's taskSupport", async () => {
+    const client = await connect("alice");
+    expect(client.getServerCapabilities()?.tasks).toEqual({ list: {}, cancel: {}, requests: { tools: { call: {} } } });
+    const tools = (await client.listTools()).tools;
+    for (const name of ["alpha__square", "beta__square"]) expect(tools.find((t) => t.name === name)?.execution).toEqual({ taskSupport: "optional" });
+    await client.close();
+  });
+
+  it("creates a task on each, polls tasks/get and fetches each result from its own backend", async () => {
+    const client = await connect("alice");
+    const a = await createTask(client, "alpha__square", { n: 7 });
+    const b = await createTask(client, "beta__square", { n: 8 });
+    // Both backends minted task-1 for this session; the client sees two different gateway ids.
+    expect(a).toMatch(/^gt1\./);
+    expect(b).toMatch(/^gt1\./);
+    expect(a).not.toBe(b);
+    expect(await settled(client, a)).toBe("completed");
+    expect(await settled(client, b)).toBe("completed");
+
+    const resultA = await client.experimental.tasks.getTaskResult(a, CallToolResultSchema);
+    const resultB = await client.experimental.tasks.getTaskResult(b, CallToolResultSchema);
+    expect(text(resultA)).toBe("alpha: 7² = 49");
+    expect(text(resultB)).toBe("beta: 8² = 64");
+    // tasks/result carries the related task in _meta (2025-11-25 "Related Task Metadata"), as the client knows it.
+    expect(resultA._meta?.[RELATED_TASK]).toEqual({ taskId: a });
+    expect(resultB._meta?.[RELATED_TASK]).toEqual({ taskId: b });
+
+    // tasks/list: both backends' tasks, under the same ids the client was given.
+    const listed = await client.experimental.tasks.listTasks();
+    expect(listed.tasks.map((t) => t.taskId).sort()).toEqual([a, b].sort());
+    expect(listed.nextCursor).toBeUndefined();
+    await client.close();
+  });
+
+  it("cancels a running task on its backend", async () => {
+    const client = await connect("alice");
+    const slow = await createTask(client, "beta__square", { n: 3, delayMs: 60_000 });
+    const other = await createTask(client, "alpha__square", { n: 2, delayMs: 60_000 });
+    const cancelled = await client.experimental.tasks.cancelTask(slow);
+    expect(cancelled).toMatchObject({ taskId: slow, status: "cancelled" });
+    expect((await client.experimental.tasks.getTask(slow)).status).toBe("cancelled");
+    // The task of the same backend id on the other backend is untouched.
+    expect((await client.experimental.tasks.getTask(other)).status).toBe("working");
+    // Cancelling a terminal task is the backend's -32602 (2025-11-25 tasks "Task Cancellation").
+    expect((await refused(client.experimental.tasks.cancelTask(slow))).code).toBe(-32602);
+    await client.experimental.tasks.cancelTask(other);
+    await client.close();
+  });
+});
+
+describe("who may reach a task", () => {
+  it("refuses another principal's task id, a forged id and a backend's raw id with -32602 Task not found", async () => {
+    const alice = await connect("alice");
+    const bob = await connect("bob");
+    const id = await createTask(alice, "alpha__square", { n: 5 });
+    expect(await settled(alice, id)).toBe("completed");
+
+    for (const attempt of [
+      () => bob.experimental.tasks.getTask(id),
+      () => bob.experimental.tasks.getTaskResult(id, CallToolResultSchema),
+      () => bob.experimental.tasks.cancelTask(id),
+    ]) {
+      expect(await refused(attempt())).toEqual({ code: -32602, message: "MCP error -32602: Failed to retrieve task: Task not found" });
+    }
+    // Bob's own list holds none of Alice's tasks.
+    expect((await bob.experimental.tasks.listTasks()).tasks).toEqual([]);
+
+    // The same payload with a changed MAC, a made-up id, and the backend's own id.
+    const forged = id.slice(0, -2) + (id.endsWith("AA") ? "BB" : "AA");
+    for (const bad of [forged, "gt1.WyJhbHBoYSIsInRhc2stMSJd.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "task-1"]) {
+      expect((await refused(alice.experimental.tasks.getTask(bad))).code).toBe(-32602);
+    }
+    // Alice still reaches her own.
+    expect(text(await alice.experimental.tasks.getTaskResult(id, CallToolResultSchema))).toBe("alpha: 5² = 25");
+    await Promise.all([alice.close(), bob.close()]);
+  });
+});
+
+describe("the audit trail", () => {
+  interface AuditRow {
+    principal: string;
+    method: string;
+    backend?: string;
+    item?: string;
+    decision: string;
+    outcome: string;
+    detail?: Record<string, unknown>;
+  }
+
+  it("records the call that made a task and the fetch of its result, by principal and backend", async () => {
+    const carol = await connect("carol");
+    const id = await createTask(carol, "beta__square", { n: 11 });
+    expect(await settled(carol, id)).toBe("completed");
+    expect(text(await carol.experimental.tasks.getTaskResult(id, CallToolResultSchema))).toBe("beta: 11² = 121");
+    await carol.close();
+    const rows = async () => {
+      const res = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/audit`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { events: AuditRow[] }).events.filter((r) => r.principal === "carol");
+    };
+    await expect.poll(async () => (await rows()).length, { timeout: 10_000, interval: 250 }).toBe(2);
+    const events = await rows();
+    expect(events.find((r) => r.method === "tools/call")).toMatchObject({ backend: "beta", item: "square", decision: "allow", outcome: "ok" });
+    // The row of tasks/result names the backend's own task id and holds the tool's result.
+    const fetched = events.find((r) => r.method === "tasks/result");
+    expect(fetched).toMatchObject({ backend: "beta", item: expect.stringMatching(/^task-\d+$/), decision: "allow", outcome: "ok" });
+    expect(JSON.stringify(fetched!.detail?.result)).toContain("beta: 11² = 121");
+  });
+});
