@@ -16,17 +16,21 @@ import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
 const TENANT = "tasks";
 const RELATED_TASK = "io.modelcontextprotocol/related-task";
+const MODERN_TENANT = "tasks-modern";
 let alpha: RunningServer;
 let beta: RunningServer;
+let gamma: RunningServer;
+let delta: RunningServer;
 let gateway: RunningGateway;
 let signer: TestSigner;
 
-async function startTaskServer(name: string): Promise<RunningServer> {
+/** test/fixtures/task-server.ts (SDK v1, 2025-11-25) or modern-task-server.ts (the 2026-07-28 extension). */
+async function startTaskServer(name: string, fixture = "task-server.ts"): Promise<RunningServer> {
   const port = await freePort();
   const running = await startProcess({
     name,
     command: process.execPath,
-    args: [fileURLToPath(new URL("../fixtures/task-server.ts", import.meta.url))],
+    args: [fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url))],
     env: { PORT: String(port), NAME: name },
     readyLine: /^ready http:\/\/\S+$/,
   });
@@ -34,7 +38,14 @@ async function startTaskServer(name: string): Promise<RunningServer> {
 }
 
 beforeAll(async () => {
-  [alpha, beta, gateway, signer] = await Promise.all([startTaskServer("alpha"), startTaskServer("beta"), startGateway(), testSigner()]);
+  [alpha, beta, gamma, delta, gateway, signer] = await Promise.all([
+    startTaskServer("alpha"),
+    startTaskServer("beta"),
+    startTaskServer("gamma", "modern-task-server.ts"),
+    startTaskServer("delta", "modern-task-server.ts"),
+    startGateway(),
+    testSigner(),
+  ]);
   await gateway.putTenant({
     id: TENANT,
     backends: [
@@ -44,10 +55,19 @@ beforeAll(async () => {
     policy: { audit: { results: true } },
     auth: jwtAuth(signer, gateway.mcpUrl(TENANT)),
   });
+  // All-modern: 2026-07-28 clients are served by the Worker's stateless home (no Durable Object).
+  await gateway.putTenant({
+    id: MODERN_TENANT,
+    backends: [
+      { name: "gamma", url: gamma.url, era: "modern" },
+      { name: "delta", url: delta.url, era: "modern" },
+    ],
+    auth: jwtAuth(signer, gateway.mcpUrl(MODERN_TENANT)),
+  });
 });
 
 afterAll(async () => {
-  await Promise.allSettled([gateway?.stop(), alpha?.stop(), beta?.stop()]);
+  await Promise.allSettled([gateway?.stop(), alpha?.stop(), beta?.stop(), gamma?.stop(), delta?.stop()]);
 });
 
 async function connect(sub: string): Promise<Client> {
@@ -192,5 +212,78 @@ describe("the audit trail", () => {
     const fetched = events.find((r) => r.method === "tasks/result");
     expect(fetched).toMatchObject({ backend: "beta", item: expect.stringMatching(/^task-\d+$/), decision: "allow", outcome: "ok" });
     expect(JSON.stringify(fetched!.detail?.result)).toContain("beta: 11² = 121");
+  });
+});
+
+describe("a 2026-07-28 client of the tasks extension (the stateless home)", () => {
+  type Json = Record<string, any>;
+  const MODERN = "2026-07-28";
+  const EXTENSION = "io.modelcontextprotocol/tasks";
+
+  /** One 2026-07-28 request with its headers and `_meta`; the JSON answer or the last message of an SSE one. */
+  async function modern(sub: string, method: string, params: Json, name?: string, extension = true): Promise<{ status: number; message: Json }> {
+    const token = await signer.token({ sub, audience: gateway.mcpUrl(MODERN_TENANT) });
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN,
+      "mcp-method": method,
+    };
+    if (name !== undefined) headers["mcp-name"] = name;
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": MODERN,
+      "io.modelcontextprotocol/clientInfo": { name: "e2e-tasks-modern", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": extension ? { extensions: { [EXTENSION]: {} } } : {},
+    };
+    const res = await fetch(gateway.mcpUrl(MODERN_TENANT), { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }) });
+    const body = await res.text();
+    const messages = (res.headers.get("content-type") ?? "").startsWith("text/event-stream")
+      ? body.split(/\n\n/).flatMap((frame) => frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => JSON.parse(l.slice(5)) as Json))
+      : [JSON.parse(body) as Json];
+    return { status: res.status, message: messages.at(-1)! };
+  }
+
+  const getTask = (sub: string, taskId: string) => modern(sub, "tasks/get", { taskId }, taskId);
+
+  async function completed(sub: string, taskId: string): Promise<Json> {
+    for (let i = 0; i < 100; i++) {
+      const { message } = await getTask(sub, taskId);
+      expect(message.result?.taskId).toBe(taskId);
+      if (message.result.status !== "working") return message.result;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`task ${taskId} did not settle`);
+  }
+
+  it("offers the extension, creates tasks on two backends minting the same ids, and polls each result from its own backend", async () => {
+    const discovered = await modern("maya", "server/discover", {});
+    expect(discovered.message.result.capabilities.extensions).toEqual({ [EXTENSION]: {} });
+
+    const a = (await modern("maya", "tools/call", { name: "gamma__square", arguments: { n: 4 } }, "gamma__square")).message.result;
+    const b = (await modern("maya", "tools/call", { name: "delta__square", arguments: { n: 5 } }, "delta__square")).message.result;
+    expect(a).toMatchObject({ resultType: "task", status: "working", taskId: expect.stringMatching(/^gt1\./) });
+    expect(b).toMatchObject({ resultType: "task", status: "working", taskId: expect.stringMatching(/^gt1\./) });
+    expect(a.taskId).not.toBe(b.taskId);
+
+    // The backend checks that Mcp-Name carries ITS id: a mismatch there would be a 400 here.
+    expect(await completed("maya", a.taskId)).toMatchObject({ resultType: "complete", status: "completed", result: { content: [{ type: "text", text: "gamma: 4² = 16" }] } });
+    expect(await completed("maya", b.taskId)).toMatchObject({ status: "completed", result: { content: [{ type: "text", text: "delta: 5² = 25" }] } });
+  });
+
+  it("cancels on the owning backend, and refuses another principal's id and a forged one with -32602", async () => {
+    const slow = (await modern("maya", "tools/call", { name: "delta__square", arguments: { n: 9, delayMs: 60_000 } }, "delta__square")).message.result;
+    expect((await modern("maya", "tasks/cancel", { taskId: slow.taskId }, slow.taskId)).message.result).toEqual({ resultType: "complete" });
+    expect((await getTask("maya", slow.taskId)).message.result.status).toBe("cancelled");
+
+    const other = await getTask("noah", slow.taskId);
+    expect(other.message.error).toEqual({ code: -32602, message: "Failed to retrieve task: Task not found" });
+    const forged = slow.taskId.slice(0, -2) + (slow.taskId.endsWith("AA") ? "BB" : "AA");
+    expect((await getTask("maya", forged)).message.error.code).toBe(-32602);
+  });
+
+  it("gives a client that did not declare the extension the result itself, never a task", async () => {
+    const { message } = await modern("maya", "tools/call", { name: "gamma__square", arguments: { n: 3 } }, "gamma__square", false);
+    expect(message.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "gamma: 3² = 9" }] });
   });
 });
