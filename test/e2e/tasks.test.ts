@@ -17,6 +17,7 @@ import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 const TENANT = "tasks";
 const RELATED_TASK = "io.modelcontextprotocol/related-task";
 const MODERN_TENANT = "tasks-modern";
+const MIXED_TENANT = "tasks-mixed";
 let alpha: RunningServer;
 let beta: RunningServer;
 let gamma: RunningServer;
@@ -63,6 +64,15 @@ beforeAll(async () => {
       { name: "delta", url: delta.url, era: "modern" },
     ],
     auth: jwtAuth(signer, gateway.mcpUrl(MODERN_TENANT)),
+  });
+  // A legacy backend beside: 2026-07-28 clients are served by a session Durable Object.
+  await gateway.putTenant({
+    id: MIXED_TENANT,
+    backends: [
+      { name: "alpha", url: alpha.url },
+      { name: "gamma", url: gamma.url, era: "modern" },
+    ],
+    auth: jwtAuth(signer, gateway.mcpUrl(MIXED_TENANT)),
   });
 });
 
@@ -215,14 +225,14 @@ describe("the audit trail", () => {
   });
 });
 
-describe("a 2026-07-28 client of the tasks extension (the stateless home)", () => {
+describe("a 2026-07-28 client of the tasks extension", () => {
   type Json = Record<string, any>;
   const MODERN = "2026-07-28";
   const EXTENSION = "io.modelcontextprotocol/tasks";
 
   /** One 2026-07-28 request with its headers and `_meta`; the JSON answer or the last message of an SSE one. */
-  async function modern(sub: string, method: string, params: Json, name?: string, extension = true): Promise<{ status: number; message: Json }> {
-    const token = await signer.token({ sub, audience: gateway.mcpUrl(MODERN_TENANT) });
+  async function modern(sub: string, method: string, params: Json, name?: string, extension = true, tenant = MODERN_TENANT): Promise<{ status: number; message: Json }> {
+    const token = await signer.token({ sub, audience: gateway.mcpUrl(tenant) });
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
       "content-type": "application/json",
@@ -236,7 +246,7 @@ describe("a 2026-07-28 client of the tasks extension (the stateless home)", () =
       "io.modelcontextprotocol/clientInfo": { name: "e2e-tasks-modern", version: "1" },
       "io.modelcontextprotocol/clientCapabilities": extension ? { extensions: { [EXTENSION]: {} } } : {},
     };
-    const res = await fetch(gateway.mcpUrl(MODERN_TENANT), { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }) });
+    const res = await fetch(gateway.mcpUrl(tenant), { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }) });
     const body = await res.text();
     const messages = (res.headers.get("content-type") ?? "").startsWith("text/event-stream")
       ? body.split(/\n\n/).flatMap((frame) => frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => JSON.parse(l.slice(5)) as Json))
@@ -282,8 +292,25 @@ describe("a 2026-07-28 client of the tasks extension (the stateless home)", () =
     expect((await getTask("maya", forged)).message.error.code).toBe(-32602);
   });
 
-  it("gives a client that did not declare the extension the result itself, never a task", async () => {
+  it("reaches its task the same way through a session Durable Object (a tenant with a legacy backend too)", async () => {
+    const made = (await modern("maya", "tools/call", { name: "gamma__square", arguments: { n: 6 } }, "gamma__square", true, MIXED_TENANT)).message.result;
+    expect(made).toMatchObject({ resultType: "task", taskId: expect.stringMatching(/^gt1\./) });
+    let task: Json = {};
+    for (let i = 0; i < 100 && task.status !== "completed"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      task = (await modern("maya", "tasks/get", { taskId: made.taskId }, made.taskId, true, MIXED_TENANT)).message.result;
+    }
+    expect(task).toMatchObject({ taskId: made.taskId, status: "completed", result: { content: [{ type: "text", text: "gamma: 6² = 36" }] } });
+    // The id of one tenant opens in no other, even for the same principal.
+    expect((await getTask("maya", made.taskId)).message.error.code).toBe(-32602);
+  });
+
+  it("gives a client that did not declare the extension the result itself, never a task, and -32021 on tasks/get", async () => {
     const { message } = await modern("maya", "tools/call", { name: "gamma__square", arguments: { n: 3 } }, "gamma__square", false);
     expect(message.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "gamma: 3² = 9" }] });
+    const made = (await modern("maya", "tools/call", { name: "gamma__square", arguments: { n: 2 } }, "gamma__square")).message.result;
+    const undeclared = await modern("maya", "tasks/get", { taskId: made.taskId }, made.taskId, false);
+    expect(undeclared.status).toBe(400);
+    expect(undeclared.message.error).toEqual({ code: -32021, message: "Missing required client capability", data: { requiredCapabilities: { extensions: { [EXTENSION]: {} } } } });
   });
 });

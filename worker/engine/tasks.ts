@@ -15,7 +15,9 @@
  * task stores scope them to the upstream session, which serves one client session.
  */
 import { mapParams, mapResult, taskBinding, TaskIds, type IdMap, type TaskRef } from "../broker/taskIds.ts";
-import { GatewayError } from "../protocol/errors.ts";
+import { TASKS_EXTENSION } from "../broker/merge.ts";
+import { GatewayError, RpcCode } from "../protocol/errors.ts";
+import { MODERN_VERSION } from "../protocol/modern.ts";
 import { asRecord, isResponse, result, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import type { PolicyItem } from "../policy/engine.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
@@ -49,6 +51,7 @@ function minter(host: EngineHost, backend: string): IdMap {
   return (taskId) => ids.mint({ backend, taskId }, binding);
 }
 
+const isObject = (value: unknown): boolean => typeof value === "object" && value !== null && !Array.isArray(value);
 const notFound = (request: JsonRpcRequest) => local(new GatewayError("invalid_params", { publicMessage: "Failed to retrieve task: Task not found" }).toRpc(request.id));
 
 /**
@@ -126,6 +129,12 @@ export type TaskRoute = (backend: BackendConfig, params: Record<string, unknown>
 
 /** `tasks/list` answered here; the other task methods routed to the task's backend by `route` (engine/handler.ts #route). */
 export async function dispatchTask(host: EngineHost, backends: Backends, request: JsonRpcRequest, config: TenantConfig, signal: AbortSignal, route: TaskRoute): Promise<Produced> {
+  const client = host.client();
+  if (client.version === MODERN_VERSION && !isObject(asRecord(client.capabilities.extensions)[TASKS_EXTENSION])) {
+    // io.modelcontextprotocol/tasks "Protocol Errors": a client that did not declare the extension gets -32021.
+    const data = { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } };
+    return local({ jsonrpc: "2.0", id: request.id, error: { code: RpcCode.MissingRequiredClientCapability, message: "Missing required client capability", data } });
+  }
   if (request.method === "tasks/list") return listTasks(host, backends, request, config, signal);
   const target = await taskTarget(host, request, config);
   if ("routed" in target) return target;
