@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CallToolResultSchema, CreateTaskResultSchema, McpError, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolResultSchema, CreateTaskResultSchema, McpError, TaskStatusNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { freePort, startProcess, type RunningServer } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
@@ -125,6 +125,10 @@ describe("tasks from two backends that mint the same ids", () => {
 
   it("creates a task on each, polls tasks/get and fetches each result from its own backend", async () => {
     const client = await connect("alice");
+    const statuses: { taskId: string; status: string }[] = [];
+    client.setNotificationHandler(TaskStatusNotificationSchema, async (n) => {
+      statuses.push({ taskId: n.params.taskId, status: n.params.status });
+    });
     const a = await createTask(client, "alpha__square", { n: 7 });
     const b = await createTask(client, "beta__square", { n: 8 });
     // Both backends minted task-1 for this session; the client sees two different gateway ids.
@@ -146,6 +150,14 @@ describe("tasks from two backends that mint the same ids", () => {
     const listed = await client.experimental.tasks.listTasks();
     expect(listed.tasks.map((t) => t.taskId).sort()).toEqual([a, b].sort());
     expect(listed.nextCursor).toBeUndefined();
+
+    // Each backend's notifications/tasks/status (sent on its own stream) reaches the client under the client's id.
+    await expect.poll(() => statuses, { timeout: 5_000 }).toEqual(
+      expect.arrayContaining([
+        { taskId: a, status: "completed" },
+        { taskId: b, status: "completed" },
+      ]),
+    );
     await client.close();
   });
 
