@@ -150,6 +150,8 @@ describe("tasks from two backends that mint the same ids", () => {
     const listed = await client.experimental.tasks.listTasks();
     expect(listed.tasks.map((t) => t.taskId).sort()).toEqual([a, b].sort());
     expect(listed.nextCursor).toBeUndefined();
+    // The gateway answers in one page and issues no cursor: one it did not issue is invalid (-32602).
+    expect((await refused(client.experimental.tasks.listTasks("made-up"))).code).toBe(-32602);
 
     // Each backend's notifications/tasks/status (sent on its own stream) reaches the client under the client's id.
     await expect.poll(() => statuses, { timeout: 5_000 }).toEqual(
