@@ -26,19 +26,24 @@ export function filterMessage(message: JsonRpcMessage, ctx: FilterContext): Json
   return message;
 }
 
+/** `_meta` keys of 2025-11-25 basic/utilities/tasks, not of the 2026-07-28 envelope. */
+const TASK_META_KEYS = new Set(["io.modelcontextprotocol/related-task", "io.modelcontextprotocol/model-immediate-response"]);
+
 /**
  * `resultType`, `ttlMs`, `cacheScope` and the `io.modelcontextprotocol/` keys of `_meta` are
  * 2026-07-28 fields (changelog, major 2 and 8, minor 5); a result from a modern backend reaches a
  * legacy client without them.
  */
-function withoutModernFields(result: Record<string, unknown>): Record<string, unknown> {
+function withoutModernFields(result: Record<string, unknown>, version: string): Record<string, unknown> {
   const meta = result._meta;
-  const modernMeta = typeof meta === "object" && meta !== null && Object.keys(meta).some((k) => k.startsWith("io.modelcontextprotocol/"));
+  // 2025-11-25 tasks defines two keys of its own ("Related Task Metadata", "Creating Tasks"): its clients keep them.
+  const own = (k: string) => k.startsWith("io.modelcontextprotocol/") && !(TASK_META_KEYS.has(k) && atLeast(version, "2025-11-25"));
+  const modernMeta = typeof meta === "object" && meta !== null && Object.keys(meta).some(own);
   if (!("resultType" in result || "ttlMs" in result || "cacheScope" in result || modernMeta)) return result;
   const { resultType: _r, ttlMs: _t, cacheScope: _c, _meta: _m, ...rest } = result;
   if (typeof meta === "object" && meta !== null) {
     // The protocol's own _meta keys (serverInfo, subscriptionId) are 2026-07-28 envelope; others stay.
-    const kept = Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith("io.modelcontextprotocol/")));
+    const kept = Object.fromEntries(Object.entries(meta).filter(([k]) => !own(k)));
     if (Object.keys(kept).length > 0) return { ...rest, _meta: kept };
   }
   return rest;
@@ -49,7 +54,7 @@ function withoutModernFields(result: Record<string, unknown>): Record<string, un
  * (changelog of that revision); older clients get results without them.
  */
 export function downgradeResult(method: string, full: Record<string, unknown>, version: string): Record<string, unknown> {
-  const result = atLeast(version, "2026-07-28") ? full : withoutModernFields(full);
+  const result = atLeast(version, "2026-07-28") ? full : withoutModernFields(full, version);
   if (atLeast(version, "2025-06-18")) return result;
   if (method === "tools/call" && "structuredContent" in result) {
     const { structuredContent: _dropped, ...rest } = result;

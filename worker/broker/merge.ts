@@ -105,11 +105,17 @@ export function offers(capabilities: Record<string, unknown>, kind: ListKind): b
   return typeof capabilities[LISTS[kind].capability] === "object" && capabilities[LISTS[kind].capability] !== null;
 }
 
+/** The 2026-07-28 tasks extension's identifier (io.modelcontextprotocol/tasks "Extension Identifier"). */
+export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+
 /**
  * The gateway's own capabilities from its backends'. listChanged is always on: the gateway
  * itself announces changes (a backend's, or a policy change) whether or not backends do.
+ * Tasks are offered only when a backend offers them (engine/tasks.ts routes them back): for
+ * 2025-11-25 clients `tasks` (basic/utilities/tasks "Server Capabilities"), for `modern`
+ * (2026-07-28) clients the `io.modelcontextprotocol/tasks` extension.
  */
-export function mergeCapabilities(all: Record<string, unknown>[]): Record<string, unknown> {
+export function mergeCapabilities(all: Record<string, unknown>[], modern = false): Record<string, unknown> {
   const has = (key: string) => all.some((c) => typeof c[key] === "object" && c[key] !== null);
   const merged: Record<string, unknown> = { logging: {} };
   if (has("tools")) merged.tools = { listChanged: true };
@@ -119,8 +125,22 @@ export function mergeCapabilities(all: Record<string, unknown>[]): Record<string
     merged.resources = { listChanged: true, ...(subscribe ? { subscribe: true } : {}) };
   }
   if (has("completions")) merged.completions = {};
+  if (modern) {
+    if (all.some((c) => isObject(asObject(c.extensions)[TASKS_EXTENSION]))) merged.extensions = { [TASKS_EXTENSION]: {} };
+  } else if (has("tasks")) {
+    const tasks = all.map((c) => asObject(c.tasks));
+    const tasksCapability: Record<string, unknown> = {};
+    if (tasks.some((t) => isObject(t.list))) tasksCapability.list = {};
+    if (tasks.some((t) => isObject(t.cancel))) tasksCapability.cancel = {};
+    // Only tool calls: the gateway forwards no other task-augmented request to a backend.
+    if (tasks.some((t) => isObject(asObject(asObject(t.requests).tools).call))) tasksCapability.requests = { tools: { call: {} } };
+    merged.tasks = tasksCapability;
+  }
   return merged;
 }
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const asObject = (value: unknown): Record<string, unknown> => (isObject(value) ? value : {});
 
 /** One instructions text from many, each under its backend's name, or undefined when none. */
 export function mergeInstructions(parts: { backend: string; instructions?: string | undefined }[]): string | undefined {

@@ -29,13 +29,14 @@ import { gateCall, type ApprovalNote, type Confirmation } from "./approvals.ts";
 import { connectFirst } from "./consent.ts";
 import type { EngineHost } from "./host.ts";
 import { answerList, searchCall } from "./search.ts";
+import { dispatchTask, TASK_METHODS, withClientTaskIds } from "./tasks.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
-const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get", "tasks/get", "tasks/result"]);
 /** Outcomes of calls that reached their backend. */
 const LEFT_OUTCOMES = new Set<AuditEvent["outcome"]>(["ok", "error", "timeout", "cancelled"]);
 /** Methods that leave an audit row: every call, read and get, allowed or denied. */
-const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+const AUDITED_METHODS = new Set(["tools/call", "resources/read", "prompts/get", "tasks/result", "tasks/cancel", "tasks/update"]);
 
 export type { Produced, Routed } from "./answers.ts";
 
@@ -151,6 +152,8 @@ export class Handler {
         }
         case "completion/complete":
           return await this.#completion(request, config, stream, signal);
+        case "tasks/list": case "tasks/get": case "tasks/result": case "tasks/cancel": case "tasks/update":
+          return await dispatchTask(this.#host, this.#backends, request, config, signal, (backend, p, item) => this.#route(request, backend, p, stream, { request, item, args: {} }));
         default:
           return local(new GatewayError("method_not_found", { publicMessage: `Method not found: ${request.method}` }).toRpc(request.id));
       }
@@ -166,7 +169,7 @@ export class Handler {
     const infos = backends.infos(config);
     const discovered: Record<string, unknown> = {
       supportedVersions: SUPPORTED_VERSIONS,
-      capabilities: mergeCapabilities(infos.map((i) => i.capabilities)),
+      capabilities: mergeCapabilities(infos.map((i) => i.capabilities), true),
       _meta: { [META.serverInfo]: GATEWAY_INFO },
     };
     const instructions = mergeInstructions(infos);
@@ -216,7 +219,7 @@ export class Handler {
   /** Whether a running call is still allowed under the newest config. */
   stillAllowed(about: Routed): boolean {
     const config = this.#host.config();
-    if (!config) return true;
+    if (!config || TASK_METHODS.has(about.request.method)) return true; // the call that made the task was decided (engine/tasks.ts)
     return decideCall(config, this.#host.caller().principal, this.#catalog, about.item, about.args).effect === "allow";
   }
 
@@ -307,7 +310,7 @@ export class Handler {
   #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
     const caller = this.#host.caller();
     const context: CallContext = { tenant: this.#host.config()!.id, principal: caller.principal.sub, traceparent: caller.traceparent, confirm: this.#approvals.get(request)?.confirm };
-    const messages = this.#relay.call(request, backend, params, stream, context);
+    const messages = withClientTaskIds(this.#host, request, backend.name, this.#relay.call(request, backend, params, stream, context));
     return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
   }
 

@@ -20,6 +20,7 @@ import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
 import { MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import type { EngineHost } from "./host.ts";
+import { mapInbound } from "./tasks.ts";
 import { TRACE_META_KEY } from "../observe/trace.ts";
 
 /** The client capability each server-to-client request needs (2025-11-25 client/*). */
@@ -208,7 +209,7 @@ export class Relay {
    * should get, or null when the gateway handles it itself or it must not reach the client.
    */
   async inbound(backend: BackendConfig, message: JsonRpcMessage, stream: string): Promise<JsonRpcMessage | null> {
-    if (isRequest(message)) return this.#serverRequest(backend, message, stream);
+    if (isRequest(message)) return this.#serverRequest(backend, (await mapInbound(this.#host, backend.name, message)) as JsonRpcRequest, stream);
     if (isResponse(message)) return null; // responses are matched by the caller; strays are dropped
     const params = message.params ?? {};
     switch (message.method) {
@@ -230,7 +231,7 @@ export class Relay {
       default: {
         const kinds = LIST_CHANGED[message.method];
         if (kinds) this.#catalog.invalidate(backend.name, kinds);
-        return message;
+        return mapInbound(this.#host, backend.name, message);
       }
     }
   }

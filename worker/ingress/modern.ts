@@ -6,7 +6,7 @@
 import { GatewayError } from "../protocol/errors.ts";
 import { isRequest, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import { fromBase64 } from "../protocol/encoding.ts";
-import { META, MODERN_VERSION } from "../protocol/modern.ts";
+import { META, MODERN_VERSION, NAMED } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 
 
@@ -22,9 +22,13 @@ export const MODERN_METHODS = new Set([
   "resources/read",
   "completion/complete",
   "subscriptions/listen",
+  // The tasks extension (io.modelcontextprotocol/tasks "Task Polling", "Task Update Requests", "Task Cancellation").
+  "tasks/get",
+  "tasks/update",
+  "tasks/cancel",
 ]);
 
-const NAME_FIELD: Record<string, "name" | "uri"> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
+const NAME_FIELD = NAMED;
 
 export interface ModernRequest {
   request: JsonRpcRequest;

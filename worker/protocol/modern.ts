@@ -19,8 +19,18 @@ export const META = {
   subscriptionId: "io.modelcontextprotocol/subscriptionId",
 } as const;
 
-/** Methods whose `Mcp-Name` header mirrors `params.name` or `params.uri`. */
-const NAMED: Record<string, "name" | "uri"> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
+/**
+ * Methods whose `Mcp-Name` header mirrors `params.name`, `params.uri` or, for the tasks
+ * extension's methods, `params.taskId` (io.modelcontextprotocol/tasks "Streamable HTTP: Routing Headers").
+ */
+export const NAMED: Record<string, "name" | "uri" | "taskId"> = {
+  "tools/call": "name",
+  "prompts/get": "name",
+  "resources/read": "uri",
+  "tasks/get": "taskId",
+  "tasks/update": "taskId",
+  "tasks/cancel": "taskId",
+};
 
 const SENTINEL = /^=\?base64\?.*\?=$/;
 

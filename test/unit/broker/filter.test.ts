@@ -22,6 +22,19 @@ const toolsCall = {
 };
 
 describe("downgradeResult", () => {
+  it("keeps the 2025-11-25 tasks _meta keys for clients of that revision, and drops them (with the 2026-07-28 envelope) for older ones", () => {
+    const fetched = {
+      content: [],
+      resultType: "complete",
+      _meta: { "io.modelcontextprotocol/related-task": { taskId: "t" }, "io.modelcontextprotocol/serverInfo": { name: "b" }, mine: 1 },
+    };
+    expect(downgradeResult("tasks/result", fetched, "2025-11-25")).toEqual({ content: [], _meta: { "io.modelcontextprotocol/related-task": { taskId: "t" }, mine: 1 } });
+    expect(downgradeResult("tasks/result", fetched, "2025-06-18")).toEqual({ content: [], _meta: { mine: 1 } });
+    expect(downgradeResult("tasks/result", fetched, "2026-07-28")).toBe(fetched);
+    const created = { task: { taskId: "t" }, _meta: { "io.modelcontextprotocol/model-immediate-response": "working on it" } };
+    expect(downgradeResult("tools/call", created, "2025-11-25")).toBe(created);
+  });
+
   it.each(["2025-03-26", "2024-11-05"])("drops outputSchema and title from tools/list for a %s client", (version) => {
     expect(downgradeResult("tools/list", toolsList, version)).toEqual({
       tools: [

@@ -13,6 +13,7 @@ import {
   mergeList,
   offers,
   resolveResource,
+  TASKS_EXTENSION,
   type BackendList,
 } from "../../../worker/broker/merge.ts";
 import { resolveName } from "../../../worker/broker/naming.ts";
@@ -256,6 +257,25 @@ describe("mergeCapabilities", () => {
   it("leaves out capabilities no backend declared, and ignores non-object values", () => {
     const merged = mergeCapabilities([{ tools: true, prompts: null, experimental: { x: {} } }]);
     expect(merged).toEqual({ logging: {} });
+  });
+
+  it("declares 2025-11-25 tasks only when some backend has them: list and cancel when one offers them, and task-augmented tools/call only", () => {
+    expect(mergeCapabilities([{ tools: {} }])).not.toHaveProperty("tasks");
+    expect(mergeCapabilities([{ tools: {}, tasks: { requests: { tools: { call: {} } } } }, { tasks: { list: {}, cancel: {}, requests: { sampling: { createMessage: {} } } } }]).tasks).toEqual({
+      list: {},
+      cancel: {},
+      requests: { tools: { call: {} } },
+    });
+    expect(mergeCapabilities([{ tasks: { list: {} } }]).tasks).toEqual({ list: {} });
+    // A 2026-07-28 client is offered the extension instead, never the removed capability.
+    expect(mergeCapabilities([{ tasks: { list: {} } }], true)).not.toHaveProperty("tasks");
+  });
+
+  it("declares the io.modelcontextprotocol/tasks extension to 2026-07-28 clients only when some backend declares it", () => {
+    const modern = [{ tools: {} }, { tools: {}, extensions: { [TASKS_EXTENSION]: {}, "com.example/other": {} } }];
+    expect(mergeCapabilities(modern, true).extensions).toEqual({ [TASKS_EXTENSION]: {} });
+    expect(mergeCapabilities([{ tools: {}, extensions: { "com.example/other": {} } }], true)).not.toHaveProperty("extensions");
+    expect(mergeCapabilities(modern)).not.toHaveProperty("extensions");
   });
 });
 
