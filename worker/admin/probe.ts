@@ -39,12 +39,13 @@ export async function withEachBackend<T>(
   env: Env,
   backends: readonly BackendConfig[],
   use: (upstream: Upstream, info: UpstreamInfo, signal: AbortSignal) => Promise<T>,
+  tenant?: string,
 ): Promise<{ ok: { backend: string; value: T; latencyMs: number }[]; failed: { backend: string; error: string }[] }> {
   const credentials = new OutboundCredentials(env);
   const bounded = backends.map((b) => ({ ...b, timeoutMs: Math.min(b.timeoutMs, PROBE_TIMEOUT_MS) }));
   const settled = await fanOut(bounded, AbortSignal.timeout(PROBE_TIMEOUT_MS + 1_000), async (backend, signal) => {
     if (backend.auth?.type === "token_exchange") throw new ProbeSkipped();
-    const upstream = connect(env, backend, { credentials: (b, s) => credentials.headers(b, null, s), timeoutMs: PROBE_TIMEOUT_MS });
+    const upstream = connect(env, backend, { tenant, credentials: (b, s) => credentials.headers(b, null, s), timeoutMs: PROBE_TIMEOUT_MS });
     const started = Date.now();
     const info = await upstream.initialize({ capabilities: {}, clientInfo: GATEWAY_INFO }, signal);
     const latencyMs = Date.now() - started;
@@ -61,8 +62,8 @@ export async function withEachBackend<T>(
 }
 
 /** Probes every backend of a tenant. */
-export async function probeBackends(env: Env, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
-  const results = await withEachBackend(env, backends, async (_upstream, info) => info);
+export async function probeBackends(env: Env, backends: readonly BackendConfig[], tenant?: string): Promise<ProbeResult[]> {
+  const results = await withEachBackend(env, backends, async (_upstream, info) => info, tenant);
   return backends.map((backend): ProbeResult => {
     const ok = results.ok.find((o) => o.backend === backend.name);
     if (ok) {

@@ -17,6 +17,7 @@ import { oauthAdmin } from "./oauth.ts";
 import { approvalsAdmin } from "./approvals.ts";
 import { connectionsAdmin } from "./connections.ts";
 import { tenants } from "./tenants.ts";
+import { tunnelsAdmin } from "./tunnels.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
@@ -92,6 +93,7 @@ admin.route("/", catalog);
 admin.route("/", oauthAdmin);
 admin.route("/", approvalsAdmin);
 admin.route("/", connectionsAdmin);
+admin.route("/", tunnelsAdmin);
 admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
