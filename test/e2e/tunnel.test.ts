@@ -1,0 +1,202 @@
+/**
+ * Tunnels (issue 18, docs/tunnels.md): a stdio MCP server from npm (server-everything in stdio
+ * mode) served to a real gateway by the real connector (`scripts/connect.ts`) over its outbound
+ * WebSocket; clients of both eras call it through the gateway. Faults: the connector killed
+ * mid-call, the server process killed, a second connector taking over; security: revoked keys.
+ */
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
+import { startProcess, type Running } from "../support/processes.ts";
+import { startGateway, type RunningGateway } from "../support/gateway.ts";
+import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
+
+const everything = createRequire(import.meta.url).resolve("@modelcontextprotocol/server-everything/dist/index.js");
+let gateway: RunningGateway;
+let signer: TestSigner;
+const connectors: Running[] = [];
+
+beforeAll(async () => {
+  gateway = await startGateway();
+  signer = await testSigner();
+  for (const id of ["tunneled", "other"]) {
+    await gateway.putTenant({ id, backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl(id)) });
+  }
+});
+
+afterAll(async () => {
+  await Promise.allSettled([...connectors.map((c) => c.stop()), gateway?.stop()]);
+});
+
+async function admin(method: string, path: string): Promise<Response> {
+  return fetch(`${gateway.origin}/admin${path}`, { method, headers: { authorization: `Bearer ${gateway.adminToken}` } });
+}
+
+async function issueKey(tenant = "tunneled"): Promise<{ id: string; key: string }> {
+  const res = await admin("POST", `/tenants/${tenant}/tunnels/everything/keys`);
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; key: string };
+}
+
+/** The real connector, serving server-everything in stdio mode, once it is attached. */
+async function startConnector(key: string, tenant = "tunneled"): Promise<Running> {
+  const running = await startProcess({
+    name: "connector",
+    command: process.execPath,
+    args: ["scripts/connect.ts", "--gateway", gateway.origin, "--tenant", tenant, "--backend", "everything", "--", process.execPath, everything, "stdio"],
+    env: { TUNNEL_KEY: key },
+    readyLine: /attached as connector/,
+  });
+  connectors.push(running);
+  return running;
+}
+
+async function legacyClient(tenant = "tunneled"): Promise<LegacyClient> {
+  const token = await signer.token({ sub: "ada", audience: gateway.mcpUrl(tenant) });
+  const client = new LegacyClient({ name: "e2e-tunnel", version: "1.0.0" }, { capabilities: { elicitation: {} } });
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { name: "Ada Lovelace", check: true } }));
+  await client.connect(new LegacyTransport(new URL(gateway.mcpUrl(tenant)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+const text = (r: unknown) => ((r as CallToolResult).content ?? []).map((c) => (c.type === "text" ? c.text : "")).join("");
+
+/** The server processes the connector runs (its children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("a stdio server through the tunnel", () => {
+  it("reads as down until a connector attaches, then serves tools, progress and elicitation to a 2025-11-25 client", async () => {
+    const health = async () => ((await (await admin("GET", "/tenants/tunneled/health")).json()) as { backends: { status: string }[] }).backends[0]!.status;
+    expect(await health()).toBe("down");
+    const { key, id } = await issueKey();
+    const connector = await startConnector(key);
+    expect(await health()).toBe("up");
+    const listed = (await (await admin("GET", "/tenants/tunneled/tunnels/everything/keys")).json()) as { keys: { id: string }[]; connectors: { keyId: string }[] };
+    expect(listed.keys.map((k) => k.id)).toContain(id);
+    expect(JSON.stringify(listed)).not.toContain(key);
+    expect(listed.connectors).toEqual([expect.objectContaining({ keyId: id })]);
+
+    const client = await legacyClient();
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(["everything__echo", "everything__trigger-long-running-operation"]));
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "through the tunnel" } }))).toBe("Echo: through the tunnel");
+    const progress: number[] = [];
+    await client.callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    expect(progress).toEqual([1, 2, 3]);
+    expect(text(await client.callTool({ name: "everything__trigger-elicitation-request", arguments: {} }))).toContain("Ada Lovelace");
+    // One server process per gateway session; ending the session ends it.
+    expect(childrenOf(connector.pid).length).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it("serves a 2026-07-28 client too", async () => {
+    const token = await signer.token({ sub: "maya", audience: gateway.mcpUrl("tunneled") });
+    const client = new ModernClient({ name: "modern", version: "1" }, { capabilities: {}, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await client.connect(new ModernTransport(new URL(gateway.mcpUrl("tunneled")), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const result = await client.callTool({ name: "everything__echo", arguments: { message: "modern" } });
+    expect(text(result)).toBe("Echo: modern");
+    await client.close();
+  });
+});
+
+describe("faults", () => {
+  it("a server process killed mid-call fails that call at once; the next call starts a new one", async () => {
+    const connector = connectors[0]!;
+    const client = await legacyClient();
+    await client.listTools();
+    const before = childrenOf(connector.pid);
+    expect(before.length).toBeGreaterThan(0);
+    const started = Date.now();
+    const call = client.callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 10, steps: 10 } }, undefined, {
+      onprogress: () => {
+        for (const pid of before) if (alive(pid)) process.kill(pid, "SIGKILL");
+      },
+      timeout: 60_000,
+    });
+    const outcome = await call.then(
+      (r) => (r.isError ? text(r) : "succeeded"),
+      (e: unknown) => String(e),
+    );
+    expect(outcome).not.toBe("succeeded");
+    expect(Date.now() - started).toBeLessThan(8_000);
+    // The session's next call gets a fresh server process.
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "again" } }))).toBe("Echo: again");
+    expect(childrenOf(connector.pid).some((pid) => !before.includes(pid))).toBe(true);
+    await client.close();
+  });
+
+  it("a connector killed mid-call fails the call fast; a second connector takes over", async () => {
+    const first = connectors[0]!;
+    const { key } = await issueKey();
+    const second = await startConnector(key);
+    const client = await legacyClient();
+    await client.listTools();
+    // Which connector serves this session is the object's choice: kill the one that has children.
+    const serving = childrenOf(first.pid).length > 0 && childrenOf(second.pid).length === 0 ? first : childrenOf(second.pid).length > 0 && childrenOf(first.pid).length === 0 ? second : null;
+    const victim = serving ?? first;
+    const started = Date.now();
+    const outcome = await client
+      .callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 10, steps: 10 } }, undefined, {
+        onprogress: () => {
+          if (alive(victim.pid)) process.kill(victim.pid, "SIGKILL");
+        },
+        timeout: 60_000,
+      })
+      .then(
+        (r) => (r.isError ? text(r) : "succeeded"),
+        (e: unknown) => String(e),
+      );
+    expect(outcome).not.toBe("succeeded");
+    expect(Date.now() - started).toBeLessThan(8_000);
+    await victim.stop();
+    connectors.splice(connectors.indexOf(victim), 1);
+    // The same session continues on the connector that is left.
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "failover" } }))).toBe("Echo: failover");
+    await client.close();
+  });
+});
+
+describe("keys", () => {
+  it("a key of another tenant does not attach, and a revoked key closes its tunnel within seconds", async () => {
+    const { key: otherKey } = await issueKey("other");
+    const refused = await fetch(`${gateway.origin}/t/tunneled/tunnels/everything/connect`, { headers: { authorization: `Bearer ${otherKey}`, "x-connector-id": "abcdefgh12" } });
+    expect(refused.status).toBe(401);
+
+    const { key, id } = await issueKey("other");
+    const connector = await startConnector(key, "other");
+    const exited = new Promise<number>((resolve) => {
+      const timer = setInterval(() => {
+        if (!alive(connector.pid)) {
+          clearInterval(timer);
+          resolve(Date.now());
+        }
+      }, 50);
+    });
+    const revokedAt = Date.now();
+    expect((await admin("DELETE", `/tenants/other/tunnels/everything/keys/${id}`)).status).toBe(204);
+    expect((await exited) - revokedAt).toBeLessThan(5_000);
+    expect(connector.output()).toContain("revoked");
+    const listed = (await (await admin("GET", "/tenants/other/tunnels/everything/keys")).json()) as { keys: { id: string }[]; connectors: unknown[] };
+    expect(listed.keys.map((k) => k.id)).not.toContain(id);
+    expect(listed.connectors).toEqual([]);
+  });
+});
