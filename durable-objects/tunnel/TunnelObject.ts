@@ -22,6 +22,7 @@ import {
   CLOSE_REVOKED,
   CLOSE_TOO_BIG,
   CONNECTOR_ID_PATTERN,
+  GOODBYE,
   MAX_FRAME_BYTES,
   MAX_TUNNEL_BODY_BYTES,
   PING,
@@ -231,6 +232,7 @@ export class TunnelObject extends DurableObject<Env> {
   /** Closes a connector's socket and fails what it was serving. */
   #drop(ws: WebSocket, code: number, reason: string): void {
     this.#abandon(ws);
+    this.#sendText(ws, `${GOODBYE}${code}`);
     try {
       ws.close(code, reason);
     } catch {

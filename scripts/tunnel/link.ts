@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { backoffDelay, RECONNECT } from "./backoff.ts";
 import type { Handler, Reply } from "./handler.ts";
-import { CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_TOO_BIG, dataFrames, MAX_FRAME_BYTES, parseDownFrame, PING, type UpFrame } from "../../worker/upstream/tunnelFrames.ts";
+import { CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_TOO_BIG, dataFrames, GOODBYE, MAX_FRAME_BYTES, parseDownFrame, PING, type UpFrame } from "../../worker/upstream/tunnelFrames.ts";
 
 /** A ping every this long; a link silent for KEEPALIVE_TIMEOUT_MS is dead and replaced. */
 export const KEEPALIVE_INTERVAL_MS = 15_000;
@@ -89,6 +89,18 @@ export class Link {
       this.#ws = ws;
       let opened = false;
       let lastSeen = Date.now();
+      let settled = false;
+      const finish = (code: number, reason: string): void => {
+        if (settled) return;
+        settled = true;
+        clearInterval(keepalive);
+        // The gateway already failed what was in flight on this link; stop serving it.
+        for (const controller of this.#inFlight.values()) controller.abort();
+        this.#inFlight.clear();
+        if (code === CLOSE_REVOKED) return reject(new FatalLinkError("the tunnel key was revoked"));
+        if (!this.#stopped) this.#opts.log(`link closed (${code}${reason ? ` ${reason}` : ""})`);
+        resolve(opened);
+      };
       const keepalive = setInterval(() => {
         if (Date.now() - lastSeen > KEEPALIVE_TIMEOUT_MS) {
           this.#opts.log("the gateway stopped answering pings; reconnecting");
@@ -106,17 +118,14 @@ export class Link {
         if (typeof event.data !== "string") return ws.close(CLOSE_PROTOCOL, "text frames only");
         if (event.data.length > MAX_FRAME_BYTES) return ws.close(CLOSE_TOO_BIG, "frame too large");
         if (event.data === "pong") return;
+        if (event.data.startsWith(GOODBYE)) {
+          const code = Number(event.data.slice(GOODBYE.length));
+          ws.close();
+          return finish(code, "closed by the gateway");
+        }
         this.#onFrame(ws, event.data);
       });
-      ws.addEventListener("close", (event) => {
-        clearInterval(keepalive);
-        // The gateway already failed what was in flight on this link; stop serving it.
-        for (const controller of this.#inFlight.values()) controller.abort();
-        this.#inFlight.clear();
-        if (event.code === CLOSE_REVOKED) return reject(new FatalLinkError("the tunnel key was revoked"));
-        if (!this.#stopped) this.#opts.log(`link closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
-        resolve(opened);
-      });
+      ws.addEventListener("close", (event) => finish(event.code, event.reason));
       ws.addEventListener("error", () => {
         // A close event follows and decides what happens next.
       });

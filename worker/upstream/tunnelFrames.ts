@@ -18,6 +18,11 @@ export const MAX_TUNNEL_BODY_BYTES = 512 * 1024;
 /** Keepalive: the connector sends this text, the object answers PONG without waking up (hibernation). */
 export const PING = "ping";
 export const PONG = "pong";
+/**
+ * Sent by the object just before it closes a connector, as `goodbye <code>`: a close handshake
+ * can take a client seconds to complete, and a revoked connector must stop at once.
+ */
+export const GOODBYE = "goodbye ";
 /** Close codes the connector acts on. */
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_REPLACED = 4002;
