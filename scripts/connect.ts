@@ -8,6 +8,8 @@
  *
  * Ctrl-C (or SIGTERM) ends every child before exiting; exit code 2 means the gateway refused the key.
  */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { connectUrl, parseArgs, UsageError } from "./tunnel/args.ts";
 import { Link } from "./tunnel/link.ts";
 import { StdioBridge } from "./tunnel/stdioBridge.ts";
@@ -26,7 +28,14 @@ try {
   process.exit(64);
 }
 
-const bridge = args.target.kind === "stdio" ? new StdioBridge(args.target.command, args.target.args, { maxSessions: args.maxSessions, log }) : null;
+// Servers must not outlive the connector even when it is killed outright (scripts/tunnel/watchdog.ts).
+const watchdog =
+  args.target.kind === "stdio" ? spawn(process.execPath, [fileURLToPath(new URL("./tunnel/watchdog.ts", import.meta.url))], { stdio: ["pipe", "ignore", "inherit"] }) : null;
+watchdog?.stdin?.on("error", () => {});
+const watch = (pid: number, alive: boolean): void => {
+  watchdog?.stdin?.write(`${alive ? "+" : "-"}${pid}\n`);
+};
+const bridge = args.target.kind === "stdio" ? new StdioBridge(args.target.command, args.target.args, { maxSessions: args.maxSessions, log, watch }) : null;
 const handler = bridge ?? new UrlRelay((args.target as { url: URL }).url, log);
 const link = new Link({ httpUrl: connectUrl(args, "http"), wsUrl: connectUrl(args, "ws"), key: args.key, handler, log });
 

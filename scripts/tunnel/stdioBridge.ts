@@ -60,8 +60,12 @@ export class StdioBridge implements Handler {
   #nextStart = 0;
   readonly #sweeper: ReturnType<typeof setInterval>;
 
-  constructor(command: string, args: string[], options: { maxSessions: number; log: Log }) {
+  /** Told of each server process started (true) and ended (false): the connector's watchdog. */
+  readonly #watch: (pid: number, alive: boolean) => void;
+
+  constructor(command: string, args: string[], options: { maxSessions: number; log: Log; watch?: (pid: number, alive: boolean) => void }) {
     this.#command = command;
+    this.#watch = options.watch ?? (() => {});
     this.#args = args;
     this.#max = options.maxSessions;
     this.#log = options.log;
@@ -154,6 +158,7 @@ export class StdioBridge implements Handler {
     const child = spawn(this.#command, this.#args, { stdio: ["pipe", "pipe", "pipe"] });
     const session: Session = { id: randomUUID(), child, startedAt: Date.now(), lastUsed: Date.now(), streams: [], listen: null, ended: false };
     this.#sessions.set(session.id, session);
+    if (child.pid !== undefined) this.#watch(child.pid, true);
     const splitter = new LineSplitter();
     child.stdout!.on("data", (chunk: Buffer) => {
       let lines: string[];
@@ -175,6 +180,7 @@ export class StdioBridge implements Handler {
       this.#exited(session);
     });
     child.on("exit", (code, signal) => {
+      if (child.pid !== undefined) this.#watch(child.pid, false);
       if (!session.ended) this.#log(`server ${child.pid} exited (${signal ?? `code ${code}`}); its session ends, the next one starts a new server`);
       this.#exited(session);
     });

@@ -2,7 +2,8 @@
  * Tunnels (issue 18, docs/tunnels.md): a stdio MCP server from npm (server-everything in stdio
  * mode) served to a real gateway by the real connector (`scripts/connect.ts`) over its outbound
  * WebSocket; clients of both eras call it through the gateway. Faults: the connector killed
- * mid-call, the server process killed, a second connector taking over; security: revoked keys.
+ * mid-call (its servers do not outlive it), the server process killed, a second connector taking
+ * over; security: another tenant's key, revoked keys.
  */
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -65,10 +66,10 @@ async function legacyClient(tenant = "tunneled"): Promise<LegacyClient> {
 
 const text = (r: unknown) => ((r as CallToolResult).content ?? []).map((c) => (c.type === "text" ? c.text : "")).join("");
 
-/** The server processes the connector runs (its children). */
+/** The server processes the connector runs (its children, the watchdog aside). */
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number);
+    return execFileSync("pgrep", ["-P", String(pid), "-f", "server-everything/dist/index.js"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -154,6 +155,7 @@ describe("faults", () => {
     // Which connector serves the new session is the object's choice: the one that started a server for it.
     const victim = childrenOf(second.pid).some((pid) => !before.has(pid)) ? second : first;
     expect(childrenOf(victim.pid).some((pid) => !before.has(pid))).toBe(true);
+    const servers = childrenOf(victim.pid);
     const started = Date.now();
     const outcome = await client
       .callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 10, steps: 10 } }, undefined, {
@@ -168,6 +170,8 @@ describe("faults", () => {
       );
     expect(outcome).toContain("Backend unavailable");
     expect(Date.now() - started).toBeLessThan(8_000);
+    // Killed outright, the connector could not end its servers: its watchdog did.
+    await expect.poll(() => servers.filter(alive), { timeout: 5_000 }).toEqual([]);
     await victim.stop();
     connectors.splice(connectors.indexOf(victim), 1);
     // The same session continues on the connector that is left.
