@@ -6,13 +6,16 @@
  * over; security: another tenant's key, revoked keys.
  */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
-import { startProcess, type Running } from "../support/processes.ts";
+import { freePort, startProcess, type Running } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
@@ -20,9 +23,13 @@ const everything = createRequire(import.meta.url).resolve("@modelcontextprotocol
 let gateway: RunningGateway;
 let signer: TestSigner;
 const connectors: Running[] = [];
+let port: number;
+let state: string;
 
 beforeAll(async () => {
-  gateway = await startGateway();
+  port = await freePort();
+  state = mkdtempSync(join(tmpdir(), "gateway-tunnel-"));
+  gateway = await startGateway({ port, persistTo: state });
   signer = await testSigner();
   for (const id of ["tunneled", "other"]) {
     await gateway.putTenant({ id, backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl(id)) });
@@ -31,6 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([...connectors.map((c) => c.stop()), gateway?.stop()]);
+  rmSync(state, { recursive: true, force: true });
 });
 
 async function admin(method: string, path: string): Promise<Response> {
@@ -176,6 +184,23 @@ describe("faults", () => {
     connectors.splice(connectors.indexOf(victim), 1);
     // The same session continues on the connector that is left.
     expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "failover" } }))).toBe("Echo: failover");
+    await client.close();
+  });
+});
+
+describe("a gateway restarted", () => {
+  it("gets its connector back, and a session started before continues on the same server process", async () => {
+    const connector = connectors[0]!;
+    const client = await legacyClient();
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "before" } }))).toBe("Echo: before");
+    const servers = childrenOf(connector.pid);
+    const attachedBefore = (connector.output().match(/attached as connector/g) ?? []).length;
+    await gateway.stop();
+    gateway = await startGateway({ port, persistTo: state, adminToken: gateway.adminToken });
+    await expect.poll(() => (connector.output().match(/attached as connector/g) ?? []).length, { timeout: 45_000, interval: 250 }).toBeGreaterThan(attachedBefore);
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "after" } }))).toBe("Echo: after");
+    // The connector kept its server processes through the outage: the session's is still there.
+    expect(childrenOf(connector.pid)).toEqual(expect.arrayContaining(servers));
     await client.close();
   });
 });
