@@ -94,11 +94,11 @@ function alive(pid: number): boolean {
 
 describe("a stdio server through the tunnel", () => {
   it("reads as down until a connector attaches, then serves tools, progress and elicitation to a 2025-11-25 client", async () => {
-    const health = async () => ((await (await admin("GET", "/tenants/tunneled/health")).json()) as { backends: { status: string }[] }).backends[0]!.status;
-    expect(await health()).toBe("down");
+    const health = async () => ((await (await admin("GET", "/tenants/tunneled/health")).json()) as { backends: { status: string; connectors: number }[] }).backends[0]!;
+    expect(await health()).toMatchObject({ status: "down", error: "no_connector", connectors: 0 });
     const { key, id } = await issueKey();
     const connector = await startConnector(key);
-    expect(await health()).toBe("up");
+    expect(await health()).toMatchObject({ status: "up", server: "mcp-servers/everything", connectors: 1 });
     const listed = (await (await admin("GET", "/tenants/tunneled/tunnels/everything/keys")).json()) as { keys: { id: string }[]; connectors: { keyId: string }[] };
     expect(listed.keys.map((k) => k.id)).toContain(id);
     expect(JSON.stringify(listed)).not.toContain(key);

@@ -137,7 +137,11 @@ describe("a tunnel backend without a connector", () => {
   it("reads as down: health says so, the merge leaves it out, and a call to one of its tools finds no such tool", async () => {
     const tenant = await tunnelTenant("tunnel-down");
     const health = (await (await admin("GET", `/tenants/${tenant.id}/health`)).json()) as { backends: { backend: string; status: string; transport: string }[] };
-    expect(health.backends.filter((b) => b.transport === "tunnel").map((b) => b.status)).toEqual(["down", "down"]);
+    expect(health.backends.filter((b) => b.transport === "tunnel")).toEqual([
+      expect.objectContaining({ backend: "files", status: "down", error: "no_connector", connectors: 0 }),
+      expect.objectContaining({ backend: "git", status: "down", error: "no_connector", connectors: 0 }),
+    ]);
+    expect(health.backends.find((b) => b.backend === "weather")).not.toHaveProperty("connectors");
     const session = await connect(tenant.id);
     const tools = (await session.result("tools/list")).tools as { name: string }[];
     expect(tools.length).toBeGreaterThan(0);
