@@ -29,6 +29,7 @@ import {
   PONG,
   joinSession,
   parseUpFrame,
+  requestFrames,
   splitSession,
   type DownFrame,
 } from "../../worker/upstream/tunnelFrames.ts";
@@ -167,7 +168,12 @@ export class TunnelObject extends DurableObject<Env> {
       const timer = setTimeout(() => this.#fail(id, 504, "The connector did not answer in time"), HEAD_TIMEOUT_MS);
       this.#exchanges.set(id, { ws: ws!, head: resolve, stream: null, timer });
     });
-    if (!this.#send(ws, { type: "request", id, method: request.method, headers, body })) this.#fail(id, 502, "The tunnel closed");
+    for (const frame of requestFrames(id, request.method, headers, body)) {
+      if (!this.#send(ws, frame)) {
+        this.#fail(id, 502, "The tunnel closed");
+        break;
+      }
+    }
     const answered = await response;
     // The connector's session ids are prefixed with its own id, so later requests find it.
     const minted = answered.headers.get("mcp-session-id");

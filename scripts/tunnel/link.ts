@@ -7,7 +7,19 @@
 import { randomBytes } from "node:crypto";
 import { backoffDelay, RECONNECT } from "./backoff.ts";
 import type { Handler, Reply } from "./handler.ts";
-import { CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_TOO_BIG, dataFrames, GOODBYE, MAX_FRAME_BYTES, parseDownFrame, PING, type UpFrame } from "../../worker/upstream/tunnelFrames.ts";
+import {
+  CLOSE_PROTOCOL,
+  CLOSE_REVOKED,
+  CLOSE_TOO_BIG,
+  dataFrames,
+  GOODBYE,
+  MAX_FRAME_BYTES,
+  MAX_TUNNEL_BODY_BYTES,
+  parseDownFrame,
+  PING,
+  type DownFrame,
+  type UpFrame,
+} from "../../worker/upstream/tunnelFrames.ts";
 
 /** A ping every this long; a link silent for KEEPALIVE_TIMEOUT_MS is dead and replaced. */
 export const KEEPALIVE_INTERVAL_MS = 15_000;
@@ -32,6 +44,8 @@ export class Link {
   #ws: WebSocket | null = null;
   #stopped = false;
   readonly #inFlight = new Map<number, AbortController>();
+  /** Requests whose body is still arriving in `body` frames. */
+  readonly #assembling = new Map<number, { frame: Extract<DownFrame, { type: "request" }>; parts: string[]; size: number }>();
   #done!: (error: Error | null) => void;
   /** Settles when the connector stops: null when asked to, an error when the gateway refuses it. */
   readonly finished = new Promise<Error | null>((resolve) => (this.#done = resolve));
@@ -97,6 +111,7 @@ export class Link {
         // The gateway already failed what was in flight on this link; stop serving it.
         for (const controller of this.#inFlight.values()) controller.abort();
         this.#inFlight.clear();
+        this.#assembling.clear();
         if (code === CLOSE_REVOKED) return reject(new FatalLinkError("the tunnel key was revoked"));
         if (!this.#stopped) this.#opts.log(`link closed (${code}${reason ? ` ${reason}` : ""})`);
         resolve(opened);
@@ -138,8 +153,27 @@ export class Link {
     if (frame.type === "cancel") {
       this.#inFlight.get(frame.id)?.abort();
       this.#inFlight.delete(frame.id);
+      this.#assembling.delete(frame.id);
       return;
     }
+    if (frame.type === "request" && frame.more) {
+      this.#assembling.set(frame.id, { frame, parts: [frame.body ?? ""], size: (frame.body ?? "").length });
+      return;
+    }
+    if (frame.type === "body") {
+      const pending = this.#assembling.get(frame.id);
+      if (!pending) return;
+      pending.parts.push(frame.chunk);
+      pending.size += frame.chunk.length;
+      if (pending.size > MAX_TUNNEL_BODY_BYTES) return ws.close(CLOSE_TOO_BIG, "request body too large");
+      if (!frame.last) return;
+      this.#assembling.delete(frame.id);
+      return this.#serve(ws, { ...pending.frame, body: pending.parts.join("") });
+    }
+    this.#serve(ws, frame);
+  }
+
+  #serve(ws: WebSocket, frame: Extract<DownFrame, { type: "request" }>): void {
     const controller = new AbortController();
     this.#inFlight.set(frame.id, controller);
     const id = frame.id;

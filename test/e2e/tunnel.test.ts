@@ -108,6 +108,9 @@ describe("a stdio server through the tunnel", () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(["everything__echo", "everything__trigger-long-running-operation"]));
     expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "through the tunnel" } }))).toBe("Echo: through the tunnel");
+    // Larger than one frame each way: the request and the reply both travel in chunks.
+    const big = "z".repeat(1_500_000);
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: big } }))).toBe(`Echo: ${big}`);
     const progress: number[] = [];
     await client.callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
     expect(progress).toEqual([1, 2, 3]);

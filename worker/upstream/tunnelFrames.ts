@@ -11,10 +11,10 @@
 
 /** No frame may be larger: the object closes a connector that sends one (1009), and the connector does the same. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
-/** Response bodies are cut into data frames of at most this many characters. */
+/** Bodies (requests' and responses') are cut into frames of at most this many characters. */
 export const DATA_CHUNK_CHARS = 128 * 1024;
-/** A request body larger than this is refused before it enters the tunnel (413). */
-export const MAX_TUNNEL_BODY_BYTES = 512 * 1024;
+/** A request body larger than this is refused before it enters the tunnel (413): a tenant's largest `limits.maxBodyBytes`. */
+export const MAX_TUNNEL_BODY_BYTES = 32 * 1024 * 1024;
 /** Keepalive: the connector sends this text, the object answers PONG without waking up (hibernation). */
 export const PING = "ping";
 export const PONG = "pong";
@@ -35,9 +35,13 @@ export const SESSION_SEPARATOR = ".";
 
 export type Headers_ = Record<string, string>;
 
-/** Object -> connector. */
+/**
+ * Object -> connector. A request whose body does not fit one frame has `more` set and its body's
+ * first chunk; `body` frames carry the rest, the last one with `last` set.
+ */
 export type DownFrame =
-  | { type: "request"; id: number; method: string; headers: Headers_; body: string | null }
+  | { type: "request"; id: number; method: string; headers: Headers_; body: string | null; more?: boolean }
+  | { type: "body"; id: number; chunk: string; last: boolean }
   | { type: "cancel"; id: number };
 
 /** Connector -> object. */
@@ -84,9 +88,10 @@ export function parseDownFrame(text: string): DownFrame | null {
   if (typeof value !== "object" || value === null) return null;
   const f = value as Record<string, unknown>;
   if (!isId(f.id)) return null;
-  if (f.type === "request" && typeof f.method === "string" && isHeaders(f.headers) && (typeof f.body === "string" || f.body === null)) {
-    return { type: "request", id: f.id, method: f.method, headers: f.headers, body: f.body };
+  if (f.type === "request" && typeof f.method === "string" && isHeaders(f.headers) && (typeof f.body === "string" || f.body === null) && (f.more === undefined || typeof f.more === "boolean")) {
+    return { type: "request", id: f.id, method: f.method, headers: f.headers, body: f.body, ...(f.more ? { more: true } : {}) };
   }
+  if (f.type === "body" && typeof f.chunk === "string" && typeof f.last === "boolean") return { type: "body", id: f.id, chunk: f.chunk, last: f.last };
   if (f.type === "cancel") return { type: "cancel", id: f.id };
   return null;
 }
@@ -95,6 +100,16 @@ export function parseDownFrame(text: string): DownFrame | null {
 export function dataFrames(id: number, text: string): UpFrame[] {
   const frames: UpFrame[] = [];
   for (let i = 0; i < text.length; i += DATA_CHUNK_CHARS) frames.push({ type: "data", id, chunk: text.slice(i, i + DATA_CHUNK_CHARS) });
+  return frames;
+}
+
+/** The frames that carry a request: the first holds the head and the body's first chunk. */
+export function requestFrames(id: number, method: string, headers: Headers_, body: string | null): DownFrame[] {
+  if (body === null || body.length <= DATA_CHUNK_CHARS) return [{ type: "request", id, method, headers, body }];
+  const frames: DownFrame[] = [{ type: "request", id, method, headers, body: body.slice(0, DATA_CHUNK_CHARS), more: true }];
+  for (let i = DATA_CHUNK_CHARS; i < body.length; i += DATA_CHUNK_CHARS) {
+    frames.push({ type: "body", id, chunk: body.slice(i, i + DATA_CHUNK_CHARS), last: i + DATA_CHUNK_CHARS >= body.length });
+  }
   return frames;
 }
 

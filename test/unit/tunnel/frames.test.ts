@@ -1,6 +1,6 @@
 /** The tunnel's frames (worker/upstream/tunnelFrames.ts): what each side accepts from the other. */
 import { describe, expect, it } from "vitest";
-import { DATA_CHUNK_CHARS, dataFrames, joinSession, parseDownFrame, parseUpFrame, splitSession } from "../../../worker/upstream/tunnelFrames.ts";
+import { DATA_CHUNK_CHARS, dataFrames, joinSession, parseDownFrame, parseUpFrame, requestFrames, splitSession } from "../../../worker/upstream/tunnelFrames.ts";
 
 describe("parseUpFrame", () => {
   it("accepts head, data and end frames", () => {
@@ -40,6 +40,22 @@ describe("dataFrames", () => {
     expect(frames).toHaveLength(3);
     expect(frames.map((f) => (f.type === "data" ? f.chunk : "")).join("")).toBe(body);
     expect(dataFrames(7, "")).toEqual([]);
+  });
+});
+
+describe("requestFrames", () => {
+  it("sends a small body in the request frame itself", () => {
+    expect(requestFrames(1, "POST", {}, "{}")).toEqual([{ type: "request", id: 1, method: "POST", headers: {}, body: "{}" }]);
+    expect(requestFrames(1, "GET", {}, null)).toEqual([{ type: "request", id: 1, method: "GET", headers: {}, body: null }]);
+  });
+
+  it("cuts a large body into body frames, the last one marked, each of which parses", () => {
+    const body = "y".repeat(DATA_CHUNK_CHARS * 2 + 1);
+    const frames = requestFrames(4, "POST", { a: "b" }, body).map((f) => parseDownFrame(JSON.stringify(f)));
+    expect(frames.map((f) => f?.type)).toEqual(["request", "body", "body"]);
+    expect(frames[0]).toMatchObject({ more: true });
+    expect(frames.map((f) => (f?.type === "body" ? f.last : null))).toEqual([null, false, true]);
+    expect(frames.map((f) => (f?.type === "request" ? f.body : f?.type === "body" ? f.chunk : "")).join("")).toBe(body);
   });
 });
 
