@@ -6,7 +6,7 @@
  * over; security: another tenant's key, revoked keys.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -19,7 +19,9 @@ import { freePort, startProcess, type Running } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
-const everything = createRequire(import.meta.url).resolve("@modelcontextprotocol/server-everything/dist/index.js");
+const require = createRequire(import.meta.url);
+const everything = require.resolve("@modelcontextprotocol/server-everything/dist/index.js");
+const filesystem = require.resolve("@modelcontextprotocol/server-filesystem/dist/index.js");
 let gateway: RunningGateway;
 let signer: TestSigner;
 const connectors: Running[] = [];
@@ -34,6 +36,7 @@ beforeAll(async () => {
   for (const id of ["tunneled", "other"]) {
     await gateway.putTenant({ id, backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl(id)) });
   }
+  await gateway.putTenant({ id: "files", backends: [{ name: "fs", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl("files")) });
 });
 
 afterAll(async () => {
@@ -45,18 +48,18 @@ async function admin(method: string, path: string): Promise<Response> {
   return fetch(`${gateway.origin}/admin${path}`, { method, headers: { authorization: `Bearer ${gateway.adminToken}` } });
 }
 
-async function issueKey(tenant = "tunneled"): Promise<{ id: string; key: string }> {
-  const res = await admin("POST", `/tenants/${tenant}/tunnels/everything/keys`);
+async function issueKey(tenant = "tunneled", backend = "everything"): Promise<{ id: string; key: string }> {
+  const res = await admin("POST", `/tenants/${tenant}/tunnels/${backend}/keys`);
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; key: string };
 }
 
 /** The real connector, serving server-everything in stdio mode, once it is attached. */
-async function startConnector(key: string, tenant = "tunneled"): Promise<Running> {
+async function startConnector(key: string, tenant = "tunneled", backend = "everything", server = [everything, "stdio"]): Promise<Running> {
   const running = await startProcess({
     name: "connector",
     command: process.execPath,
-    args: ["scripts/connect.ts", "--gateway", gateway.origin, "--tenant", tenant, "--backend", "everything", "--", process.execPath, everything, "stdio"],
+    args: ["scripts/connect.ts", "--gateway", gateway.origin, "--tenant", tenant, "--backend", backend, "--", process.execPath, ...server],
     env: { TUNNEL_KEY: key },
     readyLine: /attached as connector/,
   });
@@ -231,5 +234,28 @@ describe("keys", () => {
     const listed = (await (await admin("GET", "/tenants/other/tunnels/everything/keys")).json()) as { keys: { id: string }[]; connectors: unknown[] };
     expect(listed.keys.map((k) => k.id)).not.toContain(id);
     expect(listed.connectors).toEqual([]);
+  });
+});
+
+describe("server-filesystem through the tunnel", () => {
+  it("reads and writes files in its folder on the connector's machine, and nothing outside it", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "tunnel-files-"));
+    try {
+      writeFileSync(join(folder, "hello.txt"), "from the connector's disk");
+      const { key } = await issueKey("files", "fs");
+      await startConnector(key, "files", "fs", [filesystem, folder]);
+      const client = await legacyClient("files");
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toEqual(expect.arrayContaining(["fs__read_text_file", "fs__write_file", "fs__list_directory"]));
+      expect(text(await client.callTool({ name: "fs__read_text_file", arguments: { path: join(folder, "hello.txt") } }))).toBe("from the connector's disk");
+      await client.callTool({ name: "fs__write_file", arguments: { path: join(folder, "written.txt"), content: "through the gateway" } });
+      expect(readFileSync(join(folder, "written.txt"), "utf8")).toBe("through the gateway");
+      const outside = await client.callTool({ name: "fs__read_text_file", arguments: { path: "/etc/hostname" } });
+      expect(outside.isError).toBe(true);
+      expect(text(outside)).toContain("Access denied");
+      await client.close();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
