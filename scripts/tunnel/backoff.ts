@@ -8,7 +8,7 @@ export interface Backoff {
   maxMs: number;
 }
 
-export const RECONNECT: Backoff = { baseMs: 500, maxMs: 30_000 };
+export const RECONNECT: Backoff = { baseMs: 500, maxMs: 15_000 };
 export const RESTART: Backoff = { baseMs: 250, maxMs: 10_000 };
 
 /** The delay before retry number `attempt` (0 for the first retry); `random` is in [0, 1). */

@@ -195,7 +195,8 @@ describe("faults", () => {
 });
 
 describe("a gateway restarted", () => {
-  it("gets its connector back, and a session started before continues on the same server process", async () => {
+  // A gateway restart (wrangler dev) alone can take half a minute on a loaded machine.
+  it("gets its connector back, and a session started before continues on the same server process", { timeout: 120_000 }, async () => {
     const connector = connectors[0]!;
     const client = await legacyClient();
     expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "before" } }))).toBe("Echo: before");

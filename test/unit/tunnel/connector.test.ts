@@ -50,8 +50,8 @@ describe("backoffDelay", () => {
     expect(backoffDelay(0, RECONNECT, () => 0)).toBe(250);
     expect(backoffDelay(0, RECONNECT, () => 0.999999)).toBe(500);
     expect(backoffDelay(3, RECONNECT, () => 0)).toBe(2_000);
-    expect(backoffDelay(50, RECONNECT, () => 0.999999)).toBe(30_000);
-    expect(backoffDelay(50, RECONNECT, () => 0)).toBe(15_000);
+    expect(backoffDelay(50, RECONNECT, () => 0.999999)).toBe(15_000);
+    expect(backoffDelay(50, RECONNECT, () => 0)).toBe(7_500);
     expect(backoffDelay(-1, RECONNECT, () => 0)).toBe(250);
   });
 });
