@@ -15,7 +15,7 @@ import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.j
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
-import { freePort, startProcess, type Running } from "../support/processes.ts";
+import { freePort, startProcess, startServerEverything, type Running } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
@@ -36,7 +36,14 @@ beforeAll(async () => {
   for (const id of ["tunneled", "other"]) {
     await gateway.putTenant({ id, backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl(id)) });
   }
-  await gateway.putTenant({ id: "files", backends: [{ name: "fs", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl("files")) });
+  await gateway.putTenant({
+    id: "files",
+    backends: [
+      { name: "fs", transport: "tunnel", timeoutMs: 15_000 },
+      { name: "private", transport: "tunnel", timeoutMs: 15_000 },
+    ],
+    auth: jwtAuth(signer, gateway.mcpUrl("files")),
+  });
 });
 
 afterAll(async () => {
@@ -55,11 +62,11 @@ async function issueKey(tenant = "tunneled", backend = "everything"): Promise<{ 
 }
 
 /** The real connector, serving server-everything in stdio mode, once it is attached. */
-async function startConnector(key: string, tenant = "tunneled", backend = "everything", server = [everything, "stdio"]): Promise<Running> {
+async function startConnector(key: string, tenant = "tunneled", backend = "everything", server: string[] = ["--", process.execPath, everything, "stdio"]): Promise<Running> {
   const running = await startProcess({
     name: "connector",
     command: process.execPath,
-    args: ["scripts/connect.ts", "--gateway", gateway.origin, "--tenant", tenant, "--backend", backend, "--", process.execPath, ...server],
+    args: ["scripts/connect.ts", "--gateway", gateway.origin, "--tenant", tenant, "--backend", backend, ...server],
     env: { TUNNEL_KEY: key },
     readyLine: /attached as connector/,
   });
@@ -244,7 +251,7 @@ describe("server-filesystem through the tunnel", () => {
     try {
       writeFileSync(join(folder, "hello.txt"), "from the connector's disk");
       const { key } = await issueKey("files", "fs");
-      await startConnector(key, "files", "fs", [filesystem, folder]);
+      await startConnector(key, "files", "fs", ["--", process.execPath, filesystem, folder]);
       const client = await legacyClient("files");
       const names = (await client.listTools()).tools.map((t) => t.name);
       expect(names).toEqual(expect.arrayContaining(["fs__read_text_file", "fs__write_file", "fs__list_directory"]));
@@ -257,6 +264,24 @@ describe("server-filesystem through the tunnel", () => {
       await client.close();
     } finally {
       rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a private Streamable HTTP server through the tunnel (--url)", () => {
+  it("is relayed as is: its own sessions, its progress", async () => {
+    const server = await startServerEverything("streamableHttp");
+    try {
+      const { key } = await issueKey("files", "private");
+      await startConnector(key, "files", "private", ["--url", server.url]);
+      const client = await legacyClient("files");
+      expect(text(await client.callTool({ name: "private__echo", arguments: { message: "inside the network" } }))).toBe("Echo: inside the network");
+      const progress: number[] = [];
+      await client.callTool({ name: "private__trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+      expect(progress).toEqual([1, 2, 3]);
+      await client.close();
+    } finally {
+      await server.stop();
     }
   });
 });
