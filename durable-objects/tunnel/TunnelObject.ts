@@ -92,6 +92,12 @@ export class TunnelObject extends DurableObject<Env> {
     return found;
   }
 
+  /** Every key revoked and every connector closed: the backend left its tenant, or the tenant is gone. */
+  clear(): void {
+    this.#sql.exec("DELETE FROM keys");
+    for (const ws of this.ctx.getWebSockets()) this.#drop(ws, CLOSE_REVOKED, "tunnel removed");
+  }
+
   connectors(): TunnelConnector[] {
     return this.ctx.getWebSockets().flatMap((ws) => {
       const a = ws.deserializeAttachment() as Attachment | null;

@@ -112,6 +112,28 @@ describe("tunnel keys", () => {
   });
 });
 
+describe("a tunnel backend removed", () => {
+  it("takes its keys and connectors with it, so a backend declared again under its name starts with none", async () => {
+    const tenant = await tunnelTenant("tunnel-removed");
+    const { key } = await issue(tenant.id);
+    const { key: gitKey } = await issue(tenant.id, "git");
+    const socket = await attached(tenant.id, "files", key);
+    const withoutFiles = { ...tenant, backends: tenant.backends.filter((b) => b.name !== "files") };
+    // The stored document, as GET answers it, is written back (its tunnels' placeholder URLs included).
+    expect((await admin("PUT", `/tenants/${tenant.id}`, withoutFiles)).status).toBe(200);
+    await expect.poll(() => socket.closed()).toBe(4001);
+    expect((await admin("PUT", `/tenants/${tenant.id}`, { ...tenant, version: undefined })).status).toBe(200);
+    expect((await attach(tenant.id, "files", key)).status).toBe(401);
+    expect(((await (await admin("GET", `/tenants/${tenant.id}/tunnels/files/keys`)).json()) as { keys: unknown[] }).keys).toEqual([]);
+    // The backend that stayed kept its key.
+    expect((await attach(tenant.id, "git", gitKey, false)).status).toBe(426);
+    // Deleting the tenant revokes the rest.
+    expect((await admin("DELETE", `/tenants/${tenant.id}`)).status).toBe(204);
+    expect((await admin("PUT", `/tenants/${tenant.id}`, { ...tenant, version: undefined })).status).toBe(201);
+    expect((await attach(tenant.id, "git", gitKey, false)).status).toBe(401);
+  });
+});
+
 describe("tunnel frames", () => {
   it("a connector sending an oversized frame is disconnected (1009)", async () => {
     const tenant = await tunnelTenant("tunnel-big");

@@ -73,6 +73,9 @@ export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 export type ServiceAuth = Exclude<OutboundAuth, { type: "user_oauth" }>;
 export type UserOAuth = Extract<OutboundAuth, { type: "user_oauth" }>;
 
+/** The URL a tunnel backend is stored with: never fetched (worker/upstream/tunnel.ts sends its requests to the TunnelObject). */
+export const TUNNEL_PLACEHOLDER_URL = "https://tunnel.internal/mcp";
+
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME_PATTERN, "must be 1-32 of a-z, 0-9 and '-', starting and ending alphanumeric"),
@@ -115,13 +118,14 @@ export const BackendSchema = z
       ctx.addIssue({ code: "custom", path: ["url"], message: "required for http backends" });
     }
     // The connector knows where the server is; a URL here would suggest the gateway reaches it.
-    if (backend.transport === "tunnel" && backend.url !== undefined) {
+    // The placeholder the gateway stores itself is accepted, so a document read back can be written back.
+    if (backend.transport === "tunnel" && backend.url !== undefined && backend.url !== TUNNEL_PLACEHOLDER_URL) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "not allowed when transport is 'tunnel' (the connector names the server)" });
     }
   })
   // For a service binding the URL only names the path inside the bound Worker; the host is ignored.
   // A tunnel's URL is never fetched: it only names the backend for the era memo and logs.
-  .transform((backend) => ({ ...backend, url: backend.url ?? (backend.transport === "tunnel" ? "https://tunnel.internal/mcp" : "https://service.internal/mcp") }));
+  .transform((backend) => ({ ...backend, url: backend.url ?? (backend.transport === "tunnel" ? TUNNEL_PLACEHOLDER_URL : "https://service.internal/mcp") }));
 export type BackendConfig = z.infer<typeof BackendSchema>;
 
 export const NamingSchema = z.strictObject({

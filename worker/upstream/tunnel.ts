@@ -6,6 +6,7 @@
  */
 import type { Fetcher } from "./types.ts";
 import { UpstreamError } from "./errors.ts";
+import type { BackendConfig } from "../tenant/schema.ts";
 
 /** A tunnel key as shown once by the admin API: the prefix, then 32 random bytes as base64url. */
 export const TUNNEL_KEY_PATTERN = /^mtk_[A-Za-z0-9_-]{43}$/;
@@ -30,11 +31,23 @@ export interface TunnelStore {
   /** Deletes the key and closes the tunnels attached with it; false when there is no such key. */
   revokeKey(id: string): Promise<boolean>;
   connectors(): Promise<TunnelConnector[]>;
+  /** Revokes every key and closes every connector. */
+  clear(): Promise<void>;
 }
 
 /** One object per tenant and backend: a key issued for one never opens another. */
 export function tunnelObject(env: Pick<Env, "TUNNELS">, tenant: string, backend: string): TunnelStore {
   return env.TUNNELS.get(env.TUNNELS.idFromName(`${tenant}/${backend}`)) as unknown as TunnelStore;
+}
+
+/**
+ * A tenant write removed tunnel backends (or the tenant): their keys must not come back to life
+ * if a backend of the same name is declared again later, so they are revoked now.
+ */
+export async function clearRemovedTunnels(env: Pick<Env, "TUNNELS">, tenant: string, before: readonly BackendConfig[], after: readonly BackendConfig[]): Promise<void> {
+  const kept = new Set(after.filter((b) => b.transport === "tunnel").map((b) => b.name));
+  const removed = before.filter((b) => b.transport === "tunnel" && !kept.has(b.name));
+  await Promise.all(removed.map((b) => tunnelObject(env, tenant, b.name).clear()));
 }
 
 /** How a tunnel backend's upstream sends its requests: into the object, whatever the URL says. */
