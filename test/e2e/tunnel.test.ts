@@ -130,12 +130,17 @@ describe("a stdio server through the tunnel", () => {
     await client.close();
   });
 
-  it("serves a 2026-07-28 client too", async () => {
+  it("serves a 2026-07-28 client too: tools, progress and elicitation", async () => {
     const token = await signer.token({ sub: "maya", audience: gateway.mcpUrl("tunneled") });
-    const client = new ModernClient({ name: "modern", version: "1" }, { capabilities: {}, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    const client = new ModernClient({ name: "modern", version: "1" }, { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    client.setRequestHandler("elicitation/create", async () => ({ action: "accept", content: { name: "Grace Hopper", check: true } }));
     await client.connect(new ModernTransport(new URL(gateway.mcpUrl("tunneled")), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
     const result = await client.callTool({ name: "everything__echo", arguments: { message: "modern" } });
     expect(text(result)).toBe("Echo: modern");
+    const progress: number[] = [];
+    await client.callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, { onprogress: (p: { progress: number }) => progress.push(p.progress) });
+    expect(progress).toEqual([1, 2, 3]);
+    expect(text(await client.callTool({ name: "everything__trigger-elicitation-request", arguments: {} }))).toContain("Grace Hopper");
     await client.close();
   });
 });

@@ -6,7 +6,7 @@
  * the real connector runs in test/e2e/tunnel.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, backend, connect, createTenant, expectClean, gateway, ORIGIN } from "./helpers.ts";
+import { ADMIN_TOKEN, backend, connect, createTenant, expectClean, gateway, mcp, ORIGIN, token } from "./helpers.ts";
 
 const KEY_SHAPE = /^mtk_[A-Za-z0-9_-]{43}$/;
 
@@ -176,5 +176,25 @@ describe("a tunnel backend without a connector", () => {
     const res = await admin("PUT", "/tenants/tunnel-with-url", { backends: [{ name: "files", transport: "tunnel", url: "https://example.com/mcp" }] });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toContain("backends.0.url");
+  });
+});
+
+describe("a 2026-07-28 client of a tenant whose only backend is down (a tunnel without connector, a closed port)", () => {
+  it("gets clean answers, never a 500", async () => {
+    for (const backends of [[backend.down({ name: "files" })], [{ name: "files", transport: "tunnel" as const }]]) {
+      const tenant = await createTenant("tunnel-modern", { backends });
+      for (const [method, params] of [["server/discover", {}], ["tools/list", {}], ["tools/call", { name: "files__read", arguments: {} }]] as const) {
+        const meta = {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientCapabilities": {},
+          "io.modelcontextprotocol/clientInfo": { name: "t", version: "1" },
+        };
+        const headers: Record<string, string> = { "mcp-method": method, ...("name" in params ? { "mcp-name": params.name } : {}) };
+        const res = await mcp(tenant.id, { jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }, { token: await token(tenant.id), version: "2026-07-28", headers });
+        const body = await res.text();
+        expectClean(res.status, body);
+        if (method !== "server/discover") expect(JSON.parse(body)).toMatchObject({ id: 1, error: { code: -32000, message: "No backend is available" } });
+      }
+    }
   });
 });

@@ -184,7 +184,15 @@ export class Handler {
     const name = request.params?.name;
     if (typeof name !== "string") return null;
     // A lookup; a list it may need first is bounded per backend (fanout.ts), so no timer here.
-    const definition = await this.#catalog.definition(name, config, new AbortController().signal);
+    let definition;
+    try {
+      definition = await this.#catalog.definition(name, config, new AbortController().signal);
+    } catch (error) {
+      // No catalog to check against (every backend down): the call itself answers that, with
+      // the same error a 2025-11-25 client gets, rather than an error escaping the session's RPC.
+      if (error instanceof GatewayError) return null;
+      throw error;
+    }
     if (!definition) return null;
     const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
     for (const [header, value] of Object.entries(expected)) {
