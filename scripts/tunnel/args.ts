@@ -6,6 +6,8 @@
  *
  * The key may come from TUNNEL_KEY instead of --key, which keeps it out of process listings.
  */
+import { TUNNEL_KEY_PATTERN } from "../../worker/upstream/tunnel.ts";
+
 export interface ConnectorArgs {
   gateway: URL;
   tenant: string;
@@ -45,7 +47,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   const backend = values.get("--backend") ?? "";
   if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(backend)) throw new UsageError("--backend <name> is required (the tenant's tunnel backend)");
   const key = values.get("--key") ?? env.TUNNEL_KEY ?? "";
-  if (!/^mtk_[A-Za-z0-9_-]{43}$/.test(key)) throw new UsageError("--key <key> (or TUNNEL_KEY) is required: the key the admin API issued (mtk_…)");
+  if (!TUNNEL_KEY_PATTERN.test(key)) throw new UsageError("--key <key> (or TUNNEL_KEY) is required: the key the admin API issued (mtk_…)");
   const urlText = values.get("--url");
   if (urlText !== undefined && command.length > 0) throw new UsageError("give either --url or a command after --, not both");
   if (urlText === undefined && command.length === 0) throw new UsageError("give the server to serve: a command after --, or --url <private MCP URL>");
