@@ -183,16 +183,8 @@ export class Handler {
   async checkParamHeaders(request: JsonRpcRequest, given: Record<string, string>, config: TenantConfig): Promise<GatewayError | null> {
     const name = request.params?.name;
     if (typeof name !== "string") return null;
-    // A lookup; a list it may need first is bounded per backend (fanout.ts), so no timer here.
-    let definition;
-    try {
-      definition = await this.#catalog.definition(name, config, new AbortController().signal);
-    } catch (error) {
-      // No catalog to check against (every backend down): the call itself answers that, with
-      // the same error a 2025-11-25 client gets, rather than an error escaping the session's RPC.
-      if (error instanceof GatewayError) return null;
-      throw error;
-    }
+    // A lookup; a list it may need first is bounded per backend (fanout.ts), so no timer here. With every backend down there is nothing to check: the call itself answers that.
+    const definition = await this.#catalog.definition(name, config, new AbortController().signal).catch((e: unknown) => (e instanceof GatewayError ? null : Promise.reject(e)));
     if (!definition) return null;
     const expected = paramHeaders(definition.inputSchema, asRecord(request.params?.arguments));
     for (const [header, value] of Object.entries(expected)) {
