@@ -59,8 +59,10 @@ try {
       audience: `${DEV_ORIGIN}/t/demo/mcp`,
       idp: { issuer: idp.issuer, clientId: DEV_IDP_CLIENT_ID, clientSecret: "DEMO_IDP_CLIENT_SECRET" },
       calendar: { url: calendar.url, clientId: DEV_CALENDAR_CLIENT_ID, clientSecret: "DEMO_CALENDAR_CLIENT_SECRET" },
+      tunnel: true,
     }),
   );
+  const tunnelKey = await freshTunnelKey(gateway.origin, adminToken);
   const users = Object.values(DEMO_USERS).map((u) => `${u.login} / ${u.password} (roles: ${u.roles.join(", ")})`).join("\n                   ");
   const url = gateway.mcpUrl("demo");
   console.log(`
@@ -86,9 +88,28 @@ try {
                      --header "Authorization: Bearer $(npm run -s token -- --tenant demo --sub alice)" \\
                      --method tools/list
 
+  Serve a stdio server on this machine as the demo tenant's "local" backend (docs/tunnels.md):
+                   npm run connect -- --gateway ${DEV_ORIGIN} --tenant demo --backend local --key ${tunnelKey} \\
+                     -- node node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio
+                   (any stdio MCP server goes after --; its tools appear as local__<tool>)
+
   Ctrl-C stops the gateway, the demo IdP and the demo backends.
 `);
 } catch (error) {
   console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
   await shutdown(1);
+}
+
+/**
+ * The demo's tunnel key: the previous runs' keys are revoked (the local state keeps them) and a
+ * new one is issued, since a key is shown only once.
+ */
+async function freshTunnelKey(origin: string, adminToken: string): Promise<string> {
+  const base = `${origin}/admin/tenants/demo/tunnels/local/keys`;
+  const headers = { authorization: `Bearer ${adminToken}` };
+  const listed = (await (await fetch(base, { headers })).json()) as { keys: { id: string }[] };
+  for (const key of listed.keys) await fetch(`${base}/${key.id}`, { method: "DELETE", headers });
+  const issued = await fetch(base, { method: "POST", headers });
+  if (issued.status !== 201) throw new Error(`issuing the demo tunnel key failed: HTTP ${issued.status}`);
+  return ((await issued.json()) as { key: string }).key;
 }

@@ -22,6 +22,7 @@ import { GATEWAY_INFO } from "./protocol/identity.ts";
 import { loadTenant } from "./tenant/store.ts";
 import { logger } from "./observe/log.ts";
 import { tenantForHost } from "./tenant/hosts.ts";
+import { tunnelRoutes } from "./tunnels/routes.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -57,6 +58,7 @@ app.route("/t/:tenant/oauth", oauthRoutes);
 app.route("/t/:tenant/approvals", approvalRoutes);
 app.route("/t/:tenant/connect", connectRoutes);
 app.route("/t/:tenant/connections", myConnections);
+app.route("/t/:tenant/tunnels", tunnelRoutes);
 
 app.route("/t/:tenant/mcp", endpoint);
 // A tenant's own hostname (tenant.hostnames) serves its endpoint at /mcp.

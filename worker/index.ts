@@ -10,5 +10,6 @@ export { TenantMonitor } from "../durable-objects/monitor/TenantMonitor.ts";
 export { AuthorizationObject } from "../durable-objects/oauth/AuthorizationObject.ts";
 export { ApprovalObject } from "../durable-objects/approvals/ApprovalObject.ts";
 export { ConnectionVault } from "../durable-objects/connections/ConnectionVault.ts";
+export { TunnelObject } from "../durable-objects/tunnel/TunnelObject.ts";
 
 export default { fetch: app.fetch, queue: deliverAuditExports } satisfies ExportedHandler<Env, AuditEvent>;

@@ -22,7 +22,7 @@ export interface DemoCalendar {
   clientSecret: string;
 }
 
-export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string; idp?: DemoIdp; calendar?: DemoCalendar }): TenantInput {
+export function demoTenant(options: { weatherUrl: string; notesUrl: string; publicJwk: JWK; issuer: string; audience: string; idp?: DemoIdp; calendar?: DemoCalendar; tunnel?: boolean }): TenantInput {
   return {
     id: "demo",
     backends: [
@@ -40,6 +40,9 @@ export function demoTenant(options: { weatherUrl: string; notesUrl: string; publ
             },
           ]
         : []),
+      // A server on this machine that the gateway cannot reach itself: `npm run connect` serves
+      // it through an outbound tunnel (docs/tunnels.md). Down, and left out, until a connector attaches.
+      ...(options.tunnel ? [{ name: "local", transport: "tunnel" as const, timeoutMs: 30_000 }] : []),
     ],
     naming: { mode: "always", separator: "__" },
     failureMode: "open",

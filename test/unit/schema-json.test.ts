@@ -185,6 +185,7 @@ const full: TenantInput = {
       auth: { type: "token_exchange", tokenUrl: "https://auth.example/token", clientId: "gateway", clientSecret: "LEGACY_SECRET", audience: "legacy", scope: "legacy.all" },
     },
     { name: "inventory", transport: "service", service: "BACKEND_INVENTORY", url: "https://inventory.internal/mcp" },
+    { name: "files", transport: "tunnel", timeoutMs: 60_000 },
     {
       name: "mail",
       url: "https://mail.example/mcp",
@@ -404,10 +405,11 @@ describe("the JSON Schema and TenantSchema agree", () => {
     // Said in the schema's description; the admin API refuses these with a named field.
     const withoutUrl = { id: "x", backends: [{ name: "a" }] };
     const serviceWithoutBinding = { id: "x", backends: [{ name: "a", transport: "service" }] };
-    for (const doc of [withoutUrl, serviceWithoutBinding]) {
+    const tunnelWithUrl = { id: "x", backends: [{ name: "a", transport: "tunnel", url: "https://a.example/mcp" }] };
+    for (const doc of [withoutUrl, serviceWithoutBinding, tunnelWithUrl]) {
       expect(check(schema, doc)).toEqual([]);
       expect(TenantSchema.safeParse(doc).success).toBe(false);
     }
-    expect(schema.description).toContain("a backend needs `url` unless its transport is 'service'");
+    expect(schema.description).toContain("a backend needs `url` unless its transport is 'service' (then `service`) or 'tunnel' (then no `url`)");
   });
 });

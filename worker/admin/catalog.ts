@@ -28,7 +28,7 @@ export const catalog = new Hono<AppEnv>();
 catalog.get("/tenants/:id/health", async (c) => {
   const tenant = await currentTenant(c.env, c.req.param("id"));
   if (!tenant) throw new GatewayError("tenant_not_found");
-  const results = await probeBackends(c.env, tenant.backends);
+  const results = await probeBackends(c.env, tenant.backends, tenant.id);
   const waitUntil = waitUntilOf(c);
   for (const r of results) {
     if (r.status === "skipped") continue;
@@ -55,7 +55,7 @@ catalog.get("/tenants/:id/catalog", async (c) => {
       const lists: Partial<Record<ListKind, unknown[]>> = {};
       for (const kind of KINDS) lists[kind] = await listItems(upstream, kind, signal);
       return lists;
-    }),
+    }, tenant.id),
     tenantObject(c.env, tenant.id).pins(),
   ]);
   const lists: Partial<Record<ListKind, BackendList[]>> = {};

@@ -95,7 +95,7 @@ function parseV6(text: string): number[] | null {
 export function privateDestination(tenant: TenantConfig): string | null {
   const destinations: [string, string | undefined][] = [];
   tenant.backends.forEach((backend, i) => {
-    if (backend.transport !== "service") destinations.push([`backends.${i}.url`, backend.url]);
+    if (backend.transport !== "service" && backend.transport !== "tunnel") destinations.push([`backends.${i}.url`, backend.url]);
     destinations.push([`backends.${i}.auth.tokenUrl`, backend.auth?.tokenUrl]);
     if (backend.auth?.type === "user_oauth") {
       destinations.push([`backends.${i}.auth.issuer`, backend.auth.issuer]);

@@ -16,6 +16,7 @@ import { GATEWAY_INFO } from "../protocol/identity.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
 import { OutboundCredentials } from "../upstream/credentials.ts";
 import type { Upstream, UpstreamInfo } from "../upstream/types.ts";
+import { tunnelObject } from "../upstream/tunnel.ts";
 
 /** A probe waits at most this long (or the backend's own timeout, when shorter): a console must stay responsive. */
 export const PROBE_TIMEOUT_MS = 5_000;
@@ -29,6 +30,8 @@ export interface ProbeResult {
   server: string | null;
   /** The kind of failure (log-safe: never the backend's own error text). */
   error: string | null;
+  /** A tunnel backend's attached connectors (docs/tunnels.md); absent for other transports. */
+  connectors?: number;
 }
 
 /**
@@ -39,12 +42,13 @@ export async function withEachBackend<T>(
   env: Env,
   backends: readonly BackendConfig[],
   use: (upstream: Upstream, info: UpstreamInfo, signal: AbortSignal) => Promise<T>,
+  tenant?: string,
 ): Promise<{ ok: { backend: string; value: T; latencyMs: number }[]; failed: { backend: string; error: string }[] }> {
   const credentials = new OutboundCredentials(env);
   const bounded = backends.map((b) => ({ ...b, timeoutMs: Math.min(b.timeoutMs, PROBE_TIMEOUT_MS) }));
   const settled = await fanOut(bounded, AbortSignal.timeout(PROBE_TIMEOUT_MS + 1_000), async (backend, signal) => {
     if (backend.auth?.type === "token_exchange") throw new ProbeSkipped();
-    const upstream = connect(env, backend, { credentials: (b, s) => credentials.headers(b, null, s), timeoutMs: PROBE_TIMEOUT_MS });
+    const upstream = connect(env, backend, { tenant, credentials: (b, s) => credentials.headers(b, null, s), timeoutMs: PROBE_TIMEOUT_MS });
     const started = Date.now();
     const info = await upstream.initialize({ capabilities: {}, clientInfo: GATEWAY_INFO }, signal);
     const latencyMs = Date.now() - started;
@@ -61,16 +65,25 @@ export async function withEachBackend<T>(
 }
 
 /** Probes every backend of a tenant. */
-export async function probeBackends(env: Env, backends: readonly BackendConfig[]): Promise<ProbeResult[]> {
-  const results = await withEachBackend(env, backends, async (_upstream, info) => info);
+export async function probeBackends(env: Env, backends: readonly BackendConfig[], tenant?: string): Promise<ProbeResult[]> {
+  // A tunnel backend is probed through its connector like any backend (so a server that does
+  // not start reads as down), and its attached connectors are counted.
+  const tunnels = tenant === undefined ? [] : backends.filter((b) => b.transport === "tunnel");
+  const [results, counts] = await Promise.all([
+    withEachBackend(env, backends, async (_upstream, info) => info, tenant),
+    Promise.all(tunnels.map(async (b) => [b.name, (await tunnelObject(env, tenant!, b.name).connectors()).length] as const)),
+  ]);
+  const connectors = new Map(counts);
   return backends.map((backend): ProbeResult => {
+    const tunnel = connectors.has(backend.name) ? { connectors: connectors.get(backend.name)! } : {};
     const ok = results.ok.find((o) => o.backend === backend.name);
     if (ok) {
       const name = ok.value.serverInfo.name;
-      return { backend: backend.name, transport: backend.transport, status: "up", latencyMs: ok.latencyMs, protocolVersion: ok.value.protocolVersion, server: typeof name === "string" ? name : null, error: null };
+      return { backend: backend.name, transport: backend.transport, status: "up", latencyMs: ok.latencyMs, protocolVersion: ok.value.protocolVersion, server: typeof name === "string" ? name : null, error: null, ...tunnel };
     }
-    const error = results.failed.find((f) => f.backend === backend.name)?.error ?? "error";
-    return { backend: backend.name, transport: backend.transport, status: error === "skipped" ? "skipped" : "down", latencyMs: null, protocolVersion: null, server: null, error };
+    let error = results.failed.find((f) => f.backend === backend.name)?.error ?? "error";
+    if (tunnel.connectors === 0) error = "no_connector";
+    return { backend: backend.name, transport: backend.transport, status: error === "skipped" ? "skipped" : "down", latencyMs: null, protocolVersion: null, server: null, error, ...tunnel };
   });
 }
 

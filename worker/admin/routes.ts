@@ -17,6 +17,8 @@ import { oauthAdmin } from "./oauth.ts";
 import { approvalsAdmin } from "./approvals.ts";
 import { connectionsAdmin } from "./connections.ts";
 import { tenants } from "./tenants.ts";
+import { tunnelsAdmin } from "./tunnels.ts";
+import { clearRemovedTunnels } from "../upstream/tunnel.ts";
 
 /** Tenant documents are small; anything bigger is a mistake or an attack. */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
@@ -52,6 +54,7 @@ admin.put("/tenants/:id", async (c) => {
   if (taken) return c.json({ error: `hostnames: '${taken}' already belongs to another tenant` }, 409);
   // Two concurrent writes may read the same version; the object accepts only the first.
   if (!(await saveTenant(c.env, tenant))) return c.json({ error: "version: a concurrent write won; retry" }, 409);
+  await clearRemovedTunnels(c.env, id, previous?.backends ?? [], tenant.backends);
   return c.json(tenant, previous ? 200 : 201);
 });
 
@@ -60,6 +63,7 @@ admin.delete("/tenants/:id", async (c) => {
   const previous = await currentTenant(c.env, id);
   await assignHosts(c.env.CONFIG, id, previous?.hostnames ?? [], []);
   await deleteTenant(c.env, id);
+  await clearRemovedTunnels(c.env, id, previous?.backends ?? [], []);
   return c.body(null, 204);
 });
 
@@ -92,6 +96,7 @@ admin.route("/", catalog);
 admin.route("/", oauthAdmin);
 admin.route("/", approvalsAdmin);
 admin.route("/", connectionsAdmin);
+admin.route("/", tunnelsAdmin);
 admin.route("/", tenants);
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */

@@ -5,6 +5,7 @@
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { StreamableHttpUpstream } from "../upstream/streamableHttp.ts";
 import { LegacySseUpstream } from "../upstream/legacySse.ts";
+import { tunnelFetcher } from "../upstream/tunnel.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../upstream/types.ts";
 import type { SessionStore } from "./store.ts";
@@ -157,6 +158,7 @@ export class Backends {
 
   #create(backend: BackendConfig, info: UpstreamInfo | null): Upstream {
     const upstream = connect(this.#env, backend, {
+      tenant: this.#config?.id,
       info,
       credentials: this.#credentials,
       // A modern backend hears, on every request, what a legacy one learned at initialize.
@@ -169,6 +171,8 @@ export class Backends {
 }
 
 export interface ConnectOptions {
+  /** The tenant whose backend this is: a tunnel backend's connectors are the tenant's own. */
+  tenant?: string | undefined;
   /** The upstream session to resume (from storage), or null for a new one. */
   info?: UpstreamInfo | null;
   credentials?: CredentialSource | null;
@@ -189,8 +193,8 @@ export function connect(env: Env, backend: BackendConfig, options: ConnectOption
   const upstreamOptions = {
     backend: backend.name,
     url: backend.url,
-    eraKey: eraKeyOf(backend),
-    fetcher: fetcherOf(env, backend),
+    eraKey: backend.transport === "tunnel" ? `tunnel:${options.tenant ?? ""}/${backend.name}` : eraKeyOf(backend),
+    fetcher: backend.transport === "tunnel" ? tunnelFetcher(env, options.tenant, backend.name) : fetcherOf(env, backend),
     headers: headersOf(env, backend),
     timeoutMs: Math.min(backend.timeoutMs, options.timeoutMs ?? Infinity),
     info: options.info ?? null,

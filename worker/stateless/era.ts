@@ -3,7 +3,7 @@
  * 2026-07-28, declared (`era: "modern"`) or detected. A backend on `auto` is probed with
  * `server/discover` (through a throwaway upstream, which records what it finds in the isolate's
  * era memo, worker/upstream/era.ts); later requests read the memo. Any legacy backend (declared,
- * detected, or on the 2024-11-05 SSE transport) sends the tenant's modern requests to a session
+ * detected, on the 2024-11-05 SSE transport, or a tunnel) sends the tenant's modern requests to a session
  * object, as does a probe that could not decide (a backend down), for ERA_UNDECIDED_TTL_MS.
  */
 import type { Env } from "../env.ts";
@@ -18,7 +18,9 @@ import { UpstreamError } from "../upstream/errors.ts";
 export async function allModern(env: Env, config: TenantConfig, credentials: CredentialSource): Promise<boolean> {
   const unknown: BackendConfig[] = [];
   for (const backend of config.backends) {
-    if (backend.transport === "sse" || backend.era === "legacy") return false;
+    // A tunnel (docs/tunnels.md) is served by a connector per upstream session: a session object
+    // holds it. Its era memo is keyed per tenant (engine/backends.ts), which eraKeyOf cannot be.
+    if (backend.transport === "sse" || backend.transport === "tunnel" || backend.era === "legacy") return false;
     if (backend.era === "modern") continue;
     const known = knownEra(eraKeyOf(backend));
     if (known === "legacy" || known === "undecided") return false;

@@ -74,14 +74,19 @@ export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 export type ServiceAuth = Exclude<OutboundAuth, { type: "user_oauth" }>;
 export type UserOAuth = Extract<OutboundAuth, { type: "user_oauth" }>;
 
+/** The URL a tunnel backend is stored with: never fetched (worker/upstream/tunnel.ts sends its requests to the TunnelObject). */
+export const TUNNEL_PLACEHOLDER_URL = "https://tunnel.internal/mcp";
+
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME_PATTERN, "must be 1-32 of a-z, 0-9 and '-', starting and ending alphanumeric"),
     /**
      * streamable-http: MCP 2025-03-26+ Streamable HTTP; sse: the 2024-11-05 HTTP+SSE transport;
-     * service: another Worker reached through a service binding named by `service`.
+     * service: another Worker reached through a service binding named by `service`; tunnel: a
+     * server that is not on the internet (a stdio program, a private URL), reached through the
+     * outbound WebSocket of a connector (`npm run connect`; docs/tunnels.md).
      */
-    transport: z.enum(["streamable-http", "sse", "service"]).default("streamable-http"),
+    transport: z.enum(["streamable-http", "sse", "service", "tunnel"]).default("streamable-http"),
     url: z.url({ protocol: /^https?$/ }).optional(),
     service: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a binding name such as BACKEND_NOTES").optional(),
     /** Static headers sent to this backend on every request. */
@@ -110,12 +115,18 @@ export const BackendSchema = z
     if (backend.transport === "service" && backend.service === undefined) {
       ctx.addIssue({ code: "custom", path: ["service"], message: "required when transport is 'service'" });
     }
-    if (backend.transport !== "service" && backend.url === undefined) {
+    if (backend.transport !== "service" && backend.transport !== "tunnel" && backend.url === undefined) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "required for http backends" });
+    }
+    // The connector knows where the server is; a URL here would suggest the gateway reaches it.
+    // The placeholder the gateway stores itself is accepted, so a document read back can be written back.
+    if (backend.transport === "tunnel" && backend.url !== undefined && backend.url !== TUNNEL_PLACEHOLDER_URL) {
+      ctx.addIssue({ code: "custom", path: ["url"], message: "not allowed when transport is 'tunnel' (the connector names the server)" });
     }
   })
   // For a service binding the URL only names the path inside the bound Worker; the host is ignored.
-  .transform((backend) => ({ ...backend, url: backend.url ?? "https://service.internal/mcp" }));
+  // A tunnel's URL is never fetched: it only names the backend for the era memo and logs.
+  .transform((backend) => ({ ...backend, url: backend.url ?? (backend.transport === "tunnel" ? TUNNEL_PLACEHOLDER_URL : "https://service.internal/mcp") }));
 export type BackendConfig = z.infer<typeof BackendSchema>;
 
 export const NamingSchema = z.strictObject({
