@@ -73,16 +73,39 @@ export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 export type ServiceAuth = Exclude<OutboundAuth, { type: "user_oauth" }>;
 export type UserOAuth = Extract<OutboundAuth, { type: "user_oauth" }>;
 
+/** Picks OpenAPI operations (worker/openapi/operations.ts): every field given must match. */
+export const OperationMatcherSchema = z
+  .strictObject({
+    operationId: z.string().min(1).optional(),
+    tag: z.string().min(1).optional(),
+    /** A glob over the path template, such as `/pets/*` or `/admin/**`. */
+    path: z.string().regex(/^\//, "must start with /").optional(),
+    method: z.string().regex(/^(?:get|put|post|delete|options|head|patch|trace)$/i, "must be an HTTP method").optional(),
+  })
+  .refine((m) => Object.keys(m).length > 0, "must name at least one of operationId, tag, path, method");
+
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME_PATTERN, "must be 1-32 of a-z, 0-9 and '-', starting and ending alphanumeric"),
     /**
      * streamable-http: MCP 2025-03-26+ Streamable HTTP; sse: the 2024-11-05 HTTP+SSE transport;
-     * service: another Worker reached through a service binding named by `service`.
+     * service: another Worker reached through a service binding named by `service`;
+     * openapi: a REST API described by `spec`, its operations served as tools by the gateway (docs/openapi.md).
      */
-    transport: z.enum(["streamable-http", "sse", "service"]).default("streamable-http"),
+    transport: z.enum(["streamable-http", "sse", "service", "openapi"]).default("streamable-http"),
     url: z.url({ protocol: /^https?$/ }).optional(),
     service: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a binding name such as BACKEND_NOTES").optional(),
+    /** openapi: the OpenAPI 3.0/3.1 description, as a URL (JSON) or inline. */
+    spec: z.union([z.url({ protocol: /^https?$/ }), z.record(z.string(), z.unknown())]).optional(),
+    /** openapi: the API's base URL, instead of the spec's first server. */
+    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** openapi: which operations become tools (all when `include` is absent, minus `exclude`). */
+    operations: z
+      .strictObject({
+        include: z.array(OperationMatcherSchema).max(1000).optional(),
+        exclude: z.array(OperationMatcherSchema).max(1000).default([]),
+      })
+      .optional(),
     /** Static headers sent to this backend on every request. */
     headers: z.record(HeaderName, z.string()).default({}),
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */
@@ -109,12 +132,27 @@ export const BackendSchema = z
     if (backend.transport === "service" && backend.service === undefined) {
       ctx.addIssue({ code: "custom", path: ["service"], message: "required when transport is 'service'" });
     }
-    if (backend.transport !== "service" && backend.url === undefined) {
+    if (backend.transport !== "service" && backend.transport !== "openapi" && backend.url === undefined) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "required for http backends" });
+    }
+    if (backend.transport === "openapi") {
+      if (backend.spec === undefined) ctx.addIssue({ code: "custom", path: ["spec"], message: "required when transport is 'openapi'" });
+      // The gateway answers for an OpenAPI backend itself, as a legacy-era server (worker/upstream/openapi.ts).
+      if (backend.era === "modern") ctx.addIssue({ code: "custom", path: ["era"], message: "an openapi backend is served as era 'legacy'" });
+    } else {
+      for (const key of ["spec", "baseUrl", "operations"] as const) {
+        if (backend[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "only for transport 'openapi'" });
+      }
     }
   })
   // For a service binding the URL only names the path inside the bound Worker; the host is ignored.
-  .transform((backend) => ({ ...backend, url: backend.url ?? "https://service.internal/mcp" }));
+  // An OpenAPI backend's URL is where it is (for the era memo and the destinations check): its
+  // base URL, else its spec's URL.
+  .transform((backend) =>
+    backend.transport === "openapi"
+      ? { ...backend, era: "legacy" as const, url: backend.baseUrl ?? (typeof backend.spec === "string" ? backend.spec : (backend.url ?? "https://openapi.internal/")) }
+      : { ...backend, url: backend.url ?? "https://service.internal/mcp" },
+  );
 export type BackendConfig = z.infer<typeof BackendSchema>;
 
 export const NamingSchema = z.strictObject({

@@ -1,0 +1,179 @@
+/**
+ * An OpenAPI backend's description: loaded (inline from config, or fetched from its URL with the
+ * private-address guard, a time cap, a size cap and no redirect to a private address), checked
+ * (OpenAPI 3.0 or 3.1; Swagger 2.0 refused), and compiled into tool definitions and call plans.
+ * Both the fetched document and the compiled API are cached per isolate; a fetched document is
+ * revalidated (ETag / Last-Modified) once SPEC_FRESH_MS has passed.
+ */
+import { privateAddress } from "../admin/destinations.ts";
+import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { fnv1a } from "../protocol/encoding.ts";
+import { operationsOf, select, toolNames, type Selection } from "./operations.ts";
+import { SpecError } from "./refs.ts";
+import { buildTool, type ToolDefinition, type ToolPlan } from "./tools.ts";
+
+/** Largest spec document fetched (GitHub's full REST description is about 11 MB of JSON). */
+export const MAX_SPEC_BYTES = 16 * 1024 * 1024;
+export const SPEC_FETCH_TIMEOUT_MS = 15_000;
+/** A fetched spec is used without asking again for this long. */
+export const SPEC_FRESH_MS = 5 * 60_000;
+/** Redirects followed when fetching a spec, each one checked like the first URL. */
+export const MAX_SPEC_REDIRECTS = 3;
+/** Specs kept per isolate (fetched and compiled alike). */
+const CACHE_MAX = 32;
+
+export interface SpecSource {
+  /** A URL, or the document itself. */
+  spec: string | Record<string, unknown>;
+  baseUrl?: string | undefined;
+  operations?: Selection | undefined;
+  allowPrivate: boolean;
+}
+
+export interface CompiledApi {
+  title: string;
+  version: string;
+  baseUrl: string;
+  tools: ToolDefinition[];
+  plans: Map<string, ToolPlan>;
+}
+
+interface Fetched {
+  doc: Record<string, unknown>;
+  etag: string | null;
+  lastModified: string | null;
+  at: number;
+}
+
+const fetched = new Map<string, Fetched>();
+const compiled = new Map<string, { doc: Record<string, unknown>; api: CompiledApi }>();
+
+/** The backend's API, compiled; a SpecError says what is wrong with its description. */
+export async function loadApi(source: SpecSource, signal: AbortSignal): Promise<CompiledApi> {
+  const doc = typeof source.spec === "string" ? await fetchSpec(source.spec, source.allowPrivate, signal) : source.spec;
+  const key = fnv1a(JSON.stringify([typeof source.spec === "string" ? source.spec : "inline", source.baseUrl ?? null, source.operations ?? null]));
+  const hit = compiled.get(key);
+  if (hit && hit.doc === doc) return hit.api;
+  const api = compile(doc, source);
+  if (compiled.size >= CACHE_MAX) compiled.clear();
+  compiled.set(key, { doc, api });
+  return api;
+}
+
+/** Checks the document's version and builds a tool per selected operation. */
+export function compile(doc: Record<string, unknown>, source: Pick<SpecSource, "spec" | "baseUrl" | "operations" | "allowPrivate">): CompiledApi {
+  if (typeof doc.swagger === "string") throw new SpecError(`Swagger ${doc.swagger} is not supported: convert the description to OpenAPI 3 (3.0 or 3.1) first`);
+  const version = typeof doc.openapi === "string" ? doc.openapi : "";
+  if (!/^3\.\d+\.\d+/.test(version)) throw new SpecError(`the document is not OpenAPI 3 (its "openapi" field is ${JSON.stringify(doc.openapi ?? null)})`);
+  const v30 = version.startsWith("3.0.");
+  const operations = select(operationsOf(doc), source.operations);
+  const names = toolNames(operations);
+  const tools: ToolDefinition[] = [];
+  const plans = new Map<string, ToolPlan>();
+  operations.forEach((operation, i) => {
+    let built;
+    try {
+      built = buildTool(doc, v30, operation, names[i]!);
+    } catch (error) {
+      if (error instanceof SpecError) throw new SpecError(`${operation.method.toUpperCase()} ${operation.path}: ${error.message}`);
+      throw error;
+    }
+    tools.push(built.tool);
+    plans.set(built.plan.name, built.plan);
+  });
+  const info = typeof doc.info === "object" && doc.info !== null ? (doc.info as Record<string, unknown>) : {};
+  return {
+    title: typeof info.title === "string" ? info.title : "OpenAPI backend",
+    version: typeof info.version === "string" ? info.version : "0",
+    baseUrl: baseUrlOf(doc, source),
+    tools,
+    plans,
+  };
+}
+
+/**
+ * The config's `baseUrl`, else the first server of the spec with its variables at their defaults
+ * (OAS 3.1 §4.8.6): hosts never come from a call's arguments. A relative server URL is relative
+ * to the spec's own URL.
+ */
+export function baseUrlOf(doc: Record<string, unknown>, source: Pick<SpecSource, "spec" | "baseUrl" | "allowPrivate">): string {
+  let base = source.baseUrl;
+  if (base === undefined) {
+    const server = Array.isArray(doc.servers) ? (doc.servers[0] as Record<string, unknown> | undefined) : undefined;
+    let url = typeof server?.url === "string" ? server.url : "/";
+    const variables = typeof server?.variables === "object" && server.variables !== null ? (server.variables as Record<string, { default?: unknown }>) : {};
+    url = url.replace(/\{([^}]+)\}/g, (_, name: string) => {
+      const value = variables[name]?.default;
+      if (typeof value !== "string") throw new SpecError(`server variable ${name} has no default`);
+      return value;
+    });
+    if (!/^https?:\/\//i.test(url) && typeof source.spec !== "string") throw new SpecError(`the spec's server URL ${JSON.stringify(url)} is relative and the spec is inline: set baseUrl`);
+    try {
+      base = new URL(url, typeof source.spec === "string" ? source.spec : undefined).toString();
+    } catch {
+      throw new SpecError(`the spec's server URL ${JSON.stringify(url)} is not a URL`);
+    }
+  }
+  const parsed = new URL(base);
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new SpecError(`the API's base URL ${base} is not http(s)`);
+  if (!source.allowPrivate && privateAddress(base) !== null) throw new SpecError(`the API's base URL ${parsed.hostname} is at a private address`);
+  return parsed.toString();
+}
+
+async function fetchSpec(url: string, allowPrivate: boolean, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const cached = fetched.get(url);
+  if (cached && Date.now() - cached.at < SPEC_FRESH_MS) return cached.doc;
+  const conditional: Record<string, string> = {};
+  if (cached?.etag) conditional["if-none-match"] = cached.etag;
+  else if (cached?.lastModified) conditional["if-modified-since"] = cached.lastModified;
+  const response = await guardedFetch(url, allowPrivate, conditional, signal);
+  if (response.status === 304 && cached) {
+    await response.body?.cancel().catch(() => {});
+    cached.at = Date.now();
+    return cached.doc;
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => {});
+    throw new SpecError(`the spec URL answered HTTP ${response.status}`);
+  }
+  let text: string;
+  try {
+    text = await readCapped(response.body, MAX_SPEC_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new SpecError(`the spec is larger than ${MAX_SPEC_BYTES} bytes`);
+    throw new SpecError(`the spec could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new SpecError(/^\s*(?:openapi|swagger)\s*:/m.test(text) ? "the spec is YAML; the gateway reads JSON specs only (convert it, or put it inline in the tenant document)" : "the spec is not JSON");
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new SpecError("the spec is not a JSON object");
+  if (fetched.size >= CACHE_MAX) fetched.clear();
+  fetched.set(url, { doc: doc as Record<string, unknown>, etag: response.headers.get("etag"), lastModified: response.headers.get("last-modified"), at: Date.now() });
+  return doc as Record<string, unknown>;
+}
+
+/** GET with each hop (the URL, then every redirect) checked against the private-address guard. */
+async function guardedFetch(url: string, allowPrivate: boolean, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+  const timeout = AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS);
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const why = allowPrivate ? null : privateAddress(current);
+    if (why) throw new SpecError(`the spec URL ${new URL(current).hostname} is a ${why} address`);
+    let response: Response;
+    try {
+      response = await fetch(current, { headers: { accept: "application/json", ...headers }, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
+    } catch (error) {
+      if (timeout.aborted) throw new SpecError(`the spec URL did not answer within ${SPEC_FETCH_TIMEOUT_MS} ms`);
+      throw new SpecError(`the spec URL could not be reached: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || response.status === 304 || location === null) return response;
+    await response.body?.cancel().catch(() => {});
+    if (hop >= MAX_SPEC_REDIRECTS) throw new SpecError(`the spec URL redirected more than ${MAX_SPEC_REDIRECTS} times`);
+    current = new URL(location, current).toString();
+    if (!/^https?:/i.test(current)) throw new SpecError("the spec URL redirected to a non-http URL");
+  }
+}
