@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
 import { Glob, PolicySchema } from "../policy/schema.ts";
+import { OperationsSchema } from "./openapi.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -73,17 +74,6 @@ export type OutboundAuth = z.infer<typeof OutboundAuthSchema>;
 export type ServiceAuth = Exclude<OutboundAuth, { type: "user_oauth" }>;
 export type UserOAuth = Extract<OutboundAuth, { type: "user_oauth" }>;
 
-/** Picks OpenAPI operations (worker/openapi/operations.ts): every field given must match. */
-export const OperationMatcherSchema = z
-  .strictObject({
-    operationId: z.string().min(1).optional(),
-    tag: z.string().min(1).optional(),
-    /** A glob over the path template, such as `/pets/*` or `/admin/**`. */
-    path: z.string().regex(/^\//, "must start with /").optional(),
-    method: z.string().regex(/^(?:get|put|post|delete|options|head|patch|trace)$/i, "must be an HTTP method").optional(),
-  })
-  .refine((m) => Object.keys(m).length > 0, "must name at least one of operationId, tag, path, method");
-
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME_PATTERN, "must be 1-32 of a-z, 0-9 and '-', starting and ending alphanumeric"),
@@ -100,12 +90,7 @@ export const BackendSchema = z
     /** openapi: the API's base URL, instead of the spec's first server. */
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** openapi: which operations become tools (all when `include` is absent, minus `exclude`). */
-    operations: z
-      .strictObject({
-        include: z.array(OperationMatcherSchema).max(1000).optional(),
-        exclude: z.array(OperationMatcherSchema).max(1000).default([]),
-      })
-      .optional(),
+    operations: OperationsSchema.optional(),
     /** Static headers sent to this backend on every request. */
     headers: z.record(HeaderName, z.string()).default({}),
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */
