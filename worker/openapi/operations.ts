@@ -103,7 +103,7 @@ function pathGlob(glob: string): RegExp {
 export function toolNames(operations: Operation[]): string[] {
   const used = new Set<string>();
   return operations.map((op) => {
-    const raw = op.operationId ?? `${op.method}_${op.path.replace(/[{}]/g, "")}`;
+    const raw = op.operationId ?? `${op.method}${op.path.replace(/[{}]/g, "")}`;
     let name = raw.replace(/[^A-Za-z0-9_.-]+/g, "_").replace(/^_+|_+$/g, "") || op.method;
     if (name.length > MAX_TOOL_NAME) name = `${name.slice(0, MAX_TOOL_NAME - 9)}_${fnv1a(raw)}`;
     let unique = name;

@@ -4,7 +4,7 @@
  * `inputSchema`, `outputSchema`).
  *
  * A reference is inlined where it is used, except one already being expanded further up (a
- * cycle) or any past the size budget (deep or repeated references): those become
+ * cycle) or any past the size budget or depth (deep or repeated references): those become
  * `{"$ref": "#/$defs/<name>"}` and the target is built once under `$defs`. So a cyclic schema is
  * still plain JSON, and a hostile spec cannot make one tool's schema grow without bound.
  */
@@ -15,6 +15,8 @@ export class SpecError extends Error {}
 export const INLINE_BUDGET = 2_000;
 /** Nesting depth past which a schema is refused (a spec built to exhaust the stack). */
 export const MAX_SCHEMA_DEPTH = 64;
+/** Nesting depth past which references are no longer inlined but named in `$defs`. */
+export const MAX_INLINE_DEPTH = 24;
 
 type Json = Record<string, unknown>;
 
@@ -109,7 +111,7 @@ export class SchemaBuilder {
     const object = node as Json;
     if (typeof object.$ref === "string") {
       const ref = object.$ref;
-      if (stack.includes(ref) || this.#defs.has(ref) || this.#budget <= 0) return this.#defRef(ref);
+      if (stack.includes(ref) || this.#defs.has(ref) || this.#budget <= 0 || depth > MAX_INLINE_DEPTH) return this.#defRef(ref);
       this.#budget--;
       const target = this.#convert(resolvePointer(this.#doc, ref), [...stack, ref], depth + 1);
       // 3.1 allows siblings next to $ref (description, ...); they are kept beside the target.
