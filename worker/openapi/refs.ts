@@ -130,15 +130,17 @@ export class SchemaBuilder {
         out[key] = map;
       } else out[key] = this.#convert(value, stack, depth + 1);
     }
-    if (this.#v30) this.#from30(object, out);
-    return out;
+    return this.#v30 ? this.#from30(object, out) : out;
   }
 
   /** OpenAPI 3.0 Schema Object dialect differences (OAS 3.0.3 §4.7.24). */
-  #from30(source: Json, out: Json): void {
+  #from30(source: Json, out: Json): Json {
+    let result = out;
     if (source.nullable === true) {
       if (typeof out.type === "string") out.type = [out.type, "null"];
       else if (Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null];
+      // No type of its own (`allOf: [{$ref}]`, `oneOf`...): null is one more alternative.
+      else if (out.type === undefined) result = { anyOf: [out, { type: "null" }] };
     }
     for (const [flag, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {
       if (source[flag] === true && typeof source[bound] === "number") {
@@ -146,5 +148,6 @@ export class SchemaBuilder {
         delete out[bound];
       } else if (typeof source[flag] === "boolean") delete out[flag];
     }
+    return result;
   }
 }
