@@ -1,0 +1,115 @@
+/**
+ * Loading a spec from its URL (worker/openapi/spec.ts) against a real HTTP server on 127.0.0.1:
+ * caching and revalidation, the private-address guard on every hop, redirects, the size cap, and
+ * clear errors for what the gateway does not read. Also the admin API's destinations check.
+ */
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { loadApi, MAX_SPEC_BYTES, SPEC_FRESH_MS } from "../../../worker/openapi/spec.ts";
+import { privateDestination } from "../../../worker/admin/destinations.ts";
+import { parseTenant } from "../../../worker/tenant/schema.ts";
+
+const doc = { openapi: "3.0.3", info: { title: "Tiny", version: "1" }, servers: [{ url: "/api" }], paths: { "/ping": { get: { operationId: "ping", responses: { "200": { description: "ok" } } } } } };
+const hits: Record<string, number> = {};
+const conditional: (string | undefined)[] = [];
+let server: Server;
+let origin: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const path = req.url!;
+    hits[path] = (hits[path] ?? 0) + 1;
+    if (path === "/spec.json") {
+      conditional.push(req.headers["if-none-match"]);
+      if (req.headers["if-none-match"] === '"v1"') return void res.writeHead(304).end();
+      return void res.writeHead(200, { "content-type": "application/json", etag: '"v1"' }).end(JSON.stringify(doc));
+    }
+    if (path.startsWith("/hop/")) {
+      const left = Number(path.slice(5));
+      return void res.writeHead(302, { location: left > 0 ? `/hop/${left - 1}` : "/spec.json" }).end();
+    }
+    if (path === "/to-file") return void res.writeHead(302, { location: "file:///etc/passwd" }).end();
+    if (path === "/yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end("openapi: 3.0.3\ninfo:\n  title: x\n");
+    if (path === "/huge") {
+      // Streamed without a length: the cap must stop the read, not a Content-Length check.
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = " ".repeat(1024 * 1024);
+      let sent = 0;
+      const pump = () => {
+        while (sent <= MAX_SPEC_BYTES + chunk.length) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      res.on("error", () => {});
+      return pump();
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const signal = () => new AbortController().signal;
+
+describe("a spec URL", () => {
+  it("is fetched once, then revalidated with its ETag once it is stale", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const api = await loadApi({ spec: `${origin}/spec.json`, allowPrivate: true }, signal());
+      expect(api.tools.map((t) => t.name)).toEqual(["ping"]);
+      // A relative server URL is relative to the spec's own URL.
+      expect(api.baseUrl).toBe(`${origin}/api`);
+      await loadApi({ spec: `${origin}/spec.json`, allowPrivate: true }, signal());
+      expect(hits["/spec.json"]).toBe(1);
+      vi.setSystemTime(Date.now() + SPEC_FRESH_MS + 1);
+      const again = await loadApi({ spec: `${origin}/spec.json`, allowPrivate: true }, signal());
+      expect(again).toBe(api);
+      expect(hits["/spec.json"]).toBe(2);
+      expect(conditional).toEqual([undefined, '"v1"']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("at a private address is refused without a request when private backends are not allowed", async () => {
+    const before = hits["/hop/0"] ?? 0;
+    await expect(loadApi({ spec: `${origin}/hop/0`, allowPrivate: false }, signal())).rejects.toThrow(/loopback \(127\.0\.0\.0\/8\) address/);
+    expect(hits["/hop/0"] ?? 0).toBe(before);
+    await expect(loadApi({ spec: "http://169.254.169.254/latest/spec.json", allowPrivate: false }, signal())).rejects.toThrow(/link-local/);
+  });
+
+  it("follows up to three redirects, and refuses a fourth or one to another scheme", async () => {
+    expect((await loadApi({ spec: `${origin}/hop/2`, allowPrivate: true }, signal())).tools).toHaveLength(1);
+    await expect(loadApi({ spec: `${origin}/hop/3`, allowPrivate: true }, signal())).rejects.toThrow(/redirected more than 3 times/);
+    await expect(loadApi({ spec: `${origin}/to-file`, allowPrivate: true }, signal())).rejects.toThrow(/non-http URL/);
+  });
+
+  it("larger than the cap, in YAML, or missing is refused with a clear message", async () => {
+    await expect(loadApi({ spec: `${origin}/huge`, allowPrivate: true }, signal())).rejects.toThrow(`the spec is larger than ${MAX_SPEC_BYTES} bytes`);
+    await expect(loadApi({ spec: `${origin}/yaml`, allowPrivate: true }, signal())).rejects.toThrow(/YAML; the gateway reads JSON specs only/);
+    await expect(loadApi({ spec: `${origin}/missing.json`, allowPrivate: true }, signal())).rejects.toThrow("the spec URL answered HTTP 404");
+  });
+});
+
+describe("the admin API's destinations check", () => {
+  const tenant = (backend: Record<string, unknown>) => {
+    const parsed = parseTenant({ id: "t", backends: [{ name: "api", transport: "openapi", ...backend }] });
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.tenant;
+  };
+
+  it("refuses an OpenAPI backend whose spec URL or base URL is private", () => {
+    expect(privateDestination(tenant({ spec: "http://10.1.2.3/openapi.json" }))).toMatch(/^backends\.0\.spec: 10\.1\.2\.3 is a private/);
+    expect(privateDestination(tenant({ spec: "https://api.example.com/openapi.json", baseUrl: "http://[::1]:8080" }))).toMatch(/^backends\.0\.baseUrl: \[::1\] is a loopback/);
+    expect(privateDestination(tenant({ spec: { openapi: "3.1.0", info: { title: "x", version: "1" } }, baseUrl: "https://api.example.com" }))).toBeNull();
+  });
+
+  it("fixes the era of an OpenAPI backend to legacy and refuses 'modern'", () => {
+    expect(tenant({ spec: "https://api.example.com/o.json" }).backends[0]).toMatchObject({ era: "legacy", url: "https://api.example.com/o.json" });
+    expect(parseTenant({ id: "t", backends: [{ name: "api", transport: "openapi", spec: "https://a.example/o.json", era: "modern" }] })).toMatchObject({ ok: false });
+  });
+});
