@@ -7,7 +7,6 @@
  */
 import { privateAddress } from "../admin/destinations.ts";
 import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
-import { fnv1a } from "../protocol/encoding.ts";
 import { operationsOf, select, toolNames, type Selection } from "./operations.ts";
 import { SpecError } from "./refs.ts";
 import { buildTool, type ToolDefinition, type ToolPlan } from "./tools.ts";
@@ -50,10 +49,13 @@ const compiled = new Map<string, { doc: Record<string, unknown>; api: CompiledAp
 
 /** The backend's API, compiled; a SpecError says what is wrong with its description. */
 export async function loadApi(source: SpecSource, signal: AbortSignal): Promise<CompiledApi> {
+  const inline = typeof source.spec !== "string";
   const doc = typeof source.spec === "string" ? await fetchSpec(source.spec, source.allowPrivate, signal) : source.spec;
-  const key = fnv1a(JSON.stringify([typeof source.spec === "string" ? source.spec : "inline", source.baseUrl ?? null, source.operations ?? null]));
+  // Keyed by the whole selection and a SHA-256 of an inline spec (tenants share the cache: no short hash that could collide).
+  const key = JSON.stringify([inline ? await sha256(JSON.stringify(doc)) : source.spec, source.baseUrl ?? null, source.operations ?? null, source.allowPrivate]);
   const hit = compiled.get(key);
-  if (hit && hit.doc === doc) return hit.api;
+  // A fetched spec that changed on revalidation is a new document object: compiled again.
+  if (hit && (inline || hit.doc === doc)) return hit.api;
   const api = compile(doc, source);
   if (compiled.size >= CACHE_MAX) compiled.clear();
   compiled.set(key, { doc, api });
@@ -176,4 +178,9 @@ async function guardedFetch(url: string, allowPrivate: boolean, headers: Record<
     current = new URL(location, current).toString();
     if (!/^https?:/i.test(current)) throw new SpecError("the spec URL redirected to a non-http URL");
   }
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -95,6 +95,19 @@ describe("a spec URL", () => {
   });
 });
 
+describe("an inline spec", () => {
+  it("is compiled once per content, and two specs with the same base URL never share tools", async () => {
+    const one = (operationId: string) => ({ ...doc, paths: { "/x": { get: { operationId, responses: {} } } } });
+    const source = (spec: Record<string, unknown>) => ({ spec, baseUrl: "https://api.example.com", allowPrivate: false });
+    const a = await loadApi(source(one("alpha")), signal());
+    const b = await loadApi(source(one("beta")), signal());
+    expect(a.tools.map((t) => t.name)).toEqual(["alpha"]);
+    expect(b.tools.map((t) => t.name)).toEqual(["beta"]);
+    // An equal document (a config parsed again) finds the compiled API.
+    expect(await loadApi(source(one("alpha")), signal())).toBe(a);
+  });
+});
+
 describe("the admin API's destinations check", () => {
   const tenant = (backend: Record<string, unknown>) => {
     const parsed = parseTenant({ id: "t", backends: [{ name: "api", transport: "openapi", ...backend }] });
