@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { LoggingMessageNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { freePort, startProcess, type Running } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
@@ -67,6 +67,7 @@ beforeAll(async () => {
     }),
   );
   const specServer = createServer((req, res) => {
+    if (req.url === "/swagger.json") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ swagger: "2.0", info: { title: "old", version: "1" }, paths: {} }));
     if (req.url !== "/openapi.json") return void res.writeHead(404).end();
     res.writeHead(200, { "content-type": "application/json" }).end(readFileSync(SPEC_PATH));
   });
@@ -107,16 +108,25 @@ beforeAll(async () => {
     policy: { rules: [{ id: "no-deletes", effect: "deny", items: { kinds: ["tool"], backends: ["shop"], names: ["deleteItem"] } }] },
     auth: jwtAuth(signer, url),
   });
+  await gateway.putTenant({
+    id: "broken",
+    backends: [
+      { name: "old", transport: "openapi", spec: `http://127.0.0.1:${specPort}/swagger.json`, baseUrl: `http://127.0.0.1:${prismPort}` },
+      { name: "shop", transport: "openapi", spec: `http://127.0.0.1:${specPort}/openapi.json`, baseUrl: `http://127.0.0.1:${prismPort}`, operations: { include: [{ operationId: "getItem" }] } },
+    ],
+    auth: jwtAuth(signer, gateway.mcpUrl("broken")),
+  });
 }, 120_000);
 
 afterAll(async () => {
   await Promise.allSettled([...running.map((r) => r.stop()), ...servers.map((s) => new Promise((resolve) => s.close(resolve)))]);
 });
 
-async function client(): Promise<Client> {
-  const token = await signer.token({ sub: "rita", audience: url });
+async function client(tenant = "rest"): Promise<Client> {
+  const at = gateway.mcpUrl(tenant);
+  const token = await signer.token({ sub: "rita", audience: at });
   const c = new Client({ name: "e2e-openapi", version: "1.0.0" });
-  await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await c.connect(new StreamableHTTPClientTransport(new URL(at), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return c;
 }
 
@@ -211,6 +221,21 @@ describe("what reaches the API", () => {
     const dots = (await c.callTool({ name: "rec__readFile", arguments: { name: ".." } })) as CallToolResult;
     expect(dots.isError).toBe(true);
     expect(received).toHaveLength(1);
+    await c.close();
+  });
+});
+
+describe("a spec the gateway cannot read", () => {
+  it("leaves that backend's tools out with a warning (fail-open) and names nothing of why", async () => {
+    const c = await client("broken");
+    const warnings: string[] = [];
+    c.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+      warnings.push(JSON.stringify(n.params));
+    });
+    const { tools } = await c.listTools();
+    expect(tools.map((t) => t.name)).toEqual(["shop__getItem"]);
+    await expect.poll(() => warnings.length).toBeGreaterThan(0);
+    expect(warnings.join("")).not.toContain("Swagger");
     await c.close();
   });
 });
