@@ -25,7 +25,7 @@ const OPENAPI_ONLY = new Set(["nullable", "discriminator", "xml", "externalDocs"
 
 /** The value a local reference (`#/components/schemas/Pet`) points at, or a SpecError. */
 export function resolvePointer(doc: unknown, ref: string): unknown {
-  if (!ref.startsWith("#")) throw new SpecError(`$ref ${JSON.stringify(ref)} points outside the document; only local references (#/...) are supported`);
+  if (!ref.startsWith("#")) throw new SpecError(`$ref ${JSON.stringify(ref)} points to another file: an inline spec supports only local references (#/...), a spec URL also relative files`);
   if (ref === "#") return doc;
   if (!ref.startsWith("#/")) throw new SpecError(`$ref ${JSON.stringify(ref)} is not a JSON pointer`);
   let node: unknown = doc;

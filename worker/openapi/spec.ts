@@ -6,18 +6,15 @@
  * revalidated (ETag / Last-Modified) once SPEC_FRESH_MS has passed.
  */
 import { privateAddress } from "../admin/destinations.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { bundle, EXTERNAL_REF, MAX_EXTERNAL_FILES } from "./external.ts";
+import { fetchDocument, guardedFetch, MAX_SPEC_BYTES, readDocument } from "./fetch.ts";
 import { operationsOf, select, toolNames, type Selection } from "./operations.ts";
 import { SpecError } from "./refs.ts";
 import { buildTool, type ToolDefinition, type ToolPlan } from "./tools.ts";
 
-/** Largest spec document fetched (GitHub's full REST description is about 11 MB of JSON). */
-export const MAX_SPEC_BYTES = 16 * 1024 * 1024;
-export const SPEC_FETCH_TIMEOUT_MS = 15_000;
+export { MAX_SPEC_BYTES } from "./fetch.ts";
 /** A fetched spec is used without asking again for this long. */
 export const SPEC_FRESH_MS = 5 * 60_000;
-/** Redirects followed when fetching a spec, each one checked like the first URL. */
-export const MAX_SPEC_REDIRECTS = 3;
 /** Specs kept per isolate (fetched and compiled alike). */
 const CACHE_MAX = 32;
 
@@ -138,46 +135,15 @@ async function fetchSpec(url: string, allowPrivate: boolean, signal: AbortSignal
     await response.body?.cancel().catch(() => {});
     throw new SpecError(`the spec URL answered HTTP ${response.status}`);
   }
-  let text: string;
-  try {
-    text = await readCapped(response.body, MAX_SPEC_BYTES);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new SpecError(`the spec is larger than ${MAX_SPEC_BYTES} bytes`);
-    throw new SpecError(`the spec could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  const { text, doc: root } = await readDocument(response, MAX_SPEC_BYTES, "the spec");
+  let doc = root;
+  // References to other files of the same spec are fetched (same guard, one byte budget) and bundled in.
+  if (EXTERNAL_REF.test(text)) {
+    doc = await bundle(doc, url, { maxFiles: MAX_EXTERNAL_FILES, budget: MAX_SPEC_BYTES - text.length }, (file, budget) => fetchDocument(file, allowPrivate, signal, budget));
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new SpecError(/^\s*(?:openapi|swagger)\s*:/m.test(text) ? "the spec is YAML; the gateway reads JSON specs only (convert it, or put it inline in the tenant document)" : "the spec is not JSON");
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new SpecError("the spec is not a JSON object");
   if (fetched.size >= CACHE_MAX) fetched.clear();
-  fetched.set(url, { doc: doc as Record<string, unknown>, etag: response.headers.get("etag"), lastModified: response.headers.get("last-modified"), at: Date.now() });
-  return doc as Record<string, unknown>;
-}
-
-/** GET with each hop (the URL, then every redirect) checked against the private-address guard. */
-async function guardedFetch(url: string, allowPrivate: boolean, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
-  const timeout = AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS);
-  let current = url;
-  for (let hop = 0; ; hop++) {
-    const why = allowPrivate ? null : privateAddress(current);
-    if (why) throw new SpecError(`the spec URL ${new URL(current).hostname} is a ${why} address`);
-    let response: Response;
-    try {
-      response = await fetch(current, { headers: { accept: "application/json", ...headers }, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
-    } catch (error) {
-      if (timeout.aborted) throw new SpecError(`the spec URL did not answer within ${SPEC_FETCH_TIMEOUT_MS} ms`);
-      throw new SpecError(`the spec URL could not be reached: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    const location = response.headers.get("location");
-    if (response.status < 300 || response.status >= 400 || response.status === 304 || location === null) return response;
-    await response.body?.cancel().catch(() => {});
-    if (hop >= MAX_SPEC_REDIRECTS) throw new SpecError(`the spec URL redirected more than ${MAX_SPEC_REDIRECTS} times`);
-    current = new URL(location, current).toString();
-    if (!/^https?:/i.test(current)) throw new SpecError("the spec URL redirected to a non-http URL");
-  }
+  fetched.set(url, { doc, etag: response.headers.get("etag"), lastModified: response.headers.get("last-modified"), at: Date.now() });
+  return doc;
 }
 
 async function sha256(text: string): Promise<string> {

@@ -11,6 +11,20 @@ import { parseTenant } from "../../../worker/tenant/schema.ts";
 
 const doc = { openapi: "3.0.3", info: { title: "Tiny", version: "1" }, servers: [{ url: "/api" }], paths: { "/ping": { get: { operationId: "ping", responses: { "200": { description: "ok" } } } } } };
 const hits: Record<string, number> = {};
+/** A spec split over files, served under /multi/: references between them in every direction. */
+const files: Record<string, unknown> = {
+  "root.json": {
+    openapi: "3.1.0",
+    info: { title: "Split", version: "1" },
+    servers: [{ url: "https://split.example" }],
+    paths: { "/pets": { get: { operationId: "pets", parameters: [{ $ref: "common.json#/parameters/Limit" }], responses: { "200": { description: "ok", content: { "application/json": { schema: { $ref: "schemas/pet.json#/Pet" } } } } } } } },
+    components: { schemas: { Owner: { type: "object", properties: { name: { type: "string" }, pets: { type: "array", items: { $ref: "schemas/pet.json#/Pet" } } } } } },
+  },
+  "common.json": { parameters: { Limit: { name: "limit", in: "query", schema: { $ref: "#/definitions/Small" } } }, definitions: { Small: { type: "integer", maximum: 10 } } },
+  "schemas/pet.json": { Pet: { type: "object", properties: { kind: { $ref: "#/Kind" }, owner: { $ref: "../root.json#/components/schemas/Owner" }, tag: { $ref: "tag.json" } } }, Kind: { enum: ["cat", "dog"] } },
+  "schemas/tag.json": { type: "string", maxLength: 8 },
+  "escape.json": { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { get: { parameters: [{ $ref: "file:///etc/passwd" }], responses: {} } } } },
+};
 const conditional: (string | undefined)[] = [];
 let server: Server;
 let origin: string;
@@ -27,6 +41,11 @@ beforeAll(async () => {
     if (path.startsWith("/hop/")) {
       const left = Number(path.slice(5));
       return void res.writeHead(302, { location: left > 0 ? `/hop/${left - 1}` : "/spec.json" }).end();
+    }
+    if (path.startsWith("/multi/")) {
+      const file = files[path.slice(7)];
+      if (!file) return void res.writeHead(404).end();
+      return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(file));
     }
     if (path === "/to-file") return void res.writeHead(302, { location: "file:///etc/passwd" }).end();
     if (path === "/yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end("openapi: 3.0.3\ninfo:\n  title: x\n");
@@ -92,6 +111,24 @@ describe("a spec URL", () => {
     await expect(loadApi({ spec: `${origin}/huge`, allowPrivate: true }, signal())).rejects.toThrow(`the spec is larger than ${MAX_SPEC_BYTES} bytes`);
     await expect(loadApi({ spec: `${origin}/yaml`, allowPrivate: true }, signal())).rejects.toThrow(/YAML; the gateway reads JSON specs only/);
     await expect(loadApi({ spec: `${origin}/missing.json`, allowPrivate: true }, signal())).rejects.toThrow("the spec URL answered HTTP 404");
+  });
+});
+
+describe("a spec split over several files", () => {
+  it("is bundled: relative references in every direction, cycles through files included", async () => {
+    const api = await loadApi({ spec: `${origin}/multi/root.json`, allowPrivate: true }, signal());
+    const tool = api.tools[0]!;
+    expect((tool.inputSchema.properties as Record<string, unknown>).limit).toMatchObject({ type: "integer", maximum: 10 });
+    const output = tool.outputSchema as Record<string, any>;
+    expect(output.properties.kind).toEqual({ enum: ["cat", "dog"] });
+    expect(output.properties.tag).toEqual({ type: "string", maxLength: 8 });
+    // Pet -> Owner -> Pet: a cycle across two files, kept in $defs.
+    expect(output.properties.owner.properties.pets.items).toEqual({ $ref: "#/$defs/Pet" });
+    expect(hits["/multi/schemas/tag.json"]).toBe(1);
+  });
+
+  it("refuses a reference to a non-http URL", async () => {
+    await expect(loadApi({ spec: `${origin}/multi/escape.json`, allowPrivate: true }, signal())).rejects.toThrow(/not an http\(s\) reference/);
   });
 });
 

@@ -150,7 +150,7 @@ describe("hostile and unsupported specs", () => {
   it("refuses references that leave the document, do not resolve, or loop on themselves", () => {
     const broken = (ref: string) => ({ ...spec(), paths: { "/x": { get: { operationId: "x", parameters: [{ $ref: ref }], responses: {} } } } });
     expect(() => compile(broken("other.json#/P"), source)).toThrow(SpecError);
-    expect(() => compile(broken("other.json#/P"), source)).toThrow(/GET \/x: .*only local references/);
+    expect(() => compile(broken("other.json#/P"), source)).toThrow(/GET \/x: .*only local references \(#\/\.\.\.\)/);
     expect(() => compile(broken("#/components/parameters/Nope"), source)).toThrow(/does not resolve/);
     const loop = { ...broken("#/components/parameters/A"), components: { parameters: { A: { $ref: "#/components/parameters/B" }, B: { $ref: "#/components/parameters/A" } } } };
     expect(() => compile(loop, source)).toThrow(/refers to itself/);
