@@ -141,6 +141,38 @@ describe("tool definitions", () => {
   });
 });
 
+describe("names of inputs", () => {
+  it("renames a parameter that another location or the body already uses", () => {
+    const doc = {
+      openapi: "3.1.0",
+      info: { title: "x", version: "1" },
+      paths: {
+        "/things/{id}": {
+          post: {
+            operationId: "touch",
+            parameters: [
+              { name: "id", in: "path", required: true, schema: { type: "string" } },
+              { name: "id", in: "query", schema: { type: "string" } },
+              { name: "body", in: "header", schema: { type: "string" } },
+            ],
+            requestBody: { content: { "text/plain": {} } },
+            responses: {},
+          },
+        },
+      },
+    };
+    const api = compile(doc, { spec: "https://x.example/o.json", allowPrivate: false });
+    expect(Object.keys(api.tools[0]!.inputSchema.properties as object)).toEqual(["id", "query_id", "header_body", "body"]);
+    expect(api.plans.get("touch")!.params.map((p) => `${p.in}:${p.name}->${p.key}`)).toEqual(["path:id->id", "query:id->query_id", "header:body->header_body"]);
+    expect(api.plans.get("touch")!.body).toMatchObject({ key: "body", mediaType: "text", contentType: "text/plain" });
+  });
+
+  it("keeps 3.1 keywords beside a $ref, with the target under allOf", () => {
+    const built = new SchemaBuilder({ components: { schemas: { Pet: { type: "object" } } } }, false).build({ $ref: "#/components/schemas/Pet", description: "The pet to add." });
+    expect(built).toEqual({ description: "The pet to add.", allOf: [{ type: "object" }] });
+  });
+});
+
 describe("hostile and unsupported specs", () => {
   it("refuses Swagger 2.0 and documents that are not OpenAPI 3", () => {
     expect(() => compile({ swagger: "2.0", paths: {} }, source)).toThrow(/Swagger 2.0 is not supported: convert/);
