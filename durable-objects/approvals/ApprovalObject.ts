@@ -7,7 +7,7 @@
  * used_at): `data` holds the whole Approval as JSON; the columns are what lookups need.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Approval, ApprovalRequest, Decider, DecideResult, GateResult } from "../../worker/approvals/types.ts";
+import type { Approval, ApprovalRequest, ConfirmedCall, Decider, DecideResult, GateResult } from "../../worker/approvals/types.ts";
 import { randomToken } from "../../worker/oauth/crypto.ts";
 
 const SCHEMA = `
@@ -93,6 +93,22 @@ export class ApprovalObject extends DurableObject<Env> {
     const approval: Approval = { ...allowed.approval, state: decision === "approve" ? "approved" : "denied", decidedBy: decider.operator ? `operator:${decider.sub}` : decider.sub, decidedAt: now };
     this.#save(approval);
     return { ok: true, approval };
+  }
+
+  /**
+   * The caller answered the confirmation form of exactly this call (engine/approvals.ts): the
+   * decision is recorded as theirs and, when it is a yes, spent by this same call. Null when
+   * `id` names no pending confirmation of this principal, tool, arguments and policy version
+   * (another call, one decided or expired meanwhile, or a four-eyes approval, which only an approver gives).
+   */
+  async confirm(id: string, call: ConfirmedCall, decision: "approve" | "deny", now = Date.now()): Promise<Exclude<GateResult, { state: "pending" }> | null> {
+    const approval = await this.get(id);
+    if (!approval || approval.state !== "pending" || approval.approvers.length > 0 || approval.expiresAt <= now) return null;
+    const same = approval.principal === call.principal && approval.backend === call.backend && approval.tool === call.tool && approval.digest === call.digest && approval.policyVersion === call.policyVersion;
+    if (!same) return null;
+    const state = decision === "approve" ? "approved" : "denied";
+    this.#save({ ...approval, state, decidedBy: call.principal, decidedAt: now, usedAt: now });
+    return { state, id, decidedBy: call.principal };
   }
 
   /** Pending requests first, then those decided in the last day, newest first (admin API). */

@@ -26,7 +26,7 @@ import { createEngine, type Engine } from "../../worker/engine/engine.ts";
 import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput, TenantRef } from "../../worker/engine/inputs.ts";
 import { modernReply, serveModern, type ModernHost } from "../../worker/engine/modern.ts";
 import { PolicyWatch } from "../../worker/engine/policyWatch.ts";
-import { toClientError } from "../../worker/engine/relay.ts";
+import { toClientError } from "../../worker/engine/answers.ts";
 import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";

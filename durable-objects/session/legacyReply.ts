@@ -152,7 +152,8 @@ export class LegacyReplies {
           if (p.routed && !host.handler.stillAllowed(p.about)) {
             // The policy changed under a running call: stop it, and answer as for an item that is gone.
             await host.relay.cancel(request.id, "no longer allowed by policy");
-            outbox.push(goneAnswer(request));
+            // The routed request: for search mode's call_tool, the call of the tool it named.
+            outbox.push(goneAnswer({ ...p.about.request, id: request.id }));
             return;
           }
           const filtered = host.handler.toClient(message, request.method, meta.clientVersion);

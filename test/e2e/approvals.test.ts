@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import * as v2 from "@modelcontextprotocol/client";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
@@ -46,6 +47,7 @@ beforeAll(async () => {
     policy: {
       rules: [
         { id: "alerts-need-an-admin", effect: "allow", items: { names: ["get_alerts"] }, requireApproval: { approvers: ["admin"], ttlSeconds: 600 } },
+        { id: "very-long-forecasts-at-the-page", effect: "allow", items: { names: ["get_forecast"] }, when: "args.days > 10", requireApproval: { confirmWith: "page" } },
         { id: "long-forecasts-confirmed", effect: "allow", items: { names: ["get_forecast"] }, when: "args.days > 5", requireApproval: {} },
         { id: "everything-else", effect: "allow" },
       ],
@@ -59,9 +61,9 @@ afterAll(async () => {
   await Promise.allSettled([gateway?.stop(), idp?.stop(), weather?.stop()]);
 });
 
-async function bob(): Promise<Client> {
+async function bob(capabilities: Record<string, unknown> = {}): Promise<Client> {
   const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
-  const client = new Client({ name: "bob-agent", version: "1.0.0" });
+  const client = new Client({ name: "bob-agent", version: "1.0.0" }, { capabilities });
   await client.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return client;
 }
@@ -110,7 +112,7 @@ async function decide(page: { jar: CookieJar; token?: string; action?: string },
 
 const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
 
-async function auditRows(query: string): Promise<{ outcome: string; item?: string; detail?: { approval?: Record<string, unknown> } }[]> {
+async function auditRows(query: string): Promise<{ outcome: string; item?: string; detail?: { approval?: Record<string, unknown>; arguments?: Record<string, unknown> } }[]> {
   const response = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/audit?${query}`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
   return ((await response.json()) as { events: [] }).events;
 }
@@ -226,6 +228,110 @@ describe("a call that needs the caller's own confirmation", () => {
     expect((await decide(page, "approve")).status).toBe(200);
     expect(text(await client.callTool({ name: "weather__get_forecast", arguments: { city: "Evora", days: 7 } }))).toMatch(/Evora/);
     await client.close();
+  }, 60_000);
+});
+
+/** What a client's elicitation handler was asked (form-mode confirmations). */
+interface Asked {
+  mode?: string;
+  message: string;
+  requestedSchema?: { properties?: Record<string, { type?: string }>; required?: string[] };
+}
+
+describe("a caller's confirmation asked in the client (form-mode elicitation)", () => {
+  it("asks a 2025-11-25 client in the call's stream; yes runs the call once, no ends it as a tool error, both audited as bob's decision", async () => {
+    const client = await bob({ elicitation: { form: {} } });
+    const asked: Asked[] = [];
+    let answer: Record<string, unknown> = { action: "accept", content: { confirm: true } };
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params as Asked);
+      return answer as never;
+    });
+    expect(text(await client.callTool({ name: "weather__get_forecast", arguments: { city: "Faro", days: 6 } }))).toMatch(/Faro/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.message).toMatch(/weather__get_forecast.*"city":"Faro"/);
+    expect(asked[0]!.requestedSchema).toMatchObject({ properties: { confirm: { type: "boolean" } }, required: ["confirm"] });
+    // The yes was for that call only: the next identical call asks again.
+    answer = { action: "decline" };
+    const declined = await client.callTool({ name: "weather__get_forecast", arguments: { city: "Faro", days: 6 } });
+    expect(asked).toHaveLength(2);
+    expect(declined.isError).toBe(true);
+    expect(text(declined)).toMatch(/declined/);
+    // Dismissing the form (cancel) decides nothing: the call does not run.
+    answer = { action: "cancel" };
+    const dismissed = await client.callTool({ name: "weather__get_forecast", arguments: { city: "Faro", days: 6 } });
+    expect(dismissed.isError).toBe(true);
+    expect(text(dismissed)).toMatch(/did not confirm/);
+    // Saying yes with the box unticked is a no.
+    answer = { action: "accept", content: { confirm: false } };
+    expect((await client.callTool({ name: "weather__get_forecast", arguments: { city: "Faro", days: 6 } })).isError).toBe(true);
+    await client.close();
+    // Audit rows are written after the response (waitUntil): polled until all four are in.
+    const outcomes = async () => {
+      const rows = (await auditRows("principal=bob&item=get_forecast&limit=50")).filter((r) => r.detail?.arguments?.city === "Faro");
+      const byBob = (outcome: string) => rows.filter((r) => r.outcome === outcome && r.detail?.approval?.decidedBy === "bob").length;
+      return { approved: byBob("ok"), denied: byBob("denied"), dismissed: rows.filter((r) => r.outcome === "approval_required" && r.detail?.approval?.state === "pending").length };
+    };
+    await expect.poll(outcomes, { timeout: 10_000 }).toEqual({ approved: 1, denied: 2, dismissed: 1 });
+  }, 60_000);
+
+  it("sends a client that answers the form with an error to the approval page instead", async () => {
+    const client = await bob({ elicitation: {} });
+    client.setRequestHandler(ElicitRequestSchema, async () => {
+      throw new Error("this client cannot show forms right now");
+    });
+    const asked = await needsApproval(client.callTool({ name: "weather__get_forecast", arguments: { city: "Braga", days: 8 } }));
+    const page = await openApproval(asked.url, "bob");
+    expect(page.body).toMatch(/Confirm your call/);
+    await client.close();
+  }, 60_000);
+
+  it("keeps a rule with confirmWith page at the approval page, even for a client that takes forms", async () => {
+    const client = await bob({ elicitation: { form: {} } });
+    let asked = 0;
+    client.setRequestHandler(ElicitRequestSchema, async () => {
+      asked += 1;
+      return { action: "accept", content: { confirm: true } };
+    });
+    await needsApproval(client.callTool({ name: "weather__get_forecast", arguments: { city: "Tavira", days: 12 } }));
+    expect(asked).toBe(0);
+    await client.close();
+  }, 60_000);
+
+  it("asks a 2026-07-28 client (SDK v2) with an InputRequiredResult; the retry carries the answer, and a changed call is not confirmed by it", async () => {
+    const token = await signer.token({ sub: "bob", audience: gateway.mcpUrl(TENANT), roles: ["user"] });
+    const client = new v2.Client({ name: "bob-modern-form", version: "2.0.0" }, { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    const asked: Asked[] = [];
+    let action: "accept" | "decline" = "accept";
+    client.setRequestHandler("elicitation/create", async (request) => {
+      asked.push(request.params as Asked);
+      return action === "accept" ? { action, content: { confirm: true } } : { action };
+    });
+    await client.connect(new v2.StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    expect(text(await client.callTool({ name: "weather__get_forecast", arguments: { city: "Lagos", days: 7 } }))).toMatch(/Lagos/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ mode: "form", message: expect.stringMatching(/"city":"Lagos"/) });
+    action = "decline";
+    const declined = await client.callTool({ name: "weather__get_forecast", arguments: { city: "Lagos", days: 7 } });
+    expect(declined.isError).toBe(true);
+    expect(text(declined)).toMatch(/denied by you/);
+    await client.close();
+
+    // The retry's state is bound to the call: the answer to Sines's form cannot confirm a call for Sagres.
+    const raw = (body: unknown) =>
+      fetch(gateway.mcpUrl(TENANT), {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "weather__get_forecast" },
+        body: JSON.stringify(body),
+      }).then((r) => r.json() as Promise<{ result?: { resultType?: string; requestState?: string; inputRequests?: Record<string, unknown>; content?: unknown; isError?: boolean }; error?: { code: number } }>);
+    const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": { elicitation: { form: {} } }, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" } };
+    const first = await raw({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "weather__get_forecast", arguments: { city: "Sines", days: 7 }, _meta: meta } });
+    expect(first.result?.resultType).toBe("input_required");
+    const [key] = Object.keys(first.result?.inputRequests ?? {});
+    const yes = { [key!]: { action: "accept", content: { confirm: true } } };
+    const swapped = await raw({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "weather__get_forecast", arguments: { city: "Sagres", days: 7 }, requestState: first.result?.requestState, inputResponses: yes, _meta: meta } });
+    expect(swapped.result?.resultType).toBe("input_required");
+    expect(JSON.stringify(swapped.result?.inputRequests)).toMatch(/Sagres/);
   }, 60_000);
 });
 

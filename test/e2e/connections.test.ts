@@ -286,6 +286,37 @@ describe("a backend that acts for each user", () => {
     expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
     await alice.close();
   }, 60_000);
+
+  it("refuses an answer whose iss is not the backend's sign-in service (RFC 9207), and stores nothing", async () => {
+    const ivan = await connect("ivan");
+    const url = await connectLink(ivan.callTool({ name: "calendar__connect", arguments: {} }));
+    const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
+    const login = await loginWithFetch(url, { user: DEMO_USERS.bob.login, password: DEMO_USERS.bob.password, redirectPrefix: callback });
+    const answer = new URL(login.finalUrl);
+    expect(answer.searchParams.get("iss")).toBe(idp.issuer);
+    answer.searchParams.set("iss", "https://idp.attacker.example");
+    const refused = await fetch(answer, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toMatch(/iss mismatch/);
+    expect(await names(ivan)).toContain("calendar__connect");
+    await ivan.close();
+  }, 60_000);
+
+  it("forgets a grant whose refresh the sign-in service refuses: the user is asked to connect again", async () => {
+    const dave = await connect("dave");
+    const url = await connectLink(dave.callTool({ name: "calendar__connect", arguments: {} }));
+    expect((await connectAccount(url, "alice")).status).toBe(200);
+    expect(text(await dave.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(/Events of alice/);
+    // The IdP ends alice's sessions; once the 3 s access token has expired, the refresh is refused.
+    expect(idp.revokeRefreshTokens("alice")).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 3_500));
+    const again = await connectLink(dave.callTool({ name: "calendar__list_events", arguments: {} }));
+    expect(again).toMatch(/\/connect\?link=/);
+    const listed = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/connections`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+    expect(((await listed.json()) as { connections: { principal: string }[] }).connections.map((c) => c.principal)).not.toContain("dave");
+    expect(await names(dave)).toContain("calendar__connect");
+    await dave.close();
+  }, 60_000);
 });
 
 async function connectLinkFor(client: Client, tenant: string): Promise<string> {

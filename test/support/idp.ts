@@ -96,6 +96,8 @@ export interface DemoIdp extends RunningServer {
   /** `http://127.0.0.1:PORT`, no trailing slash (also `url`). */
   issuer: string;
   users: Record<string, DemoUser>;
+  /** Revokes every refresh token of the user (`sub`), as an IdP does when an admin ends their sessions; returns how many. */
+  revokeRefreshTokens(sub: string): number;
 }
 
 const TTL_SECONDS = {
@@ -121,8 +123,16 @@ interface Entry {
  * oidc-provider's storage interface over one Map per IdP (its bundled memory adapter would do, but
  * it warns on every start).
  */
-function memoryAdapter(): (model: string) => object {
+function memoryAdapter(): { adapter: (model: string) => object; revokeRefreshTokens(accountId: string): number } {
   const entries = new Map<string, Entry>();
+  /** What an IdP does when a user's sessions are revoked there: their refresh tokens stop working. */
+  const revokeRefreshTokens = (accountId: string): number => {
+    let revoked = 0;
+    for (const [key, entry] of entries) {
+      if (key.startsWith("RefreshToken:") && entry.payload.accountId === accountId) revoked += Number(entries.delete(key));
+    }
+    return revoked;
+  };
   const index = new Map<string, string>(); // "uid:..." / "userCode:..." -> key
   const grants = new Map<string, Set<string>>(); // grantId -> keys
   const get = (key: string): Record<string, unknown> | undefined => {
@@ -133,7 +143,7 @@ function memoryAdapter(): (model: string) => object {
     }
     return entry?.payload;
   };
-  return (model: string) => {
+  const adapter = (model: string) => {
     const keyOf = (id: string) => `${model}:${id}`;
     return {
       async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number) {
@@ -171,6 +181,7 @@ function memoryAdapter(): (model: string) => object {
       },
     };
   };
+  return { adapter, revokeRefreshTokens };
 }
 
 function signingKeys(): object[] {
@@ -266,8 +277,9 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
     throw new Error(`accessTokenTtlSeconds must be a positive integer, got ${options.accessTokenTtlSeconds}`);
   }
 
+  const storage = memoryAdapter();
   const provider = new Provider(issuer, {
-    adapter: memoryAdapter(),
+    adapter: storage.adapter,
     clients: options.clients.map((c) => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
@@ -441,6 +453,7 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
     url: issuer,
     issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     users,
+    revokeRefreshTokens: storage.revokeRefreshTokens,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -107,3 +107,43 @@ describe("approval gates", () => {
     expect((await s.gate(await request({ principal: "erin", tool: "t50" }))).state).toBe("pending");
   });
 });
+
+describe("a caller's confirmation answered in the client (engine/approvals.ts)", () => {
+  const call = async (overrides: Partial<ApprovalRequest> = {}) => {
+    const r = await request({ approvers: [], ...overrides });
+    return { principal: r.principal, backend: r.backend, tool: r.tool, digest: r.digest, policyVersion: r.policyVersion };
+  };
+
+  it("records a yes as the caller's decision and spends it at once; the next identical call asks anew", async () => {
+    const s = store();
+    const { id } = (await s.gate(await request({ approvers: [] }))) as { id: string };
+    expect(await s.confirm(id, await call(), "approve")).toEqual({ state: "approved", id, decidedBy: "bob" });
+    expect(await s.get(id)).toMatchObject({ state: "approved", decidedBy: "bob", usedAt: expect.any(Number) });
+    const next = (await s.gate(await request({ approvers: [] }))) as { state: string; id: string };
+    expect(next.state).toBe("pending");
+    expect(next.id).not.toBe(id);
+  });
+
+  it("records a no as denied and spent", async () => {
+    const s = store();
+    const { id } = (await s.gate(await request({ approvers: [] }))) as { id: string };
+    expect(await s.confirm(id, await call(), "deny")).toEqual({ state: "denied", id, decidedBy: "bob" });
+    expect((await s.gate(await request({ approvers: [] }))).state).toBe("pending");
+  });
+
+  it("takes no answer for another call, another principal, another policy version, a four-eyes approval, or twice", async () => {
+    const s = store();
+    const { id } = (await s.gate(await request({ approvers: [] }))) as { id: string };
+    const otherArgs = { amount: 1, to: "acct-2" };
+    expect(await s.confirm(id, await call({ digest: await callDigest("bank", "transfer", otherArgs) }), "approve")).toBeNull();
+    expect(await s.confirm(id, await call({ principal: "mallory" }), "approve")).toBeNull();
+    expect(await s.confirm(id, await call({ policyVersion: 4 }), "approve")).toBeNull();
+    expect(await s.confirm(id, await call({ tool: "close_account" }), "approve")).toBeNull();
+    expect(await s.confirm("ap-unknown", await call(), "approve")).toBeNull();
+    expect(await s.get(id)).toMatchObject({ state: "pending" });
+    const gated = (await s.gate(await request({ tool: "close_account" }))) as { id: string };
+    expect(await s.confirm(gated.id, await call({ tool: "close_account" }), "approve")).toBeNull();
+    expect(await s.confirm(id, await call(), "approve")).toMatchObject({ state: "approved" });
+    expect(await s.confirm(id, await call(), "approve")).toBeNull();
+  });
+});

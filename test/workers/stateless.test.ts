@@ -111,8 +111,11 @@ describe("an all-modern tenant is served in the Worker", () => {
     expect(text(called)).toBe("Echo: no hop");
     expect(called.resultType).toBe("complete");
 
-    const read = await result(tenant, "resources/read", { uri: "modern://status" });
+    const read = await result(tenant, "resources/read", { uri: "modern://modern__status" });
     expect(JSON.stringify(read.contents)).toContain("calls");
+    // The contents name the URI as the client knows it; the plain URI both backends serve names neither.
+    expect((read.contents as Json[])[0]!.uri).toBe("modern://modern__status");
+    expect((await answer(await modern(tenant, "resources/read", { uri: "modern://status" }))).error?.code).toBe(-32602);
     const prompt = await result(tenant, "prompts/get", { name: "short__greeting", arguments: { name: "Ada" } });
     expect(JSON.stringify(prompt.messages)).toContain("Please greet Ada warmly.");
 
@@ -266,15 +269,15 @@ describe("an all-modern tenant is served in the Worker", () => {
   it("merges subscriptions/listen across backends on a stream the Worker holds", async () => {
     const tenant = (await createTenant("stateless-listen", { backends: [backend.modern({ era: "modern" }), backend.modernShort({ era: "modern" })] })).id;
     const before = await sessionObjects();
-    const res = await modern(tenant, "subscriptions/listen", { notifications: { toolsListChanged: true, resourceSubscriptions: ["modern://status"] } });
+    const res = await modern(tenant, "subscriptions/listen", { notifications: { toolsListChanged: true, resourceSubscriptions: ["modern://modern__status"] } });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = new SseReader(res.body!);
     const ack = JSON.parse((await reader.next())!.data) as RpcMessage;
     expect(ack.method).toBe("notifications/subscriptions/acknowledged");
     const subscriptionId = (ack.params!._meta as Json)["io.modelcontextprotocol/subscriptionId"];
-    // Both backends serve modern://status; it is followed on its owner's stream (the first listed).
-    expect(ack.params!.notifications).toEqual({ toolsListChanged: true, resourceSubscriptions: ["modern://status"] });
+    // Both backends serve modern://status: each under its own name (naming.resources on-collision, broker/uris.ts).
+    expect(ack.params!.notifications).toEqual({ toolsListChanged: true, resourceSubscriptions: ["modern://modern__status"] });
 
     // The backends' listen streams open in the background: call until a change arrives.
     const tool = `added_${crypto.randomUUID().slice(0, 6)}`;
@@ -286,7 +289,7 @@ describe("an all-modern tenant is served in the Worker", () => {
     const changed = received.find((m) => m.method === "notifications/tools/list_changed");
     expect(changed, JSON.stringify(received)).toBeDefined();
     expect((changed!.params!._meta as Json)["io.modelcontextprotocol/subscriptionId"]).toBe(subscriptionId);
-    expect(received.find((m) => m.method === "notifications/resources/updated")?.params?.uri).toBe("modern://status");
+    expect(received.find((m) => m.method === "notifications/resources/updated")?.params?.uri).toBe("modern://modern__status");
     // Nothing the client did not ask for (prompts, resource list changes).
     expect(received.every((m) => ["notifications/tools/list_changed", "notifications/resources/updated"].includes(m.method!))).toBe(true);
     await reader.cancel();

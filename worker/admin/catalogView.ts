@@ -4,12 +4,14 @@
  * fetches the backends' lists and the pins, this merges them with the session's own rules
  * (worker/broker/merge.ts) and decides with the session's own engine (worker/policy/engine.ts).
  *
- * A call is decided with its arguments; here there are none, so a rule with a `when` condition is
- * reported as conditional rather than guessed at.
+ * A call is decided with its arguments; here there are none, so a rule whose `when` condition
+ * reads `args` is reported as conditional rather than guessed at (one that does not is decided).
  */
+import { curateList } from "../broker/curation.ts";
 import { mergeList, type BackendList, type ListKind } from "../broker/merge.ts";
-import { decide, isVisible, matchingRules, type ItemKind } from "../policy/engine.ts";
+import { decide, isVisible, matchingRules, readsArgs, type ItemKind } from "../policy/engine.ts";
 import type { Principal } from "../policy/principal.ts";
+import { DEFAULT_CATALOG } from "../tenant/catalog.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 
 export interface PinView {
@@ -52,13 +54,15 @@ export function inspectCatalog(
   const pinOf = new Map(pins.map((p) => [`${p.backend}\u0000${p.tool}`, p.status]));
   const entries: CatalogEntry[] = [];
   for (const [listKind, kind] of Object.entries(KIND_OF) as [ListKind, ItemKind][]) {
-    const merged = mergeList(listKind, lists[listKind] ?? [], config.naming);
+    // Tools as the tenant's curation exposes them (aliases, overrides, allowlist: docs/catalog.md).
+    const all = mergeList(listKind, lists[listKind] ?? [], config.naming);
+    const merged = listKind === "tools" ? curateList(all, config.catalog ?? DEFAULT_CATALOG, config.naming.separator) : all;
     for (const [i, item] of merged.items.entries()) {
       const origin = merged.origins[i]!;
       const policyItem = { kind, backend: origin.backend, name: origin.original };
       const pin = kind === "tool" ? (pinOf.get(`${origin.backend}\u0000${origin.original}`) ?? null) : null;
       const conditional = matchingRules(config.policy, principal, policyItem)
-        .filter((r) => r.when !== undefined)
+        .filter((r) => r.when !== undefined && readsArgs(r.when))
         .map((r) => r.id);
       const description = typeof item.description === "string" ? item.description.slice(0, MAX_DESCRIPTION_CHARS) : null;
       const base = { kind, name: kind === "resource" ? origin.original : String(item.name), backend: origin.backend, original: origin.original, description, pin, conditional };
@@ -66,7 +70,7 @@ export function inspectCatalog(
         entries.push({ ...base, visible: false, decision: "deny", rule: "pinning:quarantine", reason: "quarantined: the definition changed since it was approved; approve it under Pins" });
         continue;
       }
-      const visible = isVisible(config.policy, principal, policyItem);
+      const visible = isVisible(config.policy, principal, policyItem, { tenant: config.id });
       const decision = decide(config.policy, principal, policyItem, { tenant: config.id, args: {} });
       let reason: string;
       if (decision.effect === "insufficient_scope") reason = `rule ${decision.rule} allows, with scopes ${decision.scopes.join(" ")} the principal lacks`;

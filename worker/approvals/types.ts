@@ -35,6 +35,9 @@ export interface Approval extends ApprovalRequest {
 /** The gate's answer to a call: go ahead (and this approval is now spent), wait, or refused. */
 export type GateResult = { state: "approved"; id: string; decidedBy: string } | { state: "pending"; id: string; expiresAt: number } | { state: "denied"; id: string; decidedBy: string };
 
+/** The call a confirmation answer is for: it must be the very call the confirmation was asked for. */
+export type ConfirmedCall = Pick<ApprovalRequest, "principal" | "backend" | "tool" | "digest" | "policyVersion">;
+
 /** Who decides: a person signed in at the tenant's IdP, or an operator through the admin API. */
 export interface Decider {
   sub: string;

@@ -7,6 +7,7 @@
  */
 import type { NamingConfig } from "../tenant/schema.ts";
 import { buildNameTable, type NameEntry } from "./naming.ts";
+import { listedTwice, namespaceUri } from "./uris.ts";
 
 export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 
@@ -16,7 +17,7 @@ export interface ListSpec {
   field: string;
   /** The server capability a backend must declare to be asked (2025-11-25 basic/lifecycle). */
   capability: string;
-  /** Whether item names are namespaced (URIs of resources are not: they are already global). */
+  /** Whether items have names the naming table rewrites (resources have URIs: broker/uris.ts). */
   named: boolean;
 }
 
@@ -53,19 +54,24 @@ export interface MergedList {
 }
 
 /** Merges complete per-backend lists, renaming items by the naming rules. */
-export function mergeList(kind: ListKind, lists: BackendList[], naming: NamingConfig): MergedList {
+export function mergeList(kind: ListKind, lists: BackendList[], naming: Pick<NamingConfig, "mode" | "separator"> & { resources?: NamingConfig["resources"] }): MergedList {
   if (!LISTS[kind].named) {
-    // URIs identify resources globally; on a clash the first backend in config order wins.
-    const seen = new Set<string>();
+    // URIs are namespaced by naming.resources (broker/uris.ts); where they are not, on a clash
+    // the first backend in config order wins.
     const key = kind === "resources" ? "uri" : "uriTemplate";
+    const mode = naming.resources ?? "on-collision";
+    const shared = mode === "on-collision" ? listedTwice(lists, key) : new Set<string>();
+    const seen = new Set<string>();
     const items: Item[] = [];
     const origins: MergedList["origins"] = [];
     for (const { backend, items: backendItems } of lists) {
       for (const item of backendItems) {
         const id = item[key];
-        if (typeof id !== "string" || seen.has(id)) continue;
-        seen.add(id);
-        items.push(item);
+        if (typeof id !== "string") continue;
+        const exposed = mode === "always" || shared.has(id) ? namespaceUri(backend, id, naming.separator) : id;
+        if (seen.has(exposed)) continue;
+        seen.add(exposed);
+        items.push(exposed === id ? item : { ...item, [key]: exposed });
         origins.push({ backend, original: id });
       }
     }

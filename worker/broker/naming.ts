@@ -35,7 +35,7 @@ export interface BackendNames {
  * Builds the table for one kind of item. `lists` is in backend config order; that order decides
  * which backend keeps a contested name in mode "never", so the outcome is deterministic.
  */
-export function buildNameTable(lists: BackendNames[], naming: NamingConfig): NameTable {
+export function buildNameTable(lists: BackendNames[], naming: Pick<NamingConfig, "mode" | "separator">): NameTable {
   const owners = new Map<string, number>();
   for (const { names } of lists) for (const name of new Set(names)) owners.set(name, (owners.get(name) ?? 0) + 1);
 

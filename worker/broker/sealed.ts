@@ -31,6 +31,8 @@ export interface SealedState {
   j?: string;
   /** The gateway's own input request (a URL to open, engine/modern.ts): the retry runs the call afresh, with nothing passed on. */
   g?: 1;
+  /** The gateway's own confirmation form (engine/approvals.ts): the approval the retry's answer is for. */
+  ap?: string;
 }
 
 export class StateSealer {

@@ -23,7 +23,7 @@ function quarantined(config: TenantConfig, catalog: Catalog, item: PolicyItem): 
 export function visibility(config: TenantConfig, principal: Principal, catalog: Catalog): Visibility {
   return (kind, origin) => {
     const item = { kind: ITEM_KIND[kind], backend: origin.backend, name: origin.original };
-    return !quarantined(config, catalog, item) && isVisible(config.policy, principal, item);
+    return !quarantined(config, catalog, item) && isVisible(config.policy, principal, item, { tenant: config.id });
   };
 }
 

@@ -1,12 +1,14 @@
 /**
  * What the handler produces for a request (Produced), and the answers the engine gives without
- * a backend, shared by the handler and both homes: a local answer, a rate-limit refusal, and
- * the answer to a call whose item was revoked while it ran.
+ * a backend, shared by the handler and both homes: a local answer, a rate-limit refusal, the
+ * answer to a call whose item was revoked while it ran, and the client-facing error of a failed call.
  */
 import type { LimitResult } from "../limits/rate.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse, RequestId } from "../protocol/jsonrpc.ts";
 import type { PolicyItem } from "../policy/engine.ts";
+import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
+import { logger } from "../observe/log.ts";
 
 /** A request routed to a backend: what it is about, so it can be re-decided when policy changes. */
 export interface Routed {
@@ -59,4 +61,20 @@ export function goneAnswer(request: JsonRpcRequest): JsonRpcMessage {
     default:
       return new GatewayError("invalid_params").toRpc(request.id);
   }
+}
+
+/** The client-facing error for a failed call: the kind of failure, never the backend's words. */
+export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
+  if (error instanceof GatewayError) return error.toRpc(id) as JsonRpcResponse;
+  if (error instanceof GrantRequiredError) {
+    const message = `This needs your own ${error.backend} account, which is not connected. Open the link to connect it, then call again.`;
+    return urlElicitationRequired(id, { elicitationId: error.elicitationId, url: error.url, message });
+  }
+  if (error instanceof UpstreamError) {
+    logger.warn("backend_call_failed", { backend: error.backend, kind: error.kind, detail: error.message });
+    const kind = error.kind === "timeout" ? "backend_timeout" : "backend_unavailable";
+    return new GatewayError(kind).toRpc(id) as JsonRpcResponse;
+  }
+  logger.error("relay_bug", { error: String(error) });
+  return new GatewayError("internal").toRpc(id) as JsonRpcResponse;
 }

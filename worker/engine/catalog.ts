@@ -10,16 +10,19 @@
  * a call after an eviction still reaches the right backend without listing again.
  */
 import { encodeCursor, decodeCursor } from "../broker/cursor.ts";
-import { LISTS, mergeList, offers, resolveResource, type BackendList, type Item, type ListKind } from "../broker/merge.ts";
+import { curateList } from "../broker/curation.ts";
+import { LISTS, mergeList, offers, type BackendList, type Item, type ListKind, type MergedList } from "../broker/merge.ts";
+import { mentionsUris, UriMap, withResultUris, withUiResource } from "../broker/uris.ts";
 import { resolveName, type NameEntry } from "../broker/naming.ts";
 import { fnv1a } from "../protocol/encoding.ts";
-import { isErrorResponse, isResponse, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
+import { isErrorResponse, isResponse, type JsonRpcMessage, type JsonRpcRequest, type RequestId } from "../protocol/jsonrpc.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { DEFAULT_CATALOG } from "../tenant/catalog.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import type { Backends } from "./backends.ts";
-import { fanOut, failureReason } from "./fanout.ts";
+import { fanOut, failureReason, maxTimeout } from "./fanout.ts";
 import type { SessionStore } from "./store.ts";
 import type { PinInput, PinStatus } from "../policy/pinning.ts";
 import { toolHash } from "../policy/pinning.ts";
@@ -68,6 +71,8 @@ export class Catalog {
   /** backend -> tool -> pin status, from the last time the backend's tools were fetched */
   readonly #pins = new Map<string, Map<string, PinStatus>>();
   #configVersion = 0;
+  /** The last merged (and, for tools, curated) list of each kind, with what it was built from. */
+  readonly #merged = new Map<ListKind, { version: number; lists: BackendList[]; merged: MergedList }>();
   /** The tenant's pinning mode as last seen; until a config is seen, tools are pinned. */
   #pinning: TenantConfig["policy"]["pinning"] = "flag";
 
@@ -109,9 +114,7 @@ export class Catalog {
     const cursor = params?.cursor;
     const position = cursor === undefined ? { offset: 0, generation: null } : decodeCursor(cursor);
     if (position === null) throw new GatewayError("invalid_params", { publicMessage: "Invalid cursor" });
-    const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
-    const merged = mergeList(kind, lists, config.naming);
-    if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
+    const { merged, failed, ttlMs } = await this.merged(kind, config, signal);
     // Hidden items are left out before paging, so pages and cursors only ever see visible ones.
     const shown = merged.items.filter((_, i) => visible(kind, merged.origins[i]!));
     const generation = fnv1a(JSON.stringify(shown.map((i) => i.name ?? i.uri ?? i.uriTemplate)));
@@ -129,6 +132,31 @@ export class Catalog {
     // Legacy clients never see it (worker/broker/filter.ts drops ttlMs for them).
     if (ttlMs !== undefined) result.ttlMs = ttlMs;
     return { result, failed };
+  }
+
+  /**
+   * The complete merged list of a kind (tools curated: broker/curation.ts), before policy. The
+   * same object comes back while no backend's list and not the config changed, so what is built
+   * on it (search mode's index) is built once per catalog version.
+   */
+  async merged(kind: ListKind, config: TenantConfig, signal: AbortSignal): Promise<{ merged: MergedList; failed: ListOutcome["failed"]; ttlMs: number | undefined }> {
+    const { lists, failed, ttlMs } = await this.#load(kind, config, signal);
+    const last = this.#merged.get(kind);
+    const same = last && last.version === config.version && last.lists.length === lists.length && last.lists.every((l, i) => l.backend === lists[i]!.backend && l.items === lists[i]!.items);
+    if (same) {
+      // Written on every list as before: the store may be newer than this catalog (an eviction).
+      if (LISTS[kind].named) this.#storage.writeNames(kind, last.merged.names);
+      return { merged: last.merged, failed, ttlMs };
+    }
+    let merged = mergeList(kind, lists, config.naming);
+    if (kind === "tools") {
+      const curated = curateList(merged, config.catalog ?? DEFAULT_CATALOG, config.naming.separator);
+      for (const y of curated.yielded) logger.warn("alias_yielded", { tenant: config.id, alias: y.alias, backend: y.backend, tool: y.original });
+      merged = { ...curated, items: await this.#withUiUris(curated.items, curated.origins, config, signal) };
+    }
+    if (LISTS[kind].named) this.#storage.writeNames(kind, merged.names);
+    this.#merged.set(kind, { version: config.version, lists, merged });
+    return { merged, failed, ttlMs };
   }
 
   /** Which backend owns an exposed tool or prompt name, listing first if the name is not known yet. */
@@ -176,11 +204,42 @@ export class Catalog {
     cached.set(backend.name, fetched.value);
   }
 
-  /** Which backend serves a resource URI (exact listed URI, else the best matching template). */
-  async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<string | undefined> {
+  /** Which backend serves a resource URI a client sent, and the URI as that backend knows it (broker/uris.ts). */
+  async resolveUri(uri: string, config: TenantConfig, signal: AbortSignal): Promise<{ backend: string; original: string } | undefined> {
+    return (await this.uris(config, signal)).resolve(uri);
+  }
+
+  /** The resource URI map over the lists in hand (fetched when they are not). */
+  async uris(config: TenantConfig, signal: AbortSignal): Promise<UriMap> {
     const resources = await this.#load("resources", config, signal);
     const templates = await this.#load("resourceTemplates", config, signal);
-    return resolveResource(uri, resources.lists, templates.lists);
+    const backends = config.backends.map((b) => b.name);
+    return new UriMap(config.naming.resources, config.naming.separator, backends, resources.lists, templates.lists);
+  }
+
+  /**
+   * A backend's message with the resource URIs in it as the client knows them: a result of
+   * resources/read, tools/call or prompts/get (contents, resource links, embedded resources), or
+   * notifications/resources/updated. Most mention no URI and cost nothing.
+   */
+  async exposeUris<T extends JsonRpcMessage>(backend: string, message: T, config: TenantConfig | null): Promise<T> {
+    if (!config || config.naming.resources === "never") return message;
+    const params = "method" in message ? message.params : undefined;
+    if (params && typeof params.uri === "string") {
+      const uri = params.uri;
+      const map = await this.uris(config, AbortSignal.timeout(maxTimeout(config))).catch(() => null);
+      return map ? ({ ...message, params: { ...params, uri: map.expose(backend, uri) } } as T) : message;
+    }
+    if (!("result" in message) || !mentionsUris(message.result)) return message;
+    const map = await this.uris(config, AbortSignal.timeout(maxTimeout(config))).catch(() => null);
+    return map ? ({ ...message, result: withResultUris(message.result, (uri) => map.expose(backend, uri)) } as T) : message;
+  }
+
+  /** Tools that name an MCP App's UI resource name it as the client can read it. */
+  async #withUiUris(items: Item[], origins: { backend: string }[], config: TenantConfig, signal: AbortSignal): Promise<Item[]> {
+    if (config.naming.resources === "never" || !items.some((item) => withUiResource(item, (u) => u) !== item)) return items;
+    const map = await this.uris(config, signal).catch(() => null);
+    return map ? items.map((item, i) => withUiResource(item, (uri) => map.expose(origins[i]!.backend, uri))) : items;
   }
 
   #complete(kind: ListKind, config: TenantConfig): boolean {

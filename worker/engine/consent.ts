@@ -15,7 +15,9 @@ import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from "../protoco
 import { asRecord, result } from "../protocol/jsonrpc.ts";
 import { LINK_TTL_MS } from "../connections/links.ts";
 import { grantRefused, vaultOf } from "../connections/userTokens.ts";
-import type { BackendConfig } from "../tenant/schema.ts";
+import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
+import { local, toClientError, type Produced } from "./answers.ts";
+import type { Backends } from "./backends.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import { CONNECT_TOOL } from "./catalog.ts";
 import type { EngineHost } from "./host.ts";
@@ -85,4 +87,11 @@ export async function* forUser(
     }
     return yield* run();
   }
+}
+
+/** A call to a tool of a backend the user has not connected (docs/connections.md): the connect link, not "unknown tool". */
+export async function connectFirst(backends: Backends, request: JsonRpcRequest, name: string, config: TenantConfig, signal: AbortSignal): Promise<Produced | null> {
+  const backend = config.backends.find((b) => b.auth?.type === "user_oauth" && name.startsWith(`${b.name}${config.naming.separator}`));
+  const error = backend ? await backends.get(backend, signal).then(() => null, (e: unknown) => e) : null;
+  return error instanceof GrantRequiredError ? local(toClientError(request.id, error)) : null;
 }

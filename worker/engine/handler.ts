@@ -5,7 +5,7 @@
  * upstream sessions live, who the tenant's authority is, how background work is kept alive)
  * comes in through the EngineHost (host.ts).
  */
-import { LIST_KIND_BY_METHOD, mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
+import { mergeCapabilities, mergeInstructions } from "../broker/merge.ts";
 import { filterMessage } from "../broker/filter.ts";
 import { queueAudit, type AuditEvent } from "../audit/audit.ts";
 import { checkCallLimits } from "../limits/rate.ts";
@@ -14,20 +14,21 @@ import { traceIdOf } from "../observe/trace.ts";
 import { redact } from "../policy/redact.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { GATEWAY_INFO } from "../protocol/identity.ts";
-import { asRecord, isResponse, LOG_LEVELS, notification, result, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
+import { asRecord, isResponse, result, type JsonRpcMessage, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
 import { META, MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import { SUPPORTED_VERSIONS } from "../protocol/versions.ts";
 import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { credentialMode } from "../upstream/credentials.ts";
-import { GrantRequiredError } from "../upstream/errors.ts";
-import { decideCall, visibility } from "./access.ts";
+import { decideCall } from "./access.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded, fanOut, maxTimeout } from "./fanout.ts";
-import { toClientError, type CallContext, type Relay } from "./relay.ts";
-import { local, rateLimitedAnswer, type Produced, type Routed } from "./answers.ts";
-import { gateCall, type ApprovalNote } from "./approvals.ts";
+import type { CallContext, Relay } from "./relay.ts";
+import { local, rateLimitedAnswer, toClientError, type Produced, type Routed } from "./answers.ts";
+import { gateCall, type ApprovalNote, type Confirmation } from "./approvals.ts";
+import { connectFirst } from "./consent.ts";
 import type { EngineHost } from "./host.ts";
+import { answerList, searchCall } from "./search.ts";
 
 /** Methods whose results carry backend content, so redaction applies to them. */
 const CONTENT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
@@ -50,8 +51,8 @@ export class Handler {
   readonly #catalog: Catalog;
   readonly #backends: Backends;
   readonly #relay: Relay;
-  /** The approval behind a gated call, for its audit row (engine/approvals.ts). */
-  readonly #approvals = new WeakMap<JsonRpcRequest, ApprovalNote>();
+  /** The approval behind a gated call, for its audit row, and the caller's yes it may wait for (engine/approvals.ts). */
+  readonly #approvals = new WeakMap<JsonRpcRequest, { note: ApprovalNote; confirm?: Confirmation | undefined }>();
 
   constructor(host: EngineHost, parts: HandlerParts) {
     this.#host = host;
@@ -80,22 +81,18 @@ export class Handler {
     return this.#dispatch(request, config, stream, signal, null);
   }
 
-  async #dispatch(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, deferred: DeferredLimits | null): Promise<Produced> {
+  async #dispatch(given: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal, deferred: DeferredLimits | null): Promise<Produced> {
+    // Search mode (search.ts): search_tools is answered there, call_tool becomes the call it names.
+    const request = await searchCall(this.#host, this.#catalog, given, config, signal).catch((error: unknown) => local(toClientError(given.id, error)));
+    if (!("method" in request)) return request;
     const params = request.params ?? {};
     try {
       switch (request.method) {
         case "tools/list":
         case "prompts/list":
         case "resources/list":
-        case "resources/templates/list": {
-          const catalog = this.#catalog;
-          const visible = visibility(config, this.#host.caller().principal, catalog);
-          const outcome = await catalog.list(LIST_KIND_BY_METHOD[request.method]!, params, config, signal, visible);
-          const warnings = outcome.failed.map((f) =>
-            notification("notifications/message", { level: "warning", logger: "gateway", data: { message: `backend ${f.backend} is unavailable; its items are omitted`, backend: f.backend, reason: f.reason } }),
-          );
-          return { routed: false, messages: [...this.#logFiltered(warnings), result(request.id, outcome.result)] };
-        }
+        case "resources/templates/list":
+          return await answerList(this.#host, this.#catalog, request, config, signal);
         case "tools/call":
         case "prompts/get": {
           const name = params.name;
@@ -110,7 +107,7 @@ export class Handler {
           const unknown = () =>
             local(new GatewayError(tool ? "unknown_tool" : "invalid_params", { publicMessage: tool ? `Unknown tool: ${name}` : `Unknown prompt: ${name}` }).toRpc(request.id));
           const entry = await this.#catalog.resolve(tool ? "tools" : "prompts", name, config, signal);
-          if (!entry) return (tool && (await this.#connectFirst(request, name, config, signal))) || unknown();
+          if (!entry) return (tool && (await connectFirst(this.#backends, request, name, config, signal))) || unknown();
           const item: PolicyItem = { kind: tool ? "tool" : "prompt", backend: entry.backend, name: entry.original };
           // Quarantine decides on the definition as it is now, even when the client did not list again.
           if (tool && config.policy.pinning === "quarantine") {
@@ -132,9 +129,10 @@ export class Handler {
           const uri = params.uri;
           if (typeof uri !== "string") return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: uri must be a string" }).toRpc(request.id));
           const notFound = () => local(new GatewayError("resource_not_found", { data: { uri } }).toRpc(request.id));
-          const owner = await this.#catalog.resolveUri(uri, config, signal);
-          if (!owner) return notFound();
-          const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+          const found = await this.#catalog.resolveUri(uri, config, signal);
+          if (!found) return notFound();
+          const { backend: owner, original } = found;
+          const item: PolicyItem = { kind: "resource", backend: owner, name: original };
           const refused = await this.#admit(request, item, {}, config, null);
           if (refused === "hidden") return notFound();
           if (refused) return refused;
@@ -145,11 +143,11 @@ export class Handler {
             const backend = backendOf(config, owner);
             const upstream = await this.#backends.get(backend, signal);
             if (upstream.info?.protocolVersion === MODERN_VERSION) {
-              if (this.#backends.subscribeResource(owner, uri, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
+              if (this.#backends.subscribeResource(owner, original, request.method === "resources/subscribe")) this.#host.resubscribe?.(backend);
               return local(result(request.id, {}));
             }
           }
-          return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+          return this.#route(request, backendOf(config, owner), { ...params, uri: original }, stream, { request, item, args: {} });
         }
         case "completion/complete":
           return await this.#completion(request, config, stream, signal);
@@ -201,14 +199,14 @@ export class Handler {
    * backend: a URI no backend serves, or one policy hides, is left out (and so left out of the
    * acknowledgement: 2026-07-28 basic/patterns/subscriptions "Acknowledgment").
    */
-  async resourceOwners(uris: readonly string[], config: TenantConfig): Promise<Map<string, string>> {
-    const owners = new Map<string, string>();
+  async resourceOwners(uris: readonly string[], config: TenantConfig): Promise<Map<string, { backend: string; original: string }>> {
+    const owners = new Map<string, { backend: string; original: string }>();
     if (uris.length === 0) return owners;
     await bounded(maxTimeout(config), async (signal) => {
       for (const uri of uris) {
         const owner = await this.#catalog.resolveUri(uri, config, signal);
         if (!owner) continue;
-        const item: PolicyItem = { kind: "resource", backend: owner, name: uri };
+        const item: PolicyItem = { kind: "resource", backend: owner.backend, name: owner.original };
         if (decideCall(config, this.#host.caller().principal, this.#catalog, item, {}).effect === "allow") owners.set(uri, owner);
       }
     });
@@ -230,12 +228,6 @@ export class Handler {
       return { ...filtered, result: redact(config.policy, filtered.result) };
     }
     return filtered;
-  }
-
-  /** Drops gateway log messages below the level the client set (2025-11-25 server/utilities/logging). */
-  #logFiltered(messages: JsonRpcNotification[]): JsonRpcNotification[] {
-    const min = LOG_LEVELS.indexOf(this.#host.client().logLevel ?? "debug");
-    return messages.filter((m) => LOG_LEVELS.indexOf(String(m.params?.level)) >= min);
   }
 
   /**
@@ -270,7 +262,7 @@ export class Handler {
     }
     if (decision.approval && item.kind === "tool") {
       const gate = await gateCall(this.#host, config, request, item, args, decision.approval);
-      if (gate.note) this.#approvals.set(request, gate.note);
+      if (gate.note) this.#approvals.set(request, { note: gate.note, confirm: gate.go ? gate.confirm : undefined });
       if (!gate.go) {
         this.#audit(request, item, decision, gate.outcome, args);
         return gate.produced;
@@ -286,13 +278,6 @@ export class Handler {
       }
     }
     return null;
-  }
-
-  /** A tool of a backend the user has not connected (docs/connections.md): the connect link, not "unknown". */
-  async #connectFirst(request: JsonRpcRequest, name: string, config: TenantConfig, signal: AbortSignal): Promise<Produced | null> {
-    const backend = config.backends.find((b) => b.auth?.type === "user_oauth" && name.startsWith(`${b.name}${config.naming.separator}`));
-    const error = backend ? await this.#backends.get(backend, signal).then(() => null, (e: unknown) => e) : null;
-    return error instanceof GrantRequiredError ? local(toClientError(request.id, error)) : null;
   }
 
   async #completion(request: JsonRpcRequest, config: TenantConfig, stream: string, signal: AbortSignal): Promise<Produced> {
@@ -312,15 +297,16 @@ export class Handler {
       const notFound = () => local(new GatewayError("resource_not_found", { data: { uri: ref.uri } }).toRpc(request.id));
       const owner = await catalog.resolveUri(ref.uri, config, signal);
       if (!owner) return notFound();
-      const item: PolicyItem = { kind: "resource", backend: owner, name: ref.uri };
+      const item: PolicyItem = { kind: "resource", backend: owner.backend, name: owner.original };
       if (decideCall(config, principal, catalog, item, {}).effect === "deny") return notFound();
-      return this.#route(request, backendOf(config, owner), params, stream, { request, item, args: {} });
+      return this.#route(request, backendOf(config, owner.backend), { ...params, ref: { ...ref, uri: owner.original } }, stream, { request, item, args: {} });
     }
     return local(new GatewayError("invalid_params", { publicMessage: "Invalid params: ref" }).toRpc(request.id));
   }
 
   #route(request: JsonRpcRequest, backend: BackendConfig, params: Record<string, unknown>, stream: string, about: Routed): Produced {
-    const context: CallContext = { tenant: this.#host.config()!.id, principal: this.#host.caller().principal.sub, traceparent: this.#host.caller().traceparent };
+    const caller = this.#host.caller();
+    const context: CallContext = { tenant: this.#host.config()!.id, principal: caller.principal.sub, traceparent: caller.traceparent, confirm: this.#approvals.get(request)?.confirm };
     const messages = this.#relay.call(request, backend, params, stream, context);
     return { routed: true, messages: AUDITED_METHODS.has(request.method) ? this.#audited(messages, about) : messages, about };
   }
@@ -339,6 +325,9 @@ export class Handler {
         yield message;
       }
     } finally {
+      // A call that waited for its caller's yes and did not get it never left (engine/approvals.ts confirmFirst).
+      const note = this.#approvals.get(about.request)?.note;
+      if (note && note.state !== "approved") outcome = note.state === "denied" ? "denied" : "approval_required";
       this.#audit(about.request, about.item, { effect: "allow", rule: null }, outcome, about.args, Date.now() - started, resultBody);
     }
   }
@@ -355,7 +344,7 @@ export class Handler {
     const config = this.#host.config();
     if (!config) return;
     const detail: Record<string, unknown> = { rule: decision.rule, traceparent: this.#host.caller().traceparent };
-    const approval = this.#approvals.get(request);
+    const approval = this.#approvals.get(request)?.note;
     if (approval) detail.approval = approval;
     if (config.policy.audit.arguments) detail.arguments = redact(config.policy, args);
     if (config.policy.audit.results && resultBody !== undefined) detail.result = redact(config.policy, resultBody);

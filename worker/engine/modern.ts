@@ -15,13 +15,13 @@ import type { TenantConfig } from "../tenant/schema.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import { MODERN_VERSION } from "../protocol/modern.ts";
 import type { Handler, Routed } from "./handler.ts";
-import { goneAnswer, URL_ELICITATION_REQUIRED } from "./answers.ts";
+import { goneAnswer, toClientError, URL_ELICITATION_REQUIRED } from "./answers.ts";
 import { acceptsUrlElicitation } from "./consent.ts";
+import { withConfirmationAnswer, type ConfirmationAnswer } from "./approvals.ts";
 import { LISTS } from "../broker/merge.ts";
 import type { JsonRpcResponse } from "../protocol/jsonrpc.ts";
 import { META } from "../protocol/modern.ts";
 import { jsonResponse, prepend, SINGLE_REPLY_WAIT_MS, sseResponse, sseStream, type SseSink } from "./reply.ts";
-import { toClientError } from "./relay.ts";
 import type { ModernInput } from "./inputs.ts";
 
 /** Freshness hint on merged lists (2026-07-28 server/utilities/caching): lists change rarely and list_changed covers the rest. */
@@ -114,6 +114,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
   // A retry after an InputRequiredResult (2026-07-28 basic/patterns/mrtr): either it resumes a
   // parked call, or it carries a modern backend's own state, passed through sealed.
   let retry: Record<string, unknown> = {};
+  let confirmation: ConfirmationAnswer | undefined;
   if (typeof params.requestState === "string") {
     const opened = await host.sealer.open(params.requestState, boundTo(config.id, input.principal.sub));
     if (opened && opened.park !== "") {
@@ -125,6 +126,8 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
     if (host.spend && !host.spend(opened)) return jsonResponse(new GatewayError("invalid_request_state").toRpc(request.id));
     // The gateway's own input request (a URL the user opened) leaves nothing for the backend.
     retry = opened.g ? {} : { inputResponses: asRecord(params.inputResponses), ...(opened.bs !== undefined ? { requestState: opened.bs } : {}) };
+    // The answer to the gateway's own confirmation form goes to the approval gate, not the backend.
+    if (opened.ap) confirmation = { approval: opened.ap, response: asRecord(params.inputResponses)[opened.ap] };
   } else if (params.inputResponses !== undefined) {
     // Input offered without a state is the backend's to judge (2026-07-28 mrtr: servers ignore
     // what they did not ask for); it passes through as sent.
@@ -133,6 +136,7 @@ export async function serveModern(input: ModernInput, host: ModernHost): Promise
   if (request.method === "server/discover") return jsonResponse(modernResponse(result(request.id, await handler.discover(config)), request.method));
   if (request.method === "subscriptions/listen") return host.subscribe(input);
   const clean: JsonRpcRequest = { ...request, params: { ...withoutModernMeta(params), ...retry } };
+  if (confirmation) withConfirmationAnswer(clean, confirmation);
   if (request.method === "tools/call") {
     const mismatch = await handler.checkParamHeaders(clean, input.paramHeaders, config);
     if (mismatch) return mismatch.toResponse(request.id);
@@ -183,7 +187,7 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
         // gone, exactly as a session's legacy stream does (durable-objects/session/legacyReply.ts).
         host.cancel?.(id);
         void iterator.return?.();
-        emit(goneAnswer(input.request));
+        emit(goneAnswer({ ...about.request, id })); // for search mode's call_tool, the tool it named
         return;
       }
       if (isRequest(message)) {
@@ -205,15 +209,17 @@ export async function modernReply(input: ModernInput, iterator: AsyncIterator<Js
       if (isResponse(filtered)) {
         if ("result" in filtered && filtered.result.resultType === "input_required") {
           // A modern backend's own input request passes through; its state is sealed inside
-          // ours, bound to this principal and to this method and item.
+          // ours, bound to this principal and to this method and item. One the gateway made
+          // itself (a confirmation form, engine/approvals.ts) names its approval instead.
           const backendState = filtered.result.requestState;
+          const own = about === undefined && typeof backendState === "string";
           const state: SealedState = {
             park: "",
             exp: Date.now() + REQUEST_STATE_TTL_MS,
             m: method,
             n: itemOf(input.request),
             j: crypto.randomUUID(),
-            ...(typeof backendState === "string" ? { bs: backendState } : {}),
+            ...(own ? { g: 1, ap: backendState } : typeof backendState === "string" ? { bs: backendState } : {}),
           };
           emit({ ...filtered, result: { ...filtered.result, requestState: await host.sealer.seal(state, bound) } });
           await finish();

@@ -12,15 +12,15 @@ import { GatewayError } from "../protocol/errors.ts";
 import { asRecord, isRequest, isResponse, type JsonRpcError, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from "../protocol/jsonrpc.ts";
 import type { BackendConfig } from "../tenant/schema.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
-import { forUser } from "./consent.ts";
-import { urlElicitationRequired } from "./answers.ts";
+import { forUser, type ClientAnswers } from "./consent.ts";
+import { confirmFirst, type Confirmation } from "./approvals.ts";
+import { toClientError } from "./answers.ts";
 import type { Backends } from "./backends.ts";
 import type { Catalog } from "./catalog.ts";
 import { bounded } from "./fanout.ts";
 import { MODERN_VERSION, paramHeaders } from "../protocol/modern.ts";
 import type { EngineHost } from "./host.ts";
 import { TRACE_META_KEY } from "../observe/trace.ts";
-import { logger } from "../observe/log.ts";
 
 /** The client capability each server-to-client request needs (2025-11-25 client/*). */
 const REQUIRED_CAPABILITY: Record<string, string> = {
@@ -53,6 +53,8 @@ export interface CallContext {
   tenant: string;
   principal: string;
   traceparent: string;
+  /** The caller's yes this call waits for, asked in its stream (engine/approvals.ts). */
+  confirm?: Confirmation | undefined;
 }
 
 /** The `_meta` key under which context is injected (a reverse-DNS prefix, 2025-11-25 basic/index "_meta"). */
@@ -87,7 +89,6 @@ export class Relay {
     this.#backends = parts.backends;
     this.#catalog = parts.catalog;
   }
-
 
   /**
    * Sends `request` (params already rewritten to the backend's names) and yields the messages
@@ -127,14 +128,21 @@ export class Relay {
     const started = Date.now();
     let outcome = "cancelled"; // observed: what the backend did (metrics, backend health)
     try {
-      const run = () => this.#run(flight, upstreamRequest, stream, headers);
-      const response = yield* forUser(this.#host, backend, upstreamRequest, context, run, (id, signal) => this.#clientAnswer(id, signal), controller.signal);
+      const answers: ClientAnswers = (id, signal) => this.#clientAnswer(id, signal);
+      const run = () => forUser(this.#host, backend, upstreamRequest, context, () => this.#run(flight, upstreamRequest, stream, headers), answers, controller.signal);
+      const response = yield* confirmFirst(this.#host, context.confirm, answers, controller.signal, run);
       outcome = "error" in response ? "rpc_error" : "ok";
       if (flight.cancelled) return;
-      yield { ...response, id: request.id } as JsonRpcResponse;
+      yield await this.#catalog.exposeUris(backend.name, { ...response, id: request.id } as JsonRpcResponse, this.#host.config());
     } catch (error) {
       outcome = error instanceof UpstreamError ? error.kind : "error";
       if (flight.cancelled) return;
+      if (error instanceof GrantRequiredError) {
+        // The user's grant is gone (refused by the backend, or its refresh was): the backend's
+        // own items leave this user's lists until they connect again, and the client hears so.
+        this.#catalog.invalidate(backend.name, ["tools", "prompts", "resources", "resourceTemplates"]);
+        yield { jsonrpc: "2.0", method: "notifications/tools/list_changed" };
+      }
       // The client refused an input request: its own error answers the call it was asked for.
       if (error instanceof ClientAnswerError) yield { jsonrpc: "2.0", id: request.id, error: error.error };
       else yield toClientError(request.id, error);
@@ -216,6 +224,9 @@ export class Relay {
         this.#host.store.takePending(pending.gwId);
         return { ...message, params: { ...params, requestId: pending.gwId } };
       }
+      case "notifications/resources/updated":
+        // The URI as this client knows it (broker/uris.ts), so its subscription matches.
+        return this.#catalog.exposeUris(backend.name, message, this.#host.config());
       default: {
         const kinds = LIST_CHANGED[message.method];
         if (kinds) this.#catalog.invalidate(backend.name, kinds);
@@ -380,20 +391,4 @@ export class Relay {
 /** The filter point for what leaves towards a backend (worker/broker/filter.ts). */
 function toBackend(message: JsonRpcMessage, version: string | undefined): JsonRpcMessage | null {
   return filterMessage(message, { direction: "to-backend", peerVersion: version ?? "2025-03-26" });
-}
-
-/** The client-facing error for a failed call: the kind of failure, never the backend's words. */
-export function toClientError(id: RequestId, error: unknown): JsonRpcResponse {
-  if (error instanceof GatewayError) return error.toRpc(id) as JsonRpcResponse;
-  if (error instanceof GrantRequiredError) {
-    const message = `This needs your own ${error.backend} account, which is not connected. Open the link to connect it, then call again.`;
-    return urlElicitationRequired(id, { elicitationId: error.elicitationId, url: error.url, message });
-  }
-  if (error instanceof UpstreamError) {
-    logger.warn("backend_call_failed", { backend: error.backend, kind: error.kind, detail: error.message });
-    const kind = error.kind === "timeout" ? "backend_timeout" : "backend_unavailable";
-    return new GatewayError(kind).toRpc(id) as JsonRpcResponse;
-  }
-  logger.error("relay_bug", { error: String(error) });
-  return new GatewayError("internal").toRpc(id) as JsonRpcResponse;
 }

@@ -3,8 +3,10 @@
  *
  * Rules match a principal and an item, optionally under a CEL condition over the call's
  * arguments. Any matching deny wins; else any matching allow allows; else the policy's default.
- * In lists, conditions cannot be known yet, so an item is shown when an allow could apply and no
- * unconditional deny does; the call itself is then decided with its arguments.
+ * In lists, a condition that does not read `args` (say `"auditor" in principal.roles`) is decided
+ * as the call would decide it; one that reads `args` cannot be known yet, so an item is shown when
+ * an allow could apply and no deny certainly does, and the call itself is then decided with its
+ * arguments (docs/catalog.md "List-time decisions").
  *
  * Why CEL (Common Expression Language, via @marcbachmann/cel-js): it is the policy language of
  * Kubernetes admission, Envoy RBAC and Google IAM conditions, so operators already know it; it is
@@ -27,6 +29,13 @@ const env = new Environment({ unlistedVariablesAreDyn: false, limits: CEL_LIMITS
   .registerVariable("backend", "string")
   .registerVariable("name", "string");
 
+/** The same variables less `args`: a condition that type-checks here is decided without the call. */
+const listEnv = new Environment({ unlistedVariablesAreDyn: false, limits: CEL_LIMITS })
+  .registerVariable("principal", "map")
+  .registerVariable("tenant", "string")
+  .registerVariable("backend", "string")
+  .registerVariable("name", "string");
+
 export type ItemKind = "tool" | "prompt" | "resource";
 
 export interface PolicyItem {
@@ -40,6 +49,8 @@ export interface PolicyItem {
 export interface ApprovalRequirement {
   approvers: string[];
   ttlSeconds: number;
+  /** How a caller confirms their own call (no approvers): in the client, or at the approval page. */
+  confirmWith: "elicitation" | "page";
 }
 
 export type Decision =
@@ -53,6 +64,8 @@ interface CompiledRule {
   backends: RegExp[] | null;
   names: RegExp[] | null;
   when: ((context: Record<string, unknown>) => unknown) | null;
+  /** Whether `when` reads the call's arguments (only then is it left to the call). */
+  readsArgs: boolean;
 }
 
 const compiled = new WeakMap<Policy, CompiledRule[]>();
@@ -66,6 +79,7 @@ function compile(policy: Policy): CompiledRule[] {
       backends: rule.items?.backends ? rule.items.backends.map(globToRegExp) : null,
       names: rule.items?.names ? rule.items.names.map(globToRegExp) : null,
       when: rule.when ? env.parse(rule.when) : null,
+      readsArgs: rule.when !== undefined && readsArgs(rule.when),
     }));
     compiled.set(policy, rules);
   }
@@ -101,12 +115,28 @@ export function matchingRules(policy: Policy, principal: Principal, item: Policy
   return compile(policy).filter((c) => matches(c, principal, item)).map((c) => c.rule);
 }
 
-/** Whether an item appears in lists for this principal. */
-export function isVisible(policy: Policy, principal: Principal, item: PolicyItem): boolean {
+/** Whether a condition reads `args`: a free `args` fails to type-check without it (a macro's own `args` does not). */
+export function readsArgs(when: string): boolean {
+  try {
+    return !listEnv.parse(when).check().valid;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether an item appears in lists for this principal: hidden exactly when the call would be
+ * denied whatever its arguments. Conditions without `args` are evaluated now, as `decide` would;
+ * a deny over `args` may not apply and an allow over `args` may, so those leave the item shown.
+ */
+export function isVisible(policy: Policy, principal: Principal, item: PolicyItem, context: { tenant: string } = { tenant: "" }): boolean {
+  const vars = { args: {}, principal, tenant: context.tenant, backend: item.backend, name: item.name };
   let allowed = false;
   for (const c of compile(policy)) {
     if (!matches(c, principal, item)) continue;
-    if (c.rule.effect === "deny" && c.when === null) return false;
+    const known = c.when === null || !c.readsArgs;
+    if (known && c.when !== null && !condition(c, vars)) continue;
+    if (c.rule.effect === "deny" && known) return false;
     if (c.rule.effect === "allow") allowed = true;
   }
   return allowed || policy.defaultEffect === "allow";

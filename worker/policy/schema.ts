@@ -44,6 +44,10 @@ export const PolicyRuleSchema = z.strictObject({
    * A tool call this allow decides waits for a person's yes (docs/approvals.md): someone with one
    * of `approvers` (roles at the tenant's IdP) other than the caller, or, with none listed, the
    * caller themself, approves it at a URL the client is given (error -32042, URL elicitation).
+   * A caller's own confirmation (no approvers) is asked in the client by form-mode elicitation
+   * when the client takes it and `confirmWith` is "elicitation" (the default); "page" always
+   * sends the caller to the approval page, where the IdP login proves it is the person and not
+   * the agent who says yes.
    * An approval is for this principal, tool, exact arguments and policy version, once, within
    * `ttlSeconds`. Needs `auth.oauth` (approvers sign in at the tenant's IdP).
    */
@@ -51,6 +55,7 @@ export const PolicyRuleSchema = z.strictObject({
     .strictObject({
       approvers: z.array(z.string().min(1).max(100)).max(20).default([]),
       ttlSeconds: z.number().int().min(60).max(86_400).default(900),
+      confirmWith: z.enum(["elicitation", "page"]).default("elicitation"),
     })
     .optional(),
 });

@@ -118,12 +118,12 @@ export async function serveStateless(env: Env, waitUntil: WaitUntil, config: Ten
     subscribe: async (listenInput) => {
       // Only resources some backend serves and this principal may read are followed, each on its owner's stream.
       const asked = listenFilter(listenInput.request.params ?? {});
-      const owners = await handler.resourceOwners(asked.resourceSubscriptions, config).catch(() => new Map<string, string>());
+      const owners = await handler.resourceOwners(asked.resourceSubscriptions, config).catch(() => new Map<string, { backend: string; original: string }>());
       // Each backend's own listen stream is opened for this stream alone, so it asks for exactly
       // the client's resource subscriptions, and closed with it.
       const backends = new Backends(new MemoryStore(), env, credentialSource(env, () => listenInput.subjectToken, () => callingUser(config.id, listenInput)));
       backends.restore(config, listenInput.clientCapabilities);
-      for (const [uri, owner] of owners) backends.subscribeResource(owner, uri, true);
+      for (const owner of owners.values()) backends.subscribeResource(owner.backend, owner.original, true);
       const listeners = new BackendListeners({
         backends,
         relay,

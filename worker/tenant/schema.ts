@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
 import { Glob, PolicySchema } from "../policy/schema.ts";
+import { CatalogSchema, DEFAULT_CATALOG } from "./catalog.ts";
 import { OperationsSchema } from "./openapi.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
@@ -148,6 +149,12 @@ export const NamingSchema = z.strictObject({
   mode: z.enum(["always", "on-collision", "never"]).default("always"),
   /** Characters allowed in MCP tool names (2025-11-25 server/tools "Tool Names"). */
   separator: z.string().regex(/^[A-Za-z0-9_.-]{1,3}$/).default("__"),
+  /**
+   * Resource and template URIs (docs/resources.md): the backend's name after the scheme, e.g.
+   * file:///a -> file://notes__/a; on-collision: only URIs more than one backend lists; never:
+   * URIs pass through and the first backend in config order keeps a shared one.
+   */
+  resources: z.enum(["always", "on-collision", "never"]).default("on-collision"),
 });
 export type NamingConfig = z.infer<typeof NamingSchema>;
 
@@ -242,7 +249,9 @@ export const TenantSchema = z.strictObject({
   /** Bumped by every admin write; sessions compare it to drop caches built on an older config. */
   version: z.number().int().min(1).default(1),
   backends: z.array(BackendSchema).max(64).default([]),
-  naming: NamingSchema.default({ mode: "always", separator: "__" }),
+  naming: NamingSchema.default({ mode: "always", separator: "__", resources: "on-collision" }),
+  /** How tools are offered: all listed, or found by search; aliases and overrides (tenant/catalog.ts). */
+  catalog: CatalogSchema.default(DEFAULT_CATALOG),
   /** open: a failing backend's items are left out; closed: any failing backend fails the request. */
   failureMode: z.enum(["open", "closed"]).default("open"),
   /** Browser origins allowed to call this tenant (exact `scheme://host[:port]`). */

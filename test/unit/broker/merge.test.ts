@@ -18,9 +18,9 @@ import {
 import { resolveName } from "../../../worker/broker/naming.ts";
 import type { NamingConfig } from "../../../worker/tenant/schema.ts";
 
-const always: NamingConfig = { mode: "always", separator: "__" };
-const onCollision: NamingConfig = { mode: "on-collision", separator: "__" };
-const never: NamingConfig = { mode: "never", separator: "__" };
+const always: NamingConfig = { mode: "always", separator: "__", resources: "on-collision" };
+const onCollision: NamingConfig = { mode: "on-collision", separator: "__", resources: "on-collision" };
+const never: NamingConfig = { mode: "never", separator: "__", resources: "on-collision" };
 
 describe("list specs", () => {
   it("name the MCP list methods and their result fields (server/tools, server/prompts, server/resources)", () => {
@@ -143,7 +143,7 @@ describe("mergeList for tools and prompts", () => {
 });
 
 describe("mergeList for resources and resource templates", () => {
-  it("keeps resource URIs as they are (URIs are already global) and returns no name table", () => {
+  it("keeps resource URIs no two backends share as they are (on-collision, the default) and returns no name table", () => {
     const merged = mergeList("resources", [
       { backend: "a", items: [{ uri: "file:///a.txt", name: "a.txt" }] },
       { backend: "b", items: [{ uri: "https://b.example/doc", name: "doc" }] },
@@ -159,24 +159,46 @@ describe("mergeList for resources and resource templates", () => {
     ]);
   });
 
-  it("lists a URI two backends share once, from the first backend in config order", () => {
-    const merged = mergeList("resources", [
-      { backend: "a", items: [{ uri: "file:///shared", name: "from a" }] },
-      { backend: "b", items: [{ uri: "file:///shared", name: "from b" }, { uri: "file:///b-only", name: "b" }] },
-    ], always);
+  const shared: BackendList[] = [
+    { backend: "a", items: [{ uri: "file:///shared", name: "from a" }] },
+    { backend: "b", items: [{ uri: "file:///shared", name: "from b" }, { uri: "file:///b-only", name: "b" }] },
+  ];
+
+  it("namespaces a URI two backends share, under each backend (on-collision), and keeps the others", () => {
+    const merged = mergeList("resources", shared, always);
     expect(merged.items).toEqual([
+      { uri: "file://a__/shared", name: "from a" },
+      { uri: "file://b__/shared", name: "from b" },
+      { uri: "file:///b-only", name: "b" },
+    ]);
+    expect(merged.origins).toEqual([
+      { backend: "a", original: "file:///shared" },
+      { backend: "b", original: "file:///shared" },
+      { backend: "b", original: "file:///b-only" },
+    ]);
+  });
+
+  it("namespaces every URI with resources: always, and lists a shared one once, from the first backend, with never", () => {
+    expect(mergeList("resources", shared, { ...always, resources: "always" }).items.map((i) => i.uri)).toEqual(["file://a__/shared", "file://b__/shared", "file://b__/b-only"]);
+    const first = mergeList("resources", shared, { ...always, resources: "never" });
+    expect(first.items).toEqual([
       { uri: "file:///shared", name: "from a" },
       { uri: "file:///b-only", name: "b" },
     ]);
-    expect(merged.origins.map((o) => o.backend)).toEqual(["a", "b"]);
+    expect(first.origins.map((o) => o.backend)).toEqual(["a", "b"]);
   });
 
-  it("dedupes templates by uriTemplate, first backend wins", () => {
-    const merged = mergeList("resourceTemplates", [
+  it("namespaces templates two backends share (their literal prefix moves with them), first wins with never", () => {
+    const lists: BackendList[] = [
       { backend: "a", items: [{ uriTemplate: "file:///{path}", name: "a files" }] },
       { backend: "b", items: [{ uriTemplate: "file:///{path}", name: "b files" }, { uriTemplate: "db://{table}", name: "tables" }] },
-    ], always);
-    expect(merged.items).toEqual([
+    ];
+    expect(mergeList("resourceTemplates", lists, always).items).toEqual([
+      { uriTemplate: "file://a__/{path}", name: "a files" },
+      { uriTemplate: "file://b__/{path}", name: "b files" },
+      { uriTemplate: "db://{table}", name: "tables" },
+    ]);
+    expect(mergeList("resourceTemplates", lists, { ...always, resources: "never" }).items).toEqual([
       { uriTemplate: "file:///{path}", name: "a files" },
       { uriTemplate: "db://{table}", name: "tables" },
     ]);

@@ -17,9 +17,9 @@ import { fnv1a } from "../../../worker/protocol/encoding.ts";
 import { BACKEND_NAME_PATTERN, parseTenant, type NamingConfig } from "../../../worker/tenant/schema.ts";
 import { rng, type Rng } from "../support/random.ts";
 
-const always: NamingConfig = { mode: "always", separator: "__" };
-const onCollision: NamingConfig = { mode: "on-collision", separator: "__" };
-const never: NamingConfig = { mode: "never", separator: "__" };
+const always: NamingConfig = { mode: "always", separator: "__", resources: "on-collision" };
+const onCollision: NamingConfig = { mode: "on-collision", separator: "__", resources: "on-collision" };
+const never: NamingConfig = { mode: "never", separator: "__", resources: "on-collision" };
 
 const exposedOf = (table: NameTable) => table.entries.map((e) => e.exposed);
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -277,7 +277,7 @@ function generateCase(seed: number): Case {
       ? r.pick(["aa", "zz", "-a-", "1x1", "a-a", "aba", "---"]) // separators that overlap themselves
       : r.string(SEPARATOR_ALPHABET, 1, 3);
   const mode = r.pick(["always", "on-collision", "never"] as const);
-  const naming: NamingConfig = { mode, separator };
+  const naming: NamingConfig = { mode, separator, resources: "on-collision" };
 
   const backends: string[] = [];
   const refused: string[] = [];

@@ -4,7 +4,7 @@
  * cannot be evaluated never grants anything.
  */
 import { describe, expect, it } from "vitest";
-import { decide, globToRegExp, isVisible, validatePolicy, type PolicyItem } from "../../../worker/policy/engine.ts";
+import { decide, globToRegExp, isVisible, readsArgs, validatePolicy, type PolicyItem } from "../../../worker/policy/engine.ts";
 import type { Principal } from "../../../worker/policy/principal.ts";
 import { PolicySchema, type Policy } from "../../../worker/policy/schema.ts";
 import { parseTenant } from "../../../worker/tenant/schema.ts";
@@ -303,6 +303,45 @@ describe("isVisible: lists", () => {
     const unconditional = policy({ rules: [{ id: "gone", effect: "deny", items: { names: ["get_forecast"] } }] });
     expect(isVisible(unconditional, alice, forecast)).toBe(false);
     expect(isVisible(unconditional, alice, alerts)).toBe(true);
+  });
+
+  it("decides a condition that does not read args when listing: hidden exactly when the call is refused", () => {
+    const p = policy({ rules: [{ id: "no-auditors", effect: "deny", when: '"auditor" in principal.roles' }] });
+    const auditor: Principal = { sub: "ann", roles: ["auditor"], scopes: [] };
+    expect(call(p, auditor, forecast).effect).toBe("deny");
+    expect(isVisible(p, auditor, forecast, { tenant: "acme" })).toBe(false);
+    expect(call(p, alice, forecast).effect).toBe("allow");
+    expect(isVisible(p, alice, forecast, { tenant: "acme" })).toBe(true);
+  });
+
+  it("opens an item under an allow whose principal condition holds, and only then", () => {
+    const p = policy({ defaultEffect: "deny", rules: [{ id: "tenant-analysts", effect: "allow", when: 'tenant == "acme" && "analyst" in principal.roles && backend == "weather"' }] });
+    for (const [who, item, tenant] of [[alice, forecast, "acme"], [alice, forecast, "other"], [bob, forecast, "acme"], [alice, addNote, "acme"]] as const) {
+      const called = decide(p, who, item, { tenant, args: {} }).effect;
+      expect(isVisible(p, who, item, { tenant })).toBe(called === "allow");
+    }
+  });
+
+  it("keeps today's rule for a condition that mixes the principal and args", () => {
+    const p = policy({ rules: [{ id: "auditors-short", effect: "deny", when: '"auditor" in principal.roles && args.days > 3' }] });
+    const auditor: Principal = { sub: "ann", roles: ["auditor"], scopes: [] };
+    expect(isVisible(p, auditor, forecast, { tenant: "acme" })).toBe(true);
+    expect(call(p, auditor, forecast, { days: 5 }).effect).toBe("deny");
+    expect(call(p, auditor, forecast, { days: 2 }).effect).toBe("allow");
+  });
+
+  it("hides under a principal-only deny that cannot be evaluated (an error never grants)", () => {
+    const p = policy({ rules: [{ id: "broken", effect: "deny", when: 'principal.missing == "x"' }] });
+    expect(call(p, alice, forecast).effect).toBe("deny");
+    expect(isVisible(p, alice, forecast, { tenant: "acme" })).toBe(false);
+  });
+
+  it("tells which conditions read args, not counting a macro's own variable named args", () => {
+    expect(readsArgs("args.days > 3")).toBe(true);
+    expect(readsArgs("has(args.city)")).toBe(true);
+    expect(readsArgs('"auditor" in principal.roles')).toBe(false);
+    expect(readsArgs('principal.roles.exists(args, args == "x")')).toBe(false);
+    expect(readsArgs('tenant == "acme" && name.startsWith("get_")')).toBe(false);
   });
 
   it("shows an item whose allow needs scopes the principal lacks (the call answers insufficient_scope)", () => {

@@ -61,8 +61,8 @@ describe("parseTenant: accepted documents and defaults", () => {
   });
 
   it("fills in naming defaults for a partial naming object", () => {
-    expect(ok({ id: "acme", naming: { mode: "never" } }).naming).toEqual({ mode: "never", separator: "__" });
-    expect(ok({ id: "acme", naming: { separator: "." } }).naming).toEqual({ mode: "always", separator: "." });
+    expect(ok({ id: "acme", naming: { mode: "never" } }).naming).toEqual({ mode: "never", separator: "__", resources: "on-collision" });
+    expect(ok({ id: "acme", naming: { separator: "." } }).naming).toEqual({ mode: "always", separator: ".", resources: "on-collision" });
   });
 
   it("fills in the other limits when only one is given", () => {
