@@ -1,14 +1,16 @@
 /**
  * An OpenAPI backend's description: loaded (inline from config, or fetched from its URL with the
- * private-address guard, a time cap, a size cap and no redirect to a private address), checked
- * (OpenAPI 3.0 or 3.1; Swagger 2.0 refused), and compiled into tool definitions and call plans.
+ * private-address guard, a time cap, a size cap and no redirect to a private address; JSON or
+ * YAML, its files bundled by parse.ts), checked (OpenAPI 3.0 or 3.1; Swagger 2.0 converted to
+ * 3.0 by @scalar/openapi-upgrader), and compiled into tool definitions and call plans.
  * Both the fetched document and the compiled API are cached per isolate; a fetched document is
  * revalidated (ETag / Last-Modified) once SPEC_FRESH_MS has passed.
  */
 import { privateAddress } from "../admin/destinations.ts";
-import { bundle, EXTERNAL_REF, MAX_EXTERNAL_FILES } from "./external.ts";
-import { fetchDocument, guardedFetch, MAX_SPEC_BYTES, readDocument } from "./fetch.ts";
+import { upgradeFromTwoToThree } from "@scalar/openapi-upgrader/2.0-to-3.0";
+import { fetchText, guardedFetch, MAX_SPEC_BYTES, readText } from "./fetch.ts";
 import { operationsOf, select, toolNames, type Selection } from "./operations.ts";
+import { MAX_SPEC_FILES, parseSpec } from "./parse.ts";
 import { SpecError } from "./refs.ts";
 import { buildTool, type ToolDefinition, type ToolPlan } from "./tools.ts";
 
@@ -60,8 +62,8 @@ export async function loadApi(source: SpecSource, signal: AbortSignal): Promise<
 }
 
 /** Checks the document's version and builds a tool per selected operation. */
-export function compile(doc: Record<string, unknown>, source: Pick<SpecSource, "spec" | "baseUrl" | "operations" | "allowPrivate">): CompiledApi {
-  if (typeof doc.swagger === "string") throw new SpecError(`Swagger ${doc.swagger} is not supported: convert the description to OpenAPI 3 (3.0 or 3.1) first`);
+export function compile(original: Record<string, unknown>, source: Pick<SpecSource, "spec" | "baseUrl" | "operations" | "allowPrivate">): CompiledApi {
+  const doc = upgraded(original);
   const version = typeof doc.openapi === "string" ? doc.openapi : "";
   if (!/^3\.\d+\.\d+/.test(version)) throw new SpecError(`the document is not OpenAPI 3 (its "openapi" field is ${JSON.stringify(doc.openapi ?? null)})`);
   const v30 = version.startsWith("3.0.");
@@ -88,6 +90,17 @@ export function compile(doc: Record<string, unknown>, source: Pick<SpecSource, "
     tools,
     plans,
   };
+}
+
+/** Swagger 2.0 as OpenAPI 3.0 (on a copy: the input may be the tenant's own document); others as they are. */
+function upgraded(doc: Record<string, unknown>): Record<string, unknown> {
+  if (doc.swagger === undefined) return doc;
+  if (doc.swagger !== "2.0") throw new SpecError(`Swagger ${JSON.stringify(doc.swagger)} is not supported: only 2.0 is converted, and OpenAPI 3.0 and 3.1 are read`);
+  try {
+    return upgradeFromTwoToThree(structuredClone(doc)) as Record<string, unknown>;
+  } catch (error) {
+    throw new SpecError(`the Swagger 2.0 description could not be converted to OpenAPI 3: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+  }
 }
 
 /**
@@ -135,12 +148,9 @@ async function fetchSpec(url: string, allowPrivate: boolean, signal: AbortSignal
     await response.body?.cancel().catch(() => {});
     throw new SpecError(`the spec URL answered HTTP ${response.status}`);
   }
-  const { text, doc: root } = await readDocument(response, MAX_SPEC_BYTES, "the spec");
-  let doc = root;
-  // References to other files of the same spec are fetched (same guard, one byte budget) and bundled in.
-  if (EXTERNAL_REF.test(text)) {
-    doc = await bundle(doc, url, { maxFiles: MAX_EXTERNAL_FILES, budget: MAX_SPEC_BYTES - text.length }, (file, budget) => fetchDocument(file, allowPrivate, signal, budget));
-  }
+  const text = await readText(response, MAX_SPEC_BYTES, "the spec");
+  // JSON or YAML; other files of the same spec fetched through the same guard, one byte budget.
+  const doc = await parseSpec(url, text, (file, budget) => fetchText(file, allowPrivate, signal, budget), { maxFiles: MAX_SPEC_FILES, budget: MAX_SPEC_BYTES });
   if (fetched.size >= CACHE_MAX) fetched.clear();
   fetched.set(url, { doc, etag: response.headers.get("etag"), lastModified: response.headers.get("last-modified"), at: Date.now() });
   return doc;

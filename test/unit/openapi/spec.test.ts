@@ -5,6 +5,9 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { fetchText } from "../../../worker/openapi/fetch.ts";
+import { parseSpec } from "../../../worker/openapi/parse.ts";
+import { SpecError } from "../../../worker/openapi/refs.ts";
 import { loadApi, MAX_SPEC_BYTES, SPEC_FRESH_MS } from "../../../worker/openapi/spec.ts";
 import { privateDestination } from "../../../worker/admin/destinations.ts";
 import { parseTenant } from "../../../worker/tenant/schema.ts";
@@ -23,6 +26,12 @@ const files: Record<string, unknown> = {
   "common.json": { parameters: { Limit: { name: "limit", in: "query", schema: { $ref: "#/definitions/Small" } } }, definitions: { Small: { type: "integer", maximum: 10 } } },
   "schemas/pet.json": { Pet: { type: "object", properties: { kind: { $ref: "#/Kind" }, owner: { $ref: "../root.json#/components/schemas/Owner" }, tag: { $ref: "tag.json" } } }, Kind: { enum: ["cat", "dog"] } },
   "schemas/tag.json": { type: "string", maxLength: 8 },
+  // YAML files: a YAML root naming a YAML file and a JSON file, relative to each file.
+  "api.yaml": "openapi: 3.1.0\ninfo:\n  title: Yaml split\n  version: '1'\nservers:\n  - url: https://yaml.example\npaths:\n  /notes/{id}:\n    get:\n      operationId: getNote\n      parameters:\n        - $ref: 'parts/params.yaml#/Id'\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema:\n                $ref: 'parts/params.yaml#/Note'\n",
+  "parts/params.yaml": "Id:\n  name: id\n  in: path\n  required: true\n  schema: { type: string, maxLength: 12 }\nNote:\n  type: object\n  properties:\n    tag:\n      $ref: '../schemas/tag.json'\n    replies:\n      type: array\n      items:\n        $ref: '#/Note'\n",
+  "aliases.yaml": "openapi: 3.1.0\ninfo: {title: x, version: '1'}\npaths: {}\nx-a: &a [1, 2]\nx-b: &b [*a, *a]\nx-c: [*b, *b]\n",
+  "private-ref.json": { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { get: { parameters: [{ $ref: "http://169.254.169.254/latest/p.json" }], responses: {} } } } },
+  "many.json": { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`/p${i}`, { get: { parameters: [{ $ref: `files/${i}.json` }], responses: {} } }])) },
   "escape.json": { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { get: { parameters: [{ $ref: "file:///etc/passwd" }], responses: {} } } } },
 };
 const conditional: (string | undefined)[] = [];
@@ -43,12 +52,15 @@ beforeAll(async () => {
       return void res.writeHead(302, { location: left > 0 ? `/hop/${left - 1}` : "/spec.json" }).end();
     }
     if (path.startsWith("/multi/")) {
-      const file = files[path.slice(7)];
+      const name = path.slice(7);
+      const file = files[name] ?? (/^files\/\d+\.json$/.test(name) ? { name: name.replace(/\D/g, ""), in: "query", schema: { type: "string" } } : undefined);
       if (!file) return void res.writeHead(404).end();
+      if (typeof file === "string") return void res.writeHead(200, { "content-type": "application/yaml" }).end(file);
       return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(file));
     }
     if (path === "/to-file") return void res.writeHead(302, { location: "file:///etc/passwd" }).end();
-    if (path === "/yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end("openapi: 3.0.3\ninfo:\n  title: x\n");
+    if (path === "/yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end("openapi: 3.0.3\ninfo:\n  title: Yaml\n  version: '1'\npaths:\n  /ping:\n    get:\n      operationId: ping\n      responses: {'204': {description: none}}\n");
+    if (path === "/not-a-spec") return void res.writeHead(200, { "content-type": "text/plain" }).end("openapi: [unclosed");
     if (path === "/huge") {
       // Streamed without a length: the cap must stop the read, not a Content-Length check.
       res.writeHead(200, { "content-type": "application/json" });
@@ -107,12 +119,27 @@ describe("a spec URL", () => {
     await expect(loadApi({ spec: `${origin}/to-file`, allowPrivate: true }, signal())).rejects.toThrow(/non-http URL/);
   });
 
-  it("larger than the cap, in YAML, or missing is refused with a clear message", async () => {
+  it("in YAML is read by the parser", async () => {
+    const api = await loadApi({ spec: `${origin}/yaml`, baseUrl: "https://yaml.example", allowPrivate: true }, signal());
+    expect(api).toMatchObject({ title: "Yaml", tools: [{ name: "ping" }] });
+  });
+
+  it("larger than the cap, neither JSON nor YAML, or missing is refused with a clear message", async () => {
     await expect(loadApi({ spec: `${origin}/huge`, allowPrivate: true }, signal())).rejects.toThrow(`the spec is larger than ${MAX_SPEC_BYTES} bytes`);
-    await expect(loadApi({ spec: `${origin}/yaml`, allowPrivate: true }, signal())).rejects.toThrow(/YAML; the gateway reads JSON specs only/);
+    const broken = loadApi({ spec: `${origin}/not-a-spec`, allowPrivate: true }, signal());
+    await expect(broken).rejects.toThrow(SpecError);
+    await expect(broken).rejects.toThrow(/not-a-spec/);
+    await expect(broken).rejects.not.toThrow(/\n\s+at /);
     await expect(loadApi({ spec: `${origin}/missing.json`, allowPrivate: true }, signal())).rejects.toThrow("the spec URL answered HTTP 404");
   });
 });
+
+/** The schema serializes, holds a `$ref` into its `$defs` (the cycle), and every such reference resolves. */
+function expectDefsCycle(schema: Record<string, any>) {
+  const refs = [...JSON.stringify(schema).matchAll(/"\$ref":"#\/\$defs\/([^"]+)"/g)].map((m) => m[1]!);
+  expect(refs.length).toBeGreaterThan(0);
+  for (const name of refs) expect(schema.$defs[name]).toMatchObject({ type: "object" });
+}
 
 describe("a spec split over several files", () => {
   it("is bundled: relative references in every direction, cycles through files included", async () => {
@@ -123,12 +150,37 @@ describe("a spec split over several files", () => {
     expect(output.properties.kind).toEqual({ enum: ["cat", "dog"] });
     expect(output.properties.tag).toEqual({ type: "string", maxLength: 8 });
     // Pet -> Owner -> Pet: a cycle across two files, kept in $defs.
-    expect(output.properties.owner.properties.pets.items).toEqual({ $ref: "#/$defs/Pet" });
+    expectDefsCycle(output);
+    expect(output.properties.owner.properties.pets.items).toMatchObject({ type: "object" });
     expect(hits["/multi/schemas/tag.json"]).toBe(1);
   });
 
-  it("refuses a reference to a non-http URL", async () => {
-    await expect(loadApi({ spec: `${origin}/multi/escape.json`, allowPrivate: true }, signal())).rejects.toThrow(/not an http\(s\) reference/);
+  it("in YAML: relative references from a YAML file to a YAML file in a subfolder and from there to a JSON file", async () => {
+    const api = await loadApi({ spec: `${origin}/multi/api.yaml`, allowPrivate: true }, signal());
+    expect(api.baseUrl).toBe("https://yaml.example/");
+    const tool = api.tools[0]!;
+    expect(tool.name).toBe("getNote");
+    expect(tool.inputSchema).toMatchObject({ properties: { id: { type: "string", maxLength: 12 } }, required: ["id"] });
+    const output = tool.outputSchema as Record<string, any>;
+    expect(output.properties.tag).toEqual({ type: "string", maxLength: 8 });
+    expectDefsCycle(output);
+    expect(JSON.stringify(api.tools)).not.toContain("params.yaml");
+  });
+
+  it("refuses a reference to a non-http URL, to a private address (no request made), past the file limit, and YAML aliases", async () => {
+    await expect(loadApi({ spec: `${origin}/multi/escape.json`, allowPrivate: true }, signal())).rejects.toThrow(/not an http\(s\) file of the spec/);
+    // Each other file goes through the guarded fetch: the root's text is given here, so only the reference is checked.
+    const guarded = (file: string, budget: number) => fetchText(file, false, signal(), budget);
+    const root = JSON.stringify(files["private-ref.json"]);
+    await expect(parseSpec("https://api.example.com/openapi.json", root, guarded, { maxFiles: 4, budget: MAX_SPEC_BYTES })).rejects.toThrow(/169\.254\.169\.254 is a link-local/);
+    const before = hits["/multi/schemas/pet.json"] ?? 0;
+    await expect(parseSpec(`${origin}/multi/root.json`, JSON.stringify(files["root.json"]), guarded, { maxFiles: 4, budget: MAX_SPEC_BYTES })).rejects.toThrow(/loopback/);
+    expect(hits["/multi/schemas/pet.json"] ?? 0).toBe(before);
+    // The byte budget covers every file together: the root's text leaves too little for the next.
+    await expect(parseSpec(`${origin}/multi/root.json`, JSON.stringify(files["root.json"]), (file, budget) => fetchText(file, true, signal(), budget), { maxFiles: 4, budget: JSON.stringify(files["root.json"]).length + 20 })).rejects.toThrow(/larger than/);
+    await expect(loadApi({ spec: `${origin}/multi/many.json`, allowPrivate: true }, signal())).rejects.toThrow(/more than 32 other files/);
+    expect(hits["/multi/files/32.json"]).toBeUndefined();
+    await expect(loadApi({ spec: `${origin}/multi/aliases.yaml`, allowPrivate: true }, signal())).rejects.toThrow(/YAML aliases are not supported/);
   });
 });
 

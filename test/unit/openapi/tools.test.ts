@@ -174,8 +174,21 @@ describe("names of inputs", () => {
 });
 
 describe("hostile and unsupported specs", () => {
-  it("refuses Swagger 2.0 and documents that are not OpenAPI 3", () => {
-    expect(() => compile({ swagger: "2.0", paths: {} }, source)).toThrow(/Swagger 2.0 is not supported: convert/);
+  it("converts Swagger 2.0 (@scalar/openapi-upgrader), refuses other Swagger versions and documents that are not OpenAPI 3", () => {
+    const swagger = {
+      swagger: "2.0",
+      info: { title: "Old", version: "1" },
+      host: "old.example",
+      basePath: "/v1",
+      schemes: ["https"],
+      paths: { "/items/{id}": { get: { operationId: "getItem", produces: ["application/json"], parameters: [{ name: "id", in: "path", required: true, type: "string" }], responses: { "200": { description: "ok", schema: { $ref: "#/definitions/Item" } } } } } },
+      definitions: { Item: { type: "object", properties: { id: { type: "string" } } } },
+    };
+    const api = compile(swagger, { spec: swagger, allowPrivate: false });
+    expect(api.baseUrl).toBe("https://old.example/v1");
+    expect(api.tools[0]).toMatchObject({ name: "getItem", inputSchema: { properties: { id: { type: "string" } }, required: ["id"] }, outputSchema: { type: "object", properties: { id: { type: "string" } } } });
+    expect(swagger.definitions).toBeDefined(); // the tenant's document is not changed
+    expect(() => compile({ swagger: "1.2", paths: {} }, source)).toThrow(/Swagger "1.2" is not supported/);
     expect(() => compile({ paths: {} }, source)).toThrow(/not OpenAPI 3/);
   });
 
