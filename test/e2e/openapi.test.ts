@@ -6,6 +6,9 @@
  * 422 to a request that does not match the spec, so each successful call also checks how the
  * gateway serialized it. A second backend with an inline spec points at a recording server, to
  * see the exact bytes that arrive (path encoding, headers). Real MCP clients of both eras.
+ * A YAML spec split over two files (test/fixtures/openapi/notes.yaml), served by a second Prism,
+ * is read by the gateway's parser; its tenant sets no catalog.mode, so search mode comes on by
+ * itself above the threshold (docs/catalog.md).
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -20,6 +23,8 @@ import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
 const SPEC_PATH = fileURLToPath(new URL("../fixtures/openapi/shop.json", import.meta.url));
+const NOTES_PATH = fileURLToPath(new URL("../fixtures/openapi/notes.yaml", import.meta.url));
+const NOTES_SCHEMAS_PATH = fileURLToPath(new URL("../fixtures/openapi/notes-schemas.yaml", import.meta.url));
 const PRISM = fileURLToPath(new URL("../../node_modules/.bin/prism", import.meta.url));
 const SHOP_KEY = `shop-key-${Math.random().toString(36).slice(2)}`;
 
@@ -28,6 +33,7 @@ const servers: Server[] = [];
 let gateway: RunningGateway;
 let signer: TestSigner;
 let prismPort: number;
+let notesPort: number;
 let url: string;
 /** What the recording server received, newest last. */
 const received: { method: string; url: string; headers: IncomingMessage["headers"]; body: string }[] = [];
@@ -57,17 +63,15 @@ function listen(server: Server): Promise<number> {
 beforeAll(async () => {
   // Prism on Node 20 and 22 alike: 5.14.2 is the newest release that does not require Node 24.
   prismPort = await freePort();
-  running.push(
-    await startProcess({
-      name: "prism",
-      command: process.execPath,
-      args: [PRISM, "mock", SPEC_PATH, "-h", "127.0.0.1", "-p", String(prismPort), "--errors"],
-      readyLine: /Prism is listening on/,
-      timeoutMs: 60_000,
-    }),
-  );
+  notesPort = await freePort();
+  const prism = (name: string, spec: string, port: number) =>
+    startProcess({ name, command: process.execPath, args: [PRISM, "mock", spec, "-h", "127.0.0.1", "-p", String(port), "--errors"], readyLine: /Prism is listening on/, timeoutMs: 60_000 });
+  running.push(...(await Promise.all([prism("prism", SPEC_PATH, prismPort), prism("prism-notes", NOTES_PATH, notesPort)])));
   const specServer = createServer((req, res) => {
-    if (req.url === "/swagger.json") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ swagger: "2.0", info: { title: "old", version: "1" }, paths: {} }));
+    // Swagger 2.0 is converted; 1.2 is not read.
+    if (req.url === "/swagger.json") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ swagger: "1.2", info: { title: "old", version: "1" }, paths: {} }));
+    if (req.url === "/specs/notes.yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end(readFileSync(NOTES_PATH));
+    if (req.url === "/specs/notes-schemas.yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end(readFileSync(NOTES_SCHEMAS_PATH));
     if (req.url !== "/openapi.json") return void res.writeHead(404).end();
     res.writeHead(200, { "content-type": "application/json" }).end(readFileSync(SPEC_PATH));
   });
@@ -115,6 +119,13 @@ beforeAll(async () => {
       { name: "shop", transport: "openapi", spec: `http://127.0.0.1:${specPort}/openapi.json`, baseUrl: `http://127.0.0.1:${prismPort}`, operations: { include: [{ operationId: "getItem" }] } },
     ],
     auth: jwtAuth(signer, gateway.mcpUrl("broken")),
+  });
+  // No catalog.mode: with an openapi backend that means "auto"; five operations are above a threshold of 3.
+  await gateway.putTenant({
+    id: "notes",
+    backends: [{ name: "notes", transport: "openapi", spec: `http://127.0.0.1:${specPort}/specs/notes.yaml`, baseUrl: `http://127.0.0.1:${notesPort}` }],
+    catalog: { searchThreshold: 3 },
+    auth: jwtAuth(signer, gateway.mcpUrl("notes")),
   });
 }, 120_000);
 
@@ -236,6 +247,27 @@ describe("a spec the gateway cannot read", () => {
     expect(tools.map((t) => t.name)).toEqual(["shop__getItem"]);
     await expect.poll(() => warnings.length).toBeGreaterThan(0);
     expect(warnings.join("")).not.toContain("Swagger");
+    await c.close();
+  });
+});
+
+describe("a large YAML spec split over two files", () => {
+  it("is offered through search mode without the tenant asking: search finds an operation and call_tool calls it through Prism", async () => {
+    const c = await client("notes");
+    const { tools } = await c.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["call_tool", "search_tools"]);
+    const found = (await c.callTool({ name: "search_tools", arguments: { query: "write a new note", limit: 3 } })) as CallToolResult;
+    const matches = (found.structuredContent as { tools: { name: string; inputSchema: Record<string, any> }[] }).tools;
+    expect(matches[0]!.name).toBe("notes__createNote");
+    // The body schema came from the other YAML file, resolved by the gateway's parser.
+    expect(matches[0]!.inputSchema.properties.body).toMatchObject({ type: "object", required: ["text"], properties: { text: { type: "string", maxLength: 500 } } });
+    const created = (await c.callTool({ name: "call_tool", arguments: { name: "notes__createNote", arguments: { body: { text: "Call the plumber", tags: ["home"] } } } })) as CallToolResult;
+    expect(created.isError).toBeFalsy();
+    expect(created.structuredContent).toEqual({ id: "n-2", text: "Call the plumber", tags: ["home"] });
+    // Prism validates the request against the YAML spec: a bad path parameter is its 422.
+    const bad = (await c.callTool({ name: "call_tool", arguments: { name: "notes__getNote", arguments: { noteId: "x" } } })) as CallToolResult;
+    expect(bad.isError).toBe(true);
+    expect(text(bad)).toMatch(/^HTTP 422/);
     await c.close();
   });
 });

@@ -66,17 +66,26 @@ function asTree(root: Record<string, unknown>): Record<string, unknown> {
   const write = (node: unknown, pointer: string): unknown => {
     if (typeof node !== "object" || node === null) return node;
     const first = placed.get(node);
-    if (first !== undefined) return { $ref: `#${first}` };
+    if (first !== undefined && first !== pointer) return { $ref: `#${first}` };
     placed.set(node, pointer);
     if (Array.isArray(node)) return node.map((item, i) => write(item, `${pointer}/${i}`));
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) out[key] = write(value, `${pointer}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`);
+    for (const [key, value] of Object.entries(node)) out[key] = write(value, `${pointer}/${escape(key)}`);
     return out;
   };
   placed.set(root, "");
+  // Every named component is placed at its own name before anything is written, so one met
+  // first inside another component still keeps its name.
+  const components = root.components;
+  if (typeof components === "object" && components !== null) {
+    for (const [kind, group] of Object.entries(components)) {
+      if (typeof group !== "object" || group === null) continue;
+      for (const [name, value] of Object.entries(group)) if (typeof value === "object" && value !== null && !placed.has(value)) placed.set(value, `/components/${escape(kind)}/${escape(name)}`);
+    }
+  }
   const out: Record<string, unknown> = {};
   if ("components" in root) out.components = write(root.components, "/components");
-  for (const [key, value] of Object.entries(root)) if (key !== "components") out[key] = write(value, `/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`);
+  for (const [key, value] of Object.entries(root)) if (key !== "components") out[key] = write(value, `/${escape(key)}`);
   return out;
 }
 
@@ -102,6 +111,11 @@ function treeOnly(plugin: Plugin): Plugin {
       return value;
     },
   };
+}
+
+/** A key as a JSON Pointer token (RFC 6901 §3). */
+function escape(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
 function withoutHash(url: string): string {
