@@ -90,6 +90,25 @@ function asTree(root: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
+ * An inline spec (already parsed as part of the tenant document): its local references resolved
+ * by the library, on a copy, and written out as a tree as above. References to other files are
+ * left for refs.ts to refuse: an inline spec has no URL to resolve them against.
+ */
+export async function resolveInline(spec: Record<string, unknown>): Promise<Record<string, unknown>> {
+  let doc: unknown;
+  try {
+    doc = await new $RefParser().dereference(structuredClone(spec), {
+      resolve: { file: false, http: false, external: false },
+      dereference: { circular: true },
+      continueOnError: false,
+    });
+  } catch (error) {
+    throw new SpecError(describe(error));
+  }
+  return asTree(doc as Record<string, unknown>);
+}
+
+/**
  * The library's parser, refusing a document in which one object sits in two places: YAML
  * aliases (`*name`) share objects, and a few nested ones make a walk of the document
  * exponential (the "billion laughs" shape). A JSON document is always a tree.

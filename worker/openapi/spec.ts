@@ -10,7 +10,7 @@ import { privateAddress } from "../admin/destinations.ts";
 import { upgradeFromTwoToThree } from "@scalar/openapi-upgrader/2.0-to-3.0";
 import { fetchText, guardedFetch, MAX_SPEC_BYTES, readText } from "./fetch.ts";
 import { operationsOf, select, toolNames, type Selection } from "./operations.ts";
-import { MAX_SPEC_FILES, parseSpec } from "./parse.ts";
+import { MAX_SPEC_FILES, parseSpec, resolveInline } from "./parse.ts";
 import { SpecError } from "./refs.ts";
 import { buildTool, type ToolDefinition, type ToolPlan } from "./tools.ts";
 
@@ -55,7 +55,8 @@ export async function loadApi(source: SpecSource, signal: AbortSignal): Promise<
   const hit = compiled.get(key);
   // A fetched spec that changed on revalidation is a new document object: compiled again.
   if (hit && (inline || hit.doc === doc)) return hit.api;
-  const api = compile(doc, source);
+  // A fetched spec was resolved by parse.ts already; an inline one is resolved here, once per content.
+  const api = compile(inline ? await resolveInline(doc) : doc, source);
   if (compiled.size >= CACHE_MAX) compiled.clear();
   compiled.set(key, { doc, api });
   return api;

@@ -197,6 +197,35 @@ describe("an inline spec", () => {
   });
 });
 
+describe("an inline spec's references, resolved by the parser", () => {
+  const inline = (extra: Record<string, unknown>, ref: string) => ({
+    spec: { ...doc, servers: [], paths: { "/x": { get: { operationId: "x", parameters: [{ name: "q", in: "query", schema: { $ref: ref } }], responses: {} } } }, ...extra },
+    baseUrl: "https://api.example.com",
+    allowPrivate: false,
+  });
+
+  it("keeps exponentially repeated references within the budget, and does not change the tenant's document", async () => {
+    const schemas: Record<string, unknown> = { L40: { type: "string" } };
+    for (let i = 0; i < 40; i++) schemas[`L${i}`] = { type: "object", properties: { a: { $ref: `#/components/schemas/L${i + 1}` }, b: { $ref: `#/components/schemas/L${i + 1}` } } };
+    const source = inline({ components: { schemas } }, "#/components/schemas/L0");
+    const api = await loadApi(source, signal());
+    const schema = api.tools[0]!.inputSchema;
+    expect(JSON.stringify(schema).length).toBeLessThan(1_000_000);
+    expect(Object.keys(schema.$defs as object).length).toBeGreaterThan(0);
+    expect((schemas.L0 as { properties: { a: unknown } }).properties.a).toEqual({ $ref: "#/components/schemas/L1" });
+  });
+
+  it("refuses a pointer that does not resolve, a reference to another file, and a loop of references, each with a clear message", async () => {
+    const missing = loadApi(inline({}, "#/components/schemas/Nope"), signal());
+    await expect(missing).rejects.toThrow(SpecError);
+    await expect(missing).rejects.toThrow(/Nope/);
+    await expect(loadApi(inline({}, "other.json#/P"), signal())).rejects.toThrow(/only local references/);
+    const loop = inline({ components: { parameters: { A: { $ref: "#/components/parameters/B" }, B: { $ref: "#/components/parameters/A" } } } }, "#/x");
+    (loop.spec.paths["/x"].get.parameters as unknown[]) = [{ $ref: "#/components/parameters/A" }];
+    await expect(loadApi(loop, signal())).rejects.toThrow(SpecError);
+  });
+});
+
 describe("the admin API's destinations check", () => {
   const tenant = (backend: Record<string, unknown>) => {
     const parsed = parseTenant({ id: "t", backends: [{ name: "api", transport: "openapi", ...backend }] });
