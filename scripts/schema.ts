@@ -23,7 +23,7 @@ export function tenantJsonSchema(): Record<string, unknown> {
     description:
       "A tenant document as PUT to /admin/tenants/:id (generated from worker/tenant/schema.ts by `npm run schema`; do not edit). " +
       "On PUT the admin API replaces `id` with the path's id and `version` with the next version. " +
-      "The admin API also checks what JSON Schema cannot express: a backend needs `url` unless its transport is 'service' (then `service`) or 'tunnel' (then no `url`); " +
+      "The admin API also checks what JSON Schema cannot express: a backend needs `url` unless its transport is 'service' (then `service`), 'tunnel' (then no `url`) or 'openapi' (then `spec`); " +
       "backend names are unique and cannot clash through the naming separator; policy `when` expressions must compile and `redact` patterns must be valid regular expressions.",
     ...rest,
   };

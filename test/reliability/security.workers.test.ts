@@ -2,8 +2,8 @@
  * Security (issue 7), in workerd:
  *   - Host (DNS rebinding) and Origin checks: 403 on every route;
  *   - no credentialed wildcard CORS on any route, and no foreign origin reflected;
- *   - backend, token and JWKS URLs at loopback, private and link-local addresses refused by the
- *     admin API unless ALLOW_PRIVATE_BACKENDS is "true" (worker/admin/destinations.ts);
+ *   - backend, token, JWKS and OpenAPI spec URLs at loopback, private and link-local addresses
+ *     refused by the admin API unless ALLOW_PRIVATE_BACKENDS is "true" (worker/admin/destinations.ts);
  *   - session ids unguessable and bound to the tenant and principal that created them;
  *   - the client's bearer token and API key never reach a backend;
  *   - no credential or secret in anything logged (console captured through whole flows);
@@ -160,6 +160,9 @@ describe("backend URLs only at public addresses (unless ALLOW_PRIVATE_BACKENDS)"
       [{ backends: [{ name: "ok", url: "https://mcp.example.com/mcp" }, { name: "meta", url: "http://169.254.169.254/mcp" }], auth: { jwt } }, "backends.1.url"],
       [{ backends: [{ name: "b", url: "https://mcp.example.com/mcp", auth: { type: "client_credentials", tokenUrl: "http://10.1.2.3/token", clientId: "gw", clientSecret: "B_SECRET" } }], auth: { jwt } }, "backends.0.auth.tokenUrl"],
       [{ backends: [], auth: { jwt: { ...jwt, jwksUrl: "http://[fd00::5]/jwks.json" } } }, "auth.jwt.jwksUrl"],
+      // OpenAPI backends (docs/openapi.md): the spec URL and the API's base URL alike.
+      [{ backends: [{ name: "api", transport: "openapi", spec: "http://169.254.169.254/openapi.json" }], auth: { jwt } }, "backends.0.spec"],
+      [{ backends: [{ name: "api", transport: "openapi", spec: "https://api.example.com/openapi.json", baseUrl: "http://127.0.0.1:9000" }], auth: { jwt } }, "backends.0.baseUrl"],
     ];
     for (const allow of [undefined, "false", "TRUE", "1"]) {
       for (const [document, field] of cases) {

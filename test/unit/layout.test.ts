@@ -32,6 +32,8 @@ const LEAVES = [
   "worker/audit/",
   "worker/limits/",
   "worker/tenant/",
+  // OpenAPI backends: pure modules the upstream of that transport builds on (worker/upstream/openapi.ts).
+  "worker/openapi/",
   "worker/env.ts",
   // The authorization server's vocabulary, shared by its routes (worker/oauth/) and its store
   // (durable-objects/oauth/), as tenant/schema.ts is by the tenant routes and the TenantObject.

@@ -18,3 +18,12 @@ it("accepts the README's example tenant document", () => {
     expect(parsed.tenant.backends.map((b) => b.transport)).toEqual(["streamable-http", "streamable-http", "sse", "service"]);
   }
 });
+
+it("accepts the README's OpenAPI example tenant document", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const block = /### REST APIs as tools \(OpenAPI\)[\s\S]*?```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  expect(block).toBeDefined();
+  const parsed = parseTenant(JSON.parse(block!));
+  expect(parsed).toMatchObject({ ok: true });
+  if (parsed.ok) expect(parsed.tenant.backends[0]).toMatchObject({ transport: "openapi", era: "legacy", operations: { exclude: [{ tag: "admin" }, { method: "delete" }] } });
+});

@@ -25,6 +25,7 @@ const KEYWORDS = new Set([
   "default",
   "type",
   "const",
+  "anyOf",
   "enum",
   "pattern",
   "format",
@@ -114,6 +115,7 @@ function check(node: Schema, value: unknown, path = "$"): string[] {
     const matching = (node.oneOf as Schema[]).filter((variant) => check(variant, value, path).length === 0).length;
     if (matching !== 1) fail(`matches ${matching} of the oneOf alternatives, not exactly 1`);
   }
+  if (Array.isArray(node.anyOf) && !(node.anyOf as Schema[]).some((variant) => check(variant, value, path).length === 0)) fail("matches none of the anyOf alternatives");
   return problems;
 }
 
@@ -125,14 +127,14 @@ function schemaPaths(node: Schema, prefix = ""): string[] {
   }
   if (isObject(node.items)) out.push(...schemaPaths(node.items, `${prefix}[]`));
   if (isObject(node.additionalProperties)) out.push(...schemaPaths(node.additionalProperties, `${prefix}.*`));
-  if (Array.isArray(node.oneOf)) for (const variant of node.oneOf as Schema[]) out.push(...schemaPaths(variant, prefix));
+  for (const variant of [...((node.oneOf as Schema[] | undefined) ?? []), ...((node.anyOf as Schema[] | undefined) ?? [])]) out.push(...schemaPaths(variant, prefix));
   return out;
 }
 
 /** The schema's property paths a document sets. */
 function documentPaths(node: Schema, value: unknown, prefix = "", out = new Set<string>()): Set<string> {
-  if (Array.isArray(node.oneOf)) {
-    for (const variant of node.oneOf as Schema[]) if (check(variant, value).length === 0) documentPaths(variant, value, prefix, out);
+  for (const variant of [...((node.oneOf as Schema[] | undefined) ?? []), ...((node.anyOf as Schema[] | undefined) ?? [])]) {
+    if (check(variant, value).length === 0) documentPaths(variant, value, prefix, out);
   }
   if (Array.isArray(value) && isObject(node.items)) for (const item of value) documentPaths(node.items, item, `${prefix}[]`, out);
   if (isObject(value)) {
@@ -186,6 +188,16 @@ const full: TenantInput = {
     },
     { name: "inventory", transport: "service", service: "BACKEND_INVENTORY", url: "https://inventory.internal/mcp" },
     { name: "files", transport: "tunnel", timeoutMs: 60_000 },
+    {
+      name: "shop",
+      transport: "openapi",
+      spec: "https://api.shop.example/openapi.json",
+      baseUrl: "https://api.shop.example/v2",
+      operations: {
+        include: [{ tag: "orders" }, { path: "/products/**", method: "get" }, { operationId: "getStatus" }],
+        exclude: [{ operationId: "deleteOrder" }, { tag: "admin" }, { path: "/orders/*/refunds", method: "post" }],
+      },
+    },
     {
       name: "mail",
       url: "https://mail.example/mcp",
@@ -261,6 +273,7 @@ const full: TenantInput = {
 /** The other way to name keys: a JWKS URL. */
 const second: TenantInput = {
   id: "beta",
+  backends: [{ name: "pets", transport: "openapi", spec: { openapi: "3.1.0", info: { title: "Pets", version: "1" }, paths: {} }, baseUrl: "https://pets.example" }],
   auth: { jwt: { issuer: "https://login.beta.example", audience: "https://gw.example/t/beta/mcp", jwksUrl: "https://login.beta.example/.well-known/jwks.json" }, anonymous: true },
 };
 
@@ -332,6 +345,9 @@ const INVALID: [string, unknown][] = [
   ["a misspelt policy", { id: "x", polcy: { defaultEffect: "deny" } }],
   ["a '$schema' key (point the editor at the schema instead)", { $schema: "./docs/tenant.schema.json", id: "x" }],
   ["an unknown backend key", { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", timeout: 5 }] }],
+  ["an OpenAPI spec that is a number", { id: "x", backends: [{ name: "a", transport: "openapi", spec: 3 }] }],
+  ["an OpenAPI matcher with an unknown key", { id: "x", backends: [{ name: "a", transport: "openapi", spec: "https://a.example/o.json", operations: { exclude: [{ tags: "admin" }] } }] }],
+  ["an OpenAPI matcher with an unknown method", { id: "x", backends: [{ name: "a", transport: "openapi", spec: "https://a.example/o.json", operations: { include: [{ method: "fetch" }] } }] }],
   [
     "an unknown key in outbound auth",
     { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", auth: { type: "client_credentials", tokenUrl: "https://t.example", clientId: "c", clientSecret: "S", scopes: "x" } }] },
@@ -406,10 +422,13 @@ describe("the JSON Schema and TenantSchema agree", () => {
     const withoutUrl = { id: "x", backends: [{ name: "a" }] };
     const serviceWithoutBinding = { id: "x", backends: [{ name: "a", transport: "service" }] };
     const tunnelWithUrl = { id: "x", backends: [{ name: "a", transport: "tunnel", url: "https://a.example/mcp" }] };
-    for (const doc of [withoutUrl, serviceWithoutBinding, tunnelWithUrl]) {
+    const openapiWithoutSpec = { id: "x", backends: [{ name: "a", transport: "openapi" }] };
+    const specOnHttpBackend = { id: "x", backends: [{ name: "a", url: "https://a.example/mcp", spec: "https://a.example/o.json" }] };
+    const emptyMatcher = { id: "x", backends: [{ name: "a", transport: "openapi", spec: "https://a.example/o.json", operations: { exclude: [{}] } }] };
+    for (const doc of [withoutUrl, serviceWithoutBinding, tunnelWithUrl, openapiWithoutSpec, specOnHttpBackend, emptyMatcher]) {
       expect(check(schema, doc)).toEqual([]);
       expect(TenantSchema.safeParse(doc).success).toBe(false);
     }
-    expect(schema.description).toContain("a backend needs `url` unless its transport is 'service' (then `service`) or 'tunnel' (then no `url`)");
+    expect(schema.description).toContain("a backend needs `url` unless its transport is 'service' (then `service`), 'tunnel' (then no `url`) or 'openapi' (then `spec`)");
   });
 });

@@ -95,8 +95,10 @@ function parseV6(text: string): number[] | null {
 export function privateDestination(tenant: TenantConfig): string | null {
   const destinations: [string, string | undefined][] = [];
   tenant.backends.forEach((backend, i) => {
-    if (backend.transport !== "service" && backend.transport !== "tunnel") destinations.push([`backends.${i}.url`, backend.url]);
+    if (backend.transport !== "service" && backend.transport !== "tunnel" && backend.transport !== "openapi") destinations.push([`backends.${i}.url`, backend.url]);
     destinations.push([`backends.${i}.auth.tokenUrl`, backend.auth?.tokenUrl]);
+    if (typeof backend.spec === "string") destinations.push([`backends.${i}.spec`, backend.spec]);
+    destinations.push([`backends.${i}.baseUrl`, backend.baseUrl]);
     if (backend.auth?.type === "user_oauth") {
       destinations.push([`backends.${i}.auth.issuer`, backend.auth.issuer]);
       destinations.push([`backends.${i}.auth.authorizationUrl`, backend.auth.authorizationUrl]);

@@ -6,6 +6,7 @@ import type { BackendConfig, TenantConfig } from "../tenant/schema.ts";
 import { StreamableHttpUpstream } from "../upstream/streamableHttp.ts";
 import { LegacySseUpstream } from "../upstream/legacySse.ts";
 import { tunnelFetcher } from "../upstream/tunnel.ts";
+import { OpenApiUpstream } from "../upstream/openapi.ts";
 import { UpstreamError } from "../upstream/errors.ts";
 import type { Fetcher, Upstream, UpstreamInfo } from "../upstream/types.ts";
 import type { SessionStore } from "./store.ts";
@@ -203,6 +204,11 @@ export function connect(env: Env, backend: BackendConfig, options: ConnectOption
     ...(options.resourceSubscriptions ? { resourceSubscriptions: options.resourceSubscriptions } : {}),
     ...(backend.auth && credentials ? { dynamicHeaders: (signal: AbortSignal) => credentials(backend, signal) } : {}),
   };
+  if (backend.transport === "openapi") {
+    // The gateway answers for a REST API itself (docs/openapi.md); its spec and calls use the same headers and credentials.
+    const source = { spec: backend.spec ?? {}, baseUrl: backend.baseUrl, operations: backend.operations, allowPrivate: env.ALLOW_PRIVATE_BACKENDS === "true" };
+    return new OpenApiUpstream({ ...upstreamOptions, source });
+  }
   return backend.transport === "sse" ? new LegacySseUpstream(upstreamOptions) : new StreamableHttpUpstream(upstreamOptions);
 }
 

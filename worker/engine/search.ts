@@ -13,7 +13,7 @@
 import { LIST_KIND_BY_METHOD, type Item } from "../broker/merge.ts";
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, searchTools, toolIndex } from "../broker/search.ts";
 import { asRecord, LOG_LEVELS, notification, result, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/jsonrpc.ts";
-import { CALL_TOOL, DEFAULT_CATALOG, SEARCH_TOOL } from "../tenant/catalog.ts";
+import { CALL_TOOL, catalogMode, DEFAULT_CATALOG, SEARCH_TOOL } from "../tenant/catalog.ts";
 import type { TenantConfig } from "../tenant/schema.ts";
 import { visibility } from "./access.ts";
 import { local, type Produced } from "./answers.ts";
@@ -71,7 +71,7 @@ export async function answerList(host: EngineHost, catalog: Catalog, request: Js
 export async function searchCall(host: EngineHost, catalog: Catalog, request: JsonRpcRequest, config: TenantConfig, signal: AbortSignal): Promise<Produced | JsonRpcRequest> {
   const params = request.params ?? {};
   if (request.method !== "tools/call" || (params.name !== SEARCH_TOOL && params.name !== CALL_TOOL)) return request;
-  if ((config.catalog ?? DEFAULT_CATALOG).mode === "full" || !(await searchMode(host, catalog, config, signal)).on) return request;
+  if (catalogMode(config) === "full" || !(await searchMode(host, catalog, config, signal)).on) return request;
   const args = asRecord(params.arguments);
   if (params.name === CALL_TOOL) {
     // 2025-11-25 server/tools "Error Handling": bad input to a tool is the tool's error, for the model to correct.
@@ -93,7 +93,8 @@ export async function searchCall(host: EngineHost, catalog: Catalog, request: Js
 /** Whether search mode applies to the caller: always in "search", above the threshold of visible tools in "auto". */
 async function searchMode(host: EngineHost, catalog: Catalog, config: TenantConfig, signal: AbortSignal): Promise<{ on: boolean; failed: ListOutcome["failed"] }> {
   const settings = config.catalog ?? DEFAULT_CATALOG;
-  if (settings.mode !== "auto") return { on: settings.mode === "search", failed: [] };
+  const mode = catalogMode(config);
+  if (mode !== "auto") return { on: mode === "search", failed: [] };
   const { merged, failed } = await catalog.merged("tools", config, signal);
   const visible = visibility(config, host.caller().principal, catalog);
   let count = 0;

@@ -1,9 +1,11 @@
 /**
  * The tenant's `catalog` section: how its tools are offered (docs/catalog.md).
  *
- * - `mode`: "full" lists every tool (the default); "search" lists two tools, `search_tools` and
- *   `call_tool`, that find and call the others; "auto" is "search" for a principal who may see
- *   more than `searchThreshold` tools, "full" otherwise.
+ * - `mode`: "full" lists every tool; "search" lists two tools, `search_tools` and `call_tool`,
+ *   that find and call the others; "auto" is "search" for a principal who may see more than
+ *   `searchThreshold` tools, "full" otherwise. Unset, it is "auto" for a tenant with an
+ *   `openapi` backend (one spec can bring a thousand operations) and "full" for any other
+ *   (`catalogMode`).
  * - `curate`: per tool, by its exposed name or `<backend><separator><name>`: an alias (a new
  *   exposed name; the old one is no longer offered), and title, description and annotation
  *   overrides applied to lists.
@@ -46,7 +48,8 @@ export type Curation = z.infer<typeof CurationSchema>;
 
 export const CatalogSchema = z
   .strictObject({
-    mode: z.enum(["full", "search", "auto"]).default("full"),
+    /** Unset: "auto" with an openapi backend, else "full" (catalogMode). */
+    mode: z.enum(["full", "search", "auto"]).optional(),
     searchThreshold: z.number().int().min(1).max(10_000).default(DEFAULT_SEARCH_THRESHOLD),
     allowlist: z.boolean().default(false),
     curate: z.record(z.string().min(1).max(200), CurationSchema).default({}),
@@ -63,4 +66,15 @@ export const CatalogSchema = z
   });
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
 
-export const DEFAULT_CATALOG: CatalogConfig = { mode: "full", searchThreshold: DEFAULT_SEARCH_THRESHOLD, allowlist: false, curate: {} };
+export const DEFAULT_CATALOG: CatalogConfig = { searchThreshold: DEFAULT_SEARCH_THRESHOLD, allowlist: false, curate: {} };
+
+export type CatalogMode = "full" | "search" | "auto";
+
+/**
+ * The mode in effect: the tenant's own, or when it set none, "auto" if any backend is an OpenAPI
+ * spec (a large spec then lists search_tools and call_tool instead of flooding the model's
+ * context) and "full" otherwise, so tenants without one keep the default they always had.
+ */
+export function catalogMode(config: { catalog?: { mode?: CatalogMode | undefined } | undefined; backends: readonly { transport: string }[] }): CatalogMode {
+  return config.catalog?.mode ?? (config.backends.some((b) => b.transport === "openapi") ? "auto" : "full");
+}

@@ -13,6 +13,7 @@ import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
 import { Glob, PolicySchema } from "../policy/schema.ts";
 import { CatalogSchema, DEFAULT_CATALOG } from "./catalog.ts";
+import { OperationsSchema, checkOpenApiFields } from "./openapi.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -84,11 +85,18 @@ export const BackendSchema = z
      * streamable-http: MCP 2025-03-26+ Streamable HTTP; sse: the 2024-11-05 HTTP+SSE transport;
      * service: another Worker reached through a service binding named by `service`; tunnel: a
      * server that is not on the internet (a stdio program, a private URL), reached through the
-     * outbound WebSocket of a connector (`npm run connect`; docs/tunnels.md).
+     * outbound WebSocket of a connector (`npm run connect`; docs/tunnels.md);
+     * openapi: a REST API described by `spec`, its operations served as tools by the gateway (docs/openapi.md).
      */
-    transport: z.enum(["streamable-http", "sse", "service", "tunnel"]).default("streamable-http"),
+    transport: z.enum(["streamable-http", "sse", "service", "tunnel", "openapi"]).default("streamable-http"),
     url: z.url({ protocol: /^https?$/ }).optional(),
     service: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a binding name such as BACKEND_NOTES").optional(),
+    /** openapi: the OpenAPI 3.0/3.1 description, as a URL (JSON) or inline. */
+    spec: z.union([z.url({ protocol: /^https?$/ }), z.record(z.string(), z.unknown())]).optional(),
+    /** openapi: the API's base URL, instead of the spec's first server. */
+    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** openapi: which operations become tools (all when `include` is absent, minus `exclude`). */
+    operations: OperationsSchema.optional(),
     /** Static headers sent to this backend on every request. */
     headers: z.record(HeaderName, z.string()).default({}),
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */
@@ -115,7 +123,7 @@ export const BackendSchema = z
     if (backend.transport === "service" && backend.service === undefined) {
       ctx.addIssue({ code: "custom", path: ["service"], message: "required when transport is 'service'" });
     }
-    if (backend.transport !== "service" && backend.transport !== "tunnel" && backend.url === undefined) {
+    if (backend.transport !== "service" && backend.transport !== "tunnel" && backend.transport !== "openapi" && backend.url === undefined) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "required for http backends" });
     }
     // The connector knows where the server is; a URL here would suggest the gateway reaches it.
@@ -123,10 +131,17 @@ export const BackendSchema = z
     if (backend.transport === "tunnel" && backend.url !== undefined && backend.url !== TUNNEL_PLACEHOLDER_URL) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "not allowed when transport is 'tunnel' (the connector names the server)" });
     }
+    checkOpenApiFields(backend, ctx);
   })
   // For a service binding the URL only names the path inside the bound Worker; the host is ignored.
   // A tunnel's URL is never fetched: it only names the backend for the era memo and logs.
-  .transform((backend) => ({ ...backend, url: backend.url ?? (backend.transport === "tunnel" ? TUNNEL_PLACEHOLDER_URL : "https://service.internal/mcp") }));
+  // An OpenAPI backend's URL is where it is (for the era memo and the destinations check): its
+  // base URL, else its spec's URL.
+  .transform((backend) =>
+    backend.transport === "openapi"
+      ? { ...backend, era: "legacy" as const, url: backend.baseUrl ?? (typeof backend.spec === "string" ? backend.spec : (backend.url ?? "https://openapi.internal/")) }
+      : { ...backend, url: backend.url ?? (backend.transport === "tunnel" ? TUNNEL_PLACEHOLDER_URL : "https://service.internal/mcp") },
+  );
 export type BackendConfig = z.infer<typeof BackendSchema>;
 
 export const NamingSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { curateList } from "../../../worker/broker/curation.ts";
 import { mergeList, type BackendList } from "../../../worker/broker/merge.ts";
 import { resolveName } from "../../../worker/broker/naming.ts";
-import { CatalogSchema, type CatalogConfig } from "../../../worker/tenant/catalog.ts";
+import { CatalogSchema, catalogMode, type CatalogConfig } from "../../../worker/tenant/catalog.ts";
 import { parseTenant, type NamingConfig } from "../../../worker/tenant/schema.ts";
 
 const always: NamingConfig = { mode: "always", separator: "__", resources: "on-collision" };
@@ -103,6 +103,24 @@ describe("the catalog section of a tenant document", () => {
 
   it("defaults to today's behaviour: every tool listed, none curated", () => {
     const parsed = parseTenant({ id: "x" });
-    expect(parsed.ok && parsed.tenant.catalog).toEqual({ mode: "full", searchThreshold: 40, allowlist: false, curate: {} });
+    expect(parsed.ok && parsed.tenant.catalog).toEqual({ searchThreshold: 40, allowlist: false, curate: {} });
+    expect(parsed.ok && catalogMode(parsed.tenant)).toBe("full");
+  });
+
+  it("an unset mode is auto with an openapi backend, full without one; an explicit mode always wins", () => {
+    const spec = { openapi: "3.1.0", info: { title: "t", version: "1" }, paths: {} };
+    const api = { name: "api", transport: "openapi", spec, baseUrl: "https://api.example.com" };
+    const mcp = { name: "mcp", transport: "streamable-http", url: "https://mcp.example.com/mcp" };
+    const mode = (doc: Record<string, unknown>) => {
+      const parsed = parseTenant({ id: "x", ...doc });
+      if (!parsed.ok) throw new Error(parsed.error);
+      return catalogMode(parsed.tenant);
+    };
+    expect(mode({ backends: [mcp] })).toBe("full");
+    expect(mode({ backends: [mcp, api] })).toBe("auto");
+    expect(mode({ backends: [api], catalog: { searchThreshold: 10 } })).toBe("auto");
+    expect(mode({ backends: [api], catalog: { mode: "full" } })).toBe("full");
+    expect(mode({ backends: [api], catalog: { mode: "search" } })).toBe("search");
+    expect(mode({ backends: [mcp], catalog: { mode: "auto" } })).toBe("auto");
   });
 });
