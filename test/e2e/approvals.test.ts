@@ -152,9 +152,13 @@ describe("a call that needs an admin's approval", () => {
     expect(again.elicitationId).not.toBe(asked.elicitationId);
     await client.close();
 
-    await expect.poll(async () => (await auditRows("item=get_alerts")).map((r) => r.outcome), { timeout: 5_000 }).toContain("ok");
+    // Rows are written after each response (waitUntil): polled until the last of them is in.
+    const settled = async () => {
+      const outcomes = (await auditRows("item=get_alerts")).map((r) => r.outcome);
+      return outcomes.includes("ok") && outcomes.filter((o) => o === "approval_required").length >= 3;
+    };
+    await expect.poll(settled, { timeout: 10_000 }).toBe(true);
     const rows = await auditRows("item=get_alerts");
-    expect(rows.filter((r) => r.outcome === "approval_required").length).toBeGreaterThanOrEqual(3);
     expect(rows.find((r) => r.outcome === "ok")?.detail?.approval).toMatchObject({ id: asked.elicitationId, state: "approved", decidedBy: "alice" });
   }, 60_000);
 

@@ -82,6 +82,8 @@ describe("initialize", () => {
       // Only server-everything supports subscriptions; the merge offers what any backend offers.
       resources: { listChanged: true, subscribe: true },
       completions: {},
+      // server-everything runs tools as tasks (2025-11-25 basic/utilities/tasks); the gateway routes them (docs/tasks.md).
+      tasks: { cancel: {}, list: {}, requests: { tools: { call: {} } } },
     });
     expect(result.serverInfo).toMatchObject({ name: "edge-mcp-gateway", version: "0.1.0" });
     // Only server-everything has instructions; they come under its backend's heading.
