@@ -49,6 +49,7 @@ const recorderSpec = {
         parameters: [
           { name: "name", in: "path", required: true, schema: { type: "string" } },
           { name: "X-Api-Key", in: "header", schema: { type: "string" } },
+          { name: "api_key", in: "query", schema: { type: "string" } },
         ],
         responses: { "200": { description: "ok", content: { "application/json": { schema: { type: "object" } } } } },
       },
@@ -107,6 +108,7 @@ beforeAll(async () => {
         baseUrl: `http://127.0.0.1:${recorderPort}/base`,
         headers: { "x-static": "from-config" },
         secretHeaders: { "x-api-key": "SHOP_KEY" },
+        secretQuery: { api_key: "SHOP_KEY" },
       },
     ],
     policy: { rules: [{ id: "no-deletes", effect: "deny", items: { kinds: ["tool"], backends: ["shop"], names: ["deleteItem"] } }] },
@@ -220,13 +222,15 @@ describe("a spec URL's operations as tools", () => {
 });
 
 describe("what reaches the API", () => {
-  it("keeps path arguments inside their segment and config headers over the model's", async () => {
+  it("keeps path arguments inside their segment, and config headers and secret query keys over the model's", async () => {
     const c = await client();
     received.length = 0;
-    const result = (await c.callTool({ name: "rec__readFile", arguments: { name: "../../admin/%2e%2e/x", "X-Api-Key": "from-the-model" } })) as CallToolResult;
+    const result = (await c.callTool({ name: "rec__readFile", arguments: { name: "../../admin/%2e%2e/x", "X-Api-Key": "from-the-model", api_key: "from-the-model" } })) as CallToolResult;
     expect(result.isError).toBeFalsy();
     expect(received).toHaveLength(1);
-    expect(received[0]!.url).toBe("/base/files/..%2F..%2Fadmin%2F%252e%252e%2Fx");
+    const sent = new URL(received[0]!.url, "http://recorder");
+    expect(sent.pathname).toBe("/base/files/..%2F..%2Fadmin%2F%252e%252e%2Fx");
+    expect(sent.searchParams.getAll("api_key")).toEqual([SHOP_KEY]);
     expect(received[0]!.headers["x-api-key"]).toBe(SHOP_KEY);
     expect(received[0]!.headers["x-static"]).toBe("from-config");
     const dots = (await c.callTool({ name: "rec__readFile", arguments: { name: ".." } })) as CallToolResult;

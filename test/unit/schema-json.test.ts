@@ -197,6 +197,7 @@ const full: TenantInput = {
         include: [{ tag: "orders" }, { path: "/products/**", method: "get" }, { operationId: "getStatus" }],
         exclude: [{ operationId: "deleteOrder" }, { tag: "admin" }, { path: "/orders/*/refunds", method: "post" }],
       },
+      secretQuery: { api_key: "SHOP_API_KEY" },
     },
     {
       name: "mail",

@@ -207,7 +207,7 @@ export function connect(env: Env, backend: BackendConfig, options: ConnectOption
   if (backend.transport === "openapi") {
     // The gateway answers for a REST API itself (docs/openapi.md); its spec and calls use the same headers and credentials.
     const source = { spec: backend.spec ?? {}, baseUrl: backend.baseUrl, operations: backend.operations, allowPrivate: env.ALLOW_PRIVATE_BACKENDS === "true" };
-    return new OpenApiUpstream({ ...upstreamOptions, source });
+    return new OpenApiUpstream({ ...upstreamOptions, source, query: secretsOf(env, backend.name, backend.secretQuery ?? {}) });
   }
   return backend.transport === "sse" ? new LegacySseUpstream(upstreamOptions) : new StreamableHttpUpstream(upstreamOptions);
 }
@@ -225,13 +225,18 @@ function fetcherOf(env: Env, backend: BackendConfig): Fetcher {
 
 /** Static headers plus secret-backed ones. */
 function headersOf(env: Env, backend: BackendConfig): Record<string, string> {
-  const headers: Record<string, string> = { ...backend.headers };
-  for (const [header, secret] of Object.entries(backend.secretHeaders)) {
+  return { ...backend.headers, ...secretsOf(env, backend.name, backend.secretHeaders) };
+}
+
+/** Values of Worker secrets by the names a backend entry gives (header or query parameter -> secret). */
+function secretsOf(env: Env, backend: string, names: Record<string, string>): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [key, secret] of Object.entries(names)) {
     const value = secretNamed(env, secret);
-    if (typeof value === "string") headers[header] = value;
-    else logger.warn("backend_secret_missing", { backend: backend.name, variable: secret }); // the name, never a value
+    if (typeof value === "string") values[key] = value;
+    else logger.warn("backend_secret_missing", { backend, variable: secret }); // the name, never a value
   }
-  return headers;
+  return values;
 }
 
 /** What an upstream's stored info also records: the backend entry it was built from. */

@@ -18,9 +18,21 @@ export const OperationsSchema = z.strictObject({
   exclude: z.array(OperationMatcherSchema).max(1000).default([]),
 });
 
+/** A backend entry's fields for transport `openapi` (spread into tenant/schema.ts BackendSchema). */
+export const OPENAPI_FIELDS = {
+  /** openapi: the OpenAPI 3.0/3.1 (or Swagger 2.0, upgraded) description, as a URL (JSON or YAML) or inline. */
+  spec: z.union([z.url({ protocol: /^https?$/ }), z.record(z.string(), z.unknown())]).optional(),
+  /** openapi: the API's base URL, instead of the spec's first server. */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** openapi: which operations become tools (all when `include` is absent, minus `exclude`). */
+  operations: OperationsSchema.optional(),
+  /** openapi: query parameters whose values come from Worker secrets (an API key in the query), set over the model's. */
+  secretQuery: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().regex(/^[A-Z][A-Z0-9_]*$/)).optional(),
+};
+
 /** The fields only an `openapi` backend has, and what it needs (the backend schema's refinement, tenant/schema.ts). */
 export function checkOpenApiFields(
-  backend: { transport: string; era: string; spec?: unknown; baseUrl?: unknown; operations?: unknown },
+  backend: { transport: string; era: string; spec?: unknown; baseUrl?: unknown; operations?: unknown; secretQuery?: unknown },
   ctx: { addIssue(issue: { code: "custom"; path: string[]; message: string }): void },
 ): void {
   if (backend.transport === "openapi") {
@@ -29,7 +41,7 @@ export function checkOpenApiFields(
     if (backend.era === "modern") ctx.addIssue({ code: "custom", path: ["era"], message: "an openapi backend is served as era 'legacy'" });
     return;
   }
-  for (const key of ["spec", "baseUrl", "operations"] as const) {
+  for (const key of ["spec", "baseUrl", "operations", "secretQuery"] as const) {
     if (backend[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "only for transport 'openapi'" });
   }
 }

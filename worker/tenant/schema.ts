@@ -13,7 +13,7 @@ import { z } from "zod";
 import { validatePolicy } from "../policy/engine.ts";
 import { Glob, PolicySchema } from "../policy/schema.ts";
 import { CatalogSchema, DEFAULT_CATALOG } from "./catalog.ts";
-import { OperationsSchema, checkOpenApiFields } from "./openapi.ts";
+import { OPENAPI_FIELDS, checkOpenApiFields } from "./openapi.ts";
 
 /** Backend names become name prefixes, so they are short and cannot contain a separator. */
 export const BACKEND_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -91,12 +91,8 @@ export const BackendSchema = z
     transport: z.enum(["streamable-http", "sse", "service", "tunnel", "openapi"]).default("streamable-http"),
     url: z.url({ protocol: /^https?$/ }).optional(),
     service: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be a binding name such as BACKEND_NOTES").optional(),
-    /** openapi: the OpenAPI 3.0/3.1 description, as a URL (JSON) or inline. */
-    spec: z.union([z.url({ protocol: /^https?$/ }), z.record(z.string(), z.unknown())]).optional(),
-    /** openapi: the API's base URL, instead of the spec's first server. */
-    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
-    /** openapi: which operations become tools (all when `include` is absent, minus `exclude`). */
-    operations: OperationsSchema.optional(),
+    /** openapi: spec, baseUrl, operations, secretQuery (tenant/openapi.ts, docs/openapi.md). */
+    ...OPENAPI_FIELDS,
     /** Static headers sent to this backend on every request. */
     headers: z.record(HeaderName, z.string()).default({}),
     /** Headers whose values come from Worker secrets: header name -> secret (env var) name. */

@@ -30,6 +30,8 @@ export interface OpenApiOptions {
   headers: Record<string, string>;
   /** Credentials computed per request (OAuth tokens); merged over `headers`. */
   dynamicHeaders?: HeaderSource;
+  /** Query parameters from secrets (an API key in the query); they win over any query argument. */
+  query?: Record<string, string>;
   /** Time to the API's response headers, and again to read its body. */
   timeoutMs: number;
   info?: UpstreamInfo | null;
@@ -140,7 +142,7 @@ export class OpenApiUpstream implements Upstream {
     let response: Response;
     try {
       // No redirect is followed: one could lead the gateway to another host (the 3xx goes back as an error).
-      response = await this.#opts.fetcher(new Request(built.url, { method: built.method, headers, body: built.body, redirect: "manual", signal: combined }));
+      response = await this.#opts.fetcher(new Request(withQuery(built.url, this.#opts.query), { method: built.method, headers, body: built.body, redirect: "manual", signal: combined }));
       return await toResult(response, plan);
     } catch (error) {
       if (signal.aborted) throw new UpstreamError("cancelled", this.backend, "cancelled by the client");
@@ -148,4 +150,12 @@ export class OpenApiUpstream implements Upstream {
       throw new UpstreamError("unreachable", this.backend, error instanceof Error ? error.message : String(error));
     }
   }
+}
+
+/** The request URL with the configured secret query parameters set (replacing any the model gave). */
+function withQuery(url: string, query: Record<string, string> | undefined): string {
+  if (!query || Object.keys(query).length === 0) return url;
+  const out = new URL(url);
+  for (const [name, value] of Object.entries(query)) out.searchParams.set(name, value);
+  return out.toString();
 }
