@@ -109,7 +109,7 @@ export async function callDigest(backend: string, tool: string, args: Record<str
 export async function gateCall(host: EngineHost, config: TenantConfig, request: JsonRpcRequest, item: PolicyItem, args: Record<string, unknown>, requirement: ApprovalRequirement): Promise<Gate> {
   const caller = host.caller();
   const exposedName = typeof request.params?.name === "string" ? request.params.name : item.name;
-  const stub = host.env.APPROVALS.get(host.env.APPROVALS.idFromName(config.id));
+  const approvals = host.env.APPROVALS.get(host.env.APPROVALS.idFromName(config.id));
   const call: ConfirmedCall = { principal: caller.principal.sub, backend: item.backend, tool: item.name, digest: await callDigest(item.backend, item.name, args), policyVersion: config.version };
   const shown = redact(config.policy, args) as Record<string, unknown>;
   const client = host.client();
@@ -117,7 +117,7 @@ export async function gateCall(host: EngineHost, config: TenantConfig, request: 
   const answer = inClient ? answered.get(request) : undefined;
   const decision = answer ? decisionOf(answer.response) : null;
   if (answer && decision === null) return { go: false, outcome: "approval_required", note: { id: answer.approval, state: "pending" }, produced: local(toolError(request, "You did not confirm this call, so it did not run.")) };
-  const gate = (answer && decision && (await stub.confirm(answer.approval, call, decision))) || (await stub.gate({ ...call, approvers: requirement.approvers, exposedName, args: shown, ttlSeconds: requirement.ttlSeconds }));
+  const gate = (answer && decision && (await approvals.confirm(answer.approval, call, decision))) || (await approvals.gate({ ...call, approvers: requirement.approvers, exposedName, args: shown, ttlSeconds: requirement.ttlSeconds }));
   if (gate.state === "approved") return { go: true, note: { id: gate.id, state: "approved", decidedBy: gate.decidedBy } };
   if (gate.state === "too_many") {
     return { go: false, outcome: "rate_limited", produced: local(toolError(request, "Too many calls of yours are waiting for approval; let them be decided first.")) };
@@ -161,8 +161,8 @@ export async function* confirmFirst(
   if ("error" in response) return urlElicitationRequired(0, { elicitationId: confirm.note.id, url: confirm.url, message: "This call needs your approval: confirm it at the link, then call again with the same arguments." });
   const decision = decisionOf(response.result);
   if (decision === null) return toolError({ id: 0 }, "You did not confirm this call, so it did not run.");
-  const stub = host.env.APPROVALS.get(host.env.APPROVALS.idFromName(confirm.tenant));
-  const decided = await stub.confirm(confirm.note.id, confirm.call, decision);
+  const approvals = host.env.APPROVALS.get(host.env.APPROVALS.idFromName(confirm.tenant));
+  const decided = await approvals.confirm(confirm.note.id, confirm.call, decision);
   if (!decided) return toolError({ id: 0 }, "This confirmation is no longer valid (it expired or the policy changed); call again.");
   Object.assign(confirm.note, { state: decided.state, decidedBy: decided.decidedBy });
   if (decided.state !== "approved") return toolError({ id: 0 }, "You declined this call, so it did not run.");
