@@ -21,7 +21,6 @@ let maps: RunningServer;
 let charts: RunningServer;
 
 async function startApp(name: string): Promise<RunningServer> {
-  let url = "";
   const running = await startProcess({
     name,
     command: process.execPath,
@@ -29,13 +28,17 @@ async function startApp(name: string): Promise<RunningServer> {
     env: { APP_NAME: name, PORT: "0" },
     readyLine: /^ready http:\/\/\S+$/,
   });
-  url = /ready (http:\/\/\S+)/.exec(running.output())?.[1] ?? "";
+  const url = /ready (http:\/\/\S+)/.exec(running.output())?.[1];
+  if (!url) throw new Error(`${name} printed no URL: ${running.output()}`);
   return { ...running, url };
 }
 
 beforeAll(async () => {
   signer = await testSigner();
-  [maps, charts, gateway] = await Promise.all([startApp("maps"), startApp("charts"), startGateway()]);
+  // The apps listen on ports the OS picks: started before the gateway, they cannot take the port
+  // the gateway was given between its pick and its listen.
+  [maps, charts] = await Promise.all([startApp("maps"), startApp("charts")]);
+  gateway = await startGateway();
   const backends = [
     { name: "maps", url: maps.url },
     { name: "charts", url: charts.url },
