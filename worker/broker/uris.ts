@@ -177,8 +177,17 @@ export function withResultUris(result: Record<string, unknown>, map: (uri: strin
   return out;
 }
 
-/** Whether a result mentions any resource URI withResultUris would map (so the common result costs no lookup). */
+/**
+ * Whether a result holds anything withResultUris would map: read contents, or a resource link or
+ * embedded resource. Every call's result passes here, so it looks at item shapes, never serializes.
+ */
 export function mentionsUris(result: Record<string, unknown>): boolean {
-  const text = JSON.stringify([result.contents, result.content, result.messages]);
-  return text.includes('"uri"');
+  const isResource = (value: unknown): boolean => {
+    if (typeof value !== "object" || value === null) return false;
+    const item = value as Record<string, unknown>;
+    return item.type === "resource_link" || item.type === "resource";
+  };
+  if (Array.isArray(result.contents) && result.contents.length > 0) return true;
+  if (Array.isArray(result.content) && result.content.some(isResource)) return true;
+  return Array.isArray(result.messages) && result.messages.some((m) => typeof m === "object" && m !== null && isResource((m as Record<string, unknown>).content));
 }

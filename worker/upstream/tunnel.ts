@@ -57,6 +57,6 @@ export function tunnelFetcher(env: Pick<Env, "TUNNELS">, tenant: string | undefi
       throw new UpstreamError("unreachable", backend, "tunnel backend used outside a tenant");
     };
   }
-  const stub = tunnelObject(env, tenant, backend);
-  return (request) => stub.fetch(new Request(`https://tunnel.internal/mcp`, request));
+  const object = tunnelObject(env, tenant, backend);
+  return (request) => object.fetch(new Request(`https://tunnel.internal/mcp`, request));
 }

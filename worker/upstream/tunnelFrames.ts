@@ -58,8 +58,8 @@ function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** A frame from the connector, or null when it is not one (the object then closes the tunnel). */
-export function parseUpFrame(text: string): UpFrame | null {
+/** A frame's fields, when `text` is a JSON object with a frame id; null otherwise. */
+function frameFields(text: string): (Record<string, unknown> & { id: number }) | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -68,7 +68,13 @@ export function parseUpFrame(text: string): UpFrame | null {
   }
   if (typeof value !== "object" || value === null) return null;
   const f = value as Record<string, unknown>;
-  if (!isId(f.id)) return null;
+  return isId(f.id) ? (f as Record<string, unknown> & { id: number }) : null;
+}
+
+/** A frame from the connector, or null when it is not one (the object then closes the tunnel). */
+export function parseUpFrame(text: string): UpFrame | null {
+  const f = frameFields(text);
+  if (!f) return null;
   if (f.type === "head" && typeof f.status === "number" && f.status >= 100 && f.status <= 599 && isHeaders(f.headers)) {
     return { type: "head", id: f.id, status: f.status, headers: f.headers };
   }
@@ -79,15 +85,8 @@ export function parseUpFrame(text: string): UpFrame | null {
 
 /** A frame from the object, or null when it is not one. */
 export function parseDownFrame(text: string): DownFrame | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== "object" || value === null) return null;
-  const f = value as Record<string, unknown>;
-  if (!isId(f.id)) return null;
+  const f = frameFields(text);
+  if (!f) return null;
   if (f.type === "request" && typeof f.method === "string" && isHeaders(f.headers) && (typeof f.body === "string" || f.body === null) && (f.more === undefined || typeof f.more === "boolean")) {
     return { type: "request", id: f.id, method: f.method, headers: f.headers, body: f.body, ...(f.more ? { more: true } : {}) };
   }

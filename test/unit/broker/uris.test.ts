@@ -102,5 +102,7 @@ describe("URIs inside tools and results", () => {
       content: [{ type: "text", text: "uri" }, { type: "resource_link", uri: "UI://W", name: "w" }, { type: "resource", resource: { uri: "FILE:///B", text: "y" } }],
     });
     expect(mentionsUris({ content: [{ type: "text", text: "hello" }] })).toBe(false);
+    expect(mentionsUris({ content: [{ type: "text", text: "a \"uri\" in prose" }], structuredContent: { uri: "x://y" } })).toBe(false);
+    expect(mentionsUris({ messages: [{ role: "user", content: { type: "resource", resource: { uri: "file:///p", text: "z" } } }] })).toBe(true);
   });
 });
