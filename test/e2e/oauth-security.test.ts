@@ -478,6 +478,33 @@ describe("malformed requests", () => {
     expect((await gw(`${gateway.origin}/.well-known/oauth-authorization-server/t/no-such-tenant`)).status).toBe(404);
   });
 
+  // Pins a wrangler 4.164 dev-server quirk (worker/protocol/body.ts, readTextCapped): when the
+  // Worker cancelled an oversized request body, up to one in 25 of the next requests on the
+  // same keep-alive connection failed with a 500 "Network connection lost" from the dev proxy.
+  // The bodies are now left unread. With the cancel in place, 200 pairs against a fresh gateway
+  // failed 1 to 8 times per run (a fresh gateway is where it showed most; here it is a tripwire).
+  it("keeps the connection good after refusing an oversized body (token endpoint and admin API)", async () => {
+    const tokenUrl = `${issuerOf(TENANT)}/oauth/token`;
+    const form = (body: string) => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+    const admin = (body: string) => ({ method: "PUT", headers: { authorization: `Bearer ${gateway.adminToken}`, "content-type": "application/json" }, body });
+    const seen = new Set<string>();
+    for (let i = 0; i < 150; i++) {
+      const big = await gw(tokenUrl, form(`grant_type=refresh_token&client_id=${CLIENT}&refresh_token=${"x".repeat(20_000)}`));
+      await big.arrayBuffer();
+      const next = await gw(tokenUrl, form(`grant_type=refresh_token&client_id=${CLIENT}&refresh_token=garbage`));
+      await next.arrayBuffer();
+      seen.add(`token ${big.status} ${next.status}`);
+    }
+    for (let i = 0; i < 40; i++) {
+      const big = await gw(`/admin/tenants/${OTHER}`, admin(JSON.stringify({ id: OTHER, pad: "x".repeat(2 * 1024 * 1024) })));
+      await big.arrayBuffer();
+      const next = await gw(`/admin/tenants/${OTHER}`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+      await next.arrayBuffer();
+      seen.add(`admin ${big.status} ${next.status}`);
+    }
+    expect([...seen]).toEqual(["token 400 400", "admin 413 200"]);
+  });
+
   it("answered no request in this file with a 5xx", () => {
     expect(statuses.length).toBeGreaterThan(40);
     expect(statuses.filter((s) => s.status >= 500)).toEqual([]);

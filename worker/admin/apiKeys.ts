@@ -12,7 +12,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { apiKeyHash, generateApiKey } from "../auth/apiKeys.ts";
 import type { AppEnv } from "../env.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { BodyTooLargeError, readTextCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { ApiKeySchema, parseTenant, type TenantConfig } from "../tenant/schema.ts";
 import { currentTenant, saveTenant } from "../tenant/store.ts";
@@ -32,7 +32,7 @@ export const apiKeys = new Hono<AppEnv>();
 apiKeys.post("/tenants/:id/api-keys", async (c) => {
   let body: unknown;
   try {
-    body = JSON.parse(await readCapped(c.req.raw.body, MAX_API_KEY_BODY_BYTES));
+    body = JSON.parse(await readTextCapped(c.req.raw, MAX_API_KEY_BODY_BYTES));
   } catch (error) {
     if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large");
     return c.json({ error: "body is not JSON" }, 400);

@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { approvals } from "../approvals/routes.ts";
-import { readCapped } from "../protocol/body.ts";
+import { readTextCapped } from "../protocol/body.ts";
 import { requireTenant } from "../tenant/store.ts";
 
 const DecisionBody = z.strictObject({ decision: z.enum(["approve", "deny"]) });
@@ -25,7 +25,7 @@ approvalsAdmin.post("/tenants/:id/approvals/:approvalId", async (c) => {
   const id = (await requireTenant(c.env, c.req.param("id"))).id;
   let body: unknown;
   try {
-    body = JSON.parse(await readCapped(c.req.raw.body, 4096));
+    body = JSON.parse(await readTextCapped(c.req.raw, 4096));
   } catch {
     return c.json({ error: "body: must be JSON {\"decision\": \"approve\" | \"deny\"}" }, 400);
   }

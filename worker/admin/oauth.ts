@@ -19,7 +19,7 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { forgetTenantTokens } from "../oauth/verify.ts";
 import { authority } from "../oauth/server.ts";
-import { readCapped } from "../protocol/body.ts";
+import { readTextCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { currentTenant, saveTenant } from "../tenant/store.ts";
 
@@ -69,7 +69,7 @@ oauthAdmin.post("/tenants/:id/oauth/clients/:action{revoke|restore}", async (c) 
   const id = await oauthTenantId(c);
   let body: unknown;
   try {
-    body = JSON.parse(await readCapped(c.req.raw.body, 8 * 1024));
+    body = JSON.parse(await readTextCapped(c.req.raw, 8 * 1024));
   } catch {
     return c.json({ error: "body must be JSON: {\"clientId\": \"...\"}" }, 400);
   }

@@ -5,7 +5,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { BodyTooLargeError, readCapped } from "../protocol/body.ts";
+import { BodyTooLargeError, readTextCapped } from "../protocol/body.ts";
 import { GatewayError } from "../protocol/errors.ts";
 import { parseTenant, type TenantConfig } from "../tenant/schema.ts";
 import { currentTenant } from "../tenant/store.ts";
@@ -16,7 +16,7 @@ export type PreparedWrite = { ok: true; id: string; tenant: TenantConfig; previo
 export async function prepareTenantWrite(c: Context<AppEnv>, maxBytes: number): Promise<PreparedWrite> {
   let body: unknown;
   try {
-    body = JSON.parse(await readCapped(c.req.raw.body, maxBytes));
+    body = JSON.parse(await readTextCapped(c.req.raw, maxBytes));
   } catch (error) {
     if (error instanceof BodyTooLargeError) throw new GatewayError("payload_too_large");
     return { ok: false, response: c.json({ error: "body is not JSON" }, 400) };

@@ -115,6 +115,17 @@ describe("readTextCapped", () => {
     expect(stats.cancelled).toBe(true);
   });
 
+  it("leaves a request's oversized body unread and uncancelled, declared or not (the dev proxy lost the connection otherwise)", async () => {
+    const request = (body: ReadableStream<Uint8Array>, headers: Record<string, string>) => new Request("https://gw.example/t/a/oauth/token", { method: "POST", body, headers, duplex: "half" } as RequestInit);
+    const declared = countingStream(64);
+    await expect(readTextCapped(request(declared.stream, { "content-length": "1000" }), 999)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(declared.stats).toEqual({ pulls: 0, cancelled: false });
+    const undeclared = countingStream(64);
+    await expect(readTextCapped(request(undeclared.stream, {}), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(undeclared.stats.pulls).toBeLessThanOrEqual(4);
+    expect(undeclared.stats.cancelled).toBe(false);
+  });
+
   it("caps an undeclared length chunk by chunk", async () => {
     const { stream, stats } = countingStream(64);
     await expect(readTextCapped(response(stream, {}), 200)).rejects.toBeInstanceOf(BodyTooLargeError);
