@@ -43,6 +43,7 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
     <button type="button" data-tab="pins">Pins</button>
     <button type="button" data-tab="policy">Policy</button>
     <button type="button" data-tab="logins">Logins</button>
+    <button type="button" data-tab="tunnels">Tunnels</button>
   </nav>
 
   <section id="view-overview" class="view" hidden>
@@ -144,6 +145,18 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
       <p class="muted">A new key signs from now on; tokens signed by the old one stay valid until they expire.</p>
       <div class="actions"><button type="button" id="oauth-rotate">Rotate signing key</button></div>
     </div>
+  </section>
+
+  <section id="view-tunnels" class="view" hidden>
+    <p id="tunnels-note" class="muted" hidden>This tenant has no tunnel backend (<code>transport: "tunnel"</code>).</p>
+    <p id="tunnels-message" role="status"></p>
+    <div class="card" id="tunnel-issued" hidden>
+      <div class="card-head"><h2>New key for <span id="tunnel-issued-backend"></span></h2><button type="button" id="tunnel-issued-hide">Hide</button></div>
+      <p class="muted">Shown once; the gateway keeps only its hash. Run the connector where the server is:</p>
+      <p><code id="tunnel-issued-key" class="mono"></code></p>
+      <p><code id="tunnel-issued-command" class="mono"></code></p>
+    </div>
+    <div id="tunnels-list" class="view-list"></div>
   </section>
 </div>
 </body>

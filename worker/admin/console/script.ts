@@ -7,9 +7,11 @@
  *
  * Kept as a string so the Worker can serve it with no asset pipeline; it must not contain a
  * backtick or a dollar-brace (test/unit/observe/console.test.ts checks that it parses). The Logins
- * tab lives in logins.ts, spliced in before the wiring (it shares this closure's helpers).
+ * and Tunnels tabs live in logins.ts and tunnels.ts, spliced in before the wiring (they share this
+ * closure's helpers).
  */
 import { LOGINS_JS } from "./logins.ts";
+import { TUNNELS_JS } from "./tunnels.ts";
 
 const MAIN_JS = String.raw`"use strict";
 (function () {
@@ -161,7 +163,7 @@ const MAIN_JS = String.raw`"use strict";
     document.querySelectorAll(".view").forEach(function (v) { v.hidden = v.id !== "view-" + tab; });
     if (!state.tenant) return;
     run(loaders[tab]);
-    if (tab === "overview" || tab === "sessions") state.timer = setInterval(function () { run(loaders[tab]); }, REFRESH_MS);
+    if (tab === "overview" || tab === "sessions" || tab === "tunnels") state.timer = setInterval(function () { run(loaders[tab]); }, REFRESH_MS);
   }
 
   function run(loader) {
@@ -193,7 +195,8 @@ const MAIN_JS = String.raw`"use strict";
     fill("backends-table", probes.map(function (p) {
       var tr = traffic[p.backend] || {};
       return h("tr", { "data-backend": p.backend },
-        cell(h("strong", { text: p.backend })), cell(p.transport), cell(badge(p.status)),
+        cell(h("strong", { text: p.backend })),
+        cell(p.connectors === undefined ? p.transport : p.transport + " · " + p.connectors + (p.connectors === 1 ? " connector" : " connectors")), cell(badge(p.status)),
         num(p.latencyMs), cell(p.protocolVersion), cell(p.server),
         cell(badge(tr.status || "unknown")),
         cell(tr.lastError ? tr.lastError + " (" + ago(tr.lastErrorAt) + ")" : p.error));
@@ -384,4 +387,4 @@ const WIRING_JS = String.raw`
 })();
 `;
 
-export const CONSOLE_JS = MAIN_JS + LOGINS_JS + WIRING_JS;
+export const CONSOLE_JS = MAIN_JS + LOGINS_JS + TUNNELS_JS + WIRING_JS;

@@ -50,4 +50,7 @@ textarea { width: 100%; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, mon
 .success { color: var(--ok); font-weight: 600; }
 .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
 .why { color: var(--muted); max-width: 420px; }
+.view-list { display: grid; gap: 16px; }
+.view-list table + table { margin-top: 12px; }
+#tunnel-issued code { word-break: break-all; }
 `;
