@@ -15,7 +15,7 @@ import { DurableObject } from "cloudflare:workers";
 import { BodyTooLargeError, readCapped } from "../../worker/protocol/body.ts";
 import { sha256Hex, toBase64Url } from "../../worker/protocol/encoding.ts";
 import { randomToken } from "../../worker/oauth/crypto.ts";
-import { TUNNEL_KEY_PATTERN, type TunnelConnector, type TunnelKeyInfo } from "../../worker/upstream/tunnel.ts";
+import { NO_CONNECTOR_HEADER, TUNNEL_KEY_PATTERN, type TunnelConnector, type TunnelKeyInfo } from "../../worker/upstream/tunnel.ts";
 import {
   CLOSE_PROTOCOL,
   CLOSE_REPLACED,
@@ -151,7 +151,7 @@ export class TunnelObject extends DurableObject<Env> {
     } else {
       const all = this.ctx.getWebSockets();
       ws = all[Math.floor(Math.random() * all.length)];
-      if (!ws) return rpcError(503, "No connector is attached to this tunnel");
+      if (!ws) return rpcError(503, "No connector is attached to this tunnel", { [NO_CONNECTOR_HEADER]: "1" });
     }
     if (this.#exchanges.size >= MAX_IN_FLIGHT) return rpcError(503, "Too many requests in flight on this tunnel");
     let body: string | null = null;
@@ -282,8 +282,8 @@ export class TunnelObject extends DurableObject<Env> {
 }
 
 /** A JSON-RPC error body with no id (2025-11-25 basic/transports: the HTTP status is what the client acts on). */
-function rpcError(status: number, message: string): Response {
-  return Response.json({ jsonrpc: "2.0", id: null, error: { code: -32000, message } }, { status });
+function rpcError(status: number, message: string, headers: Record<string, string> = {}): Response {
+  return Response.json({ jsonrpc: "2.0", id: null, error: { code: -32000, message } }, { status, headers });
 }
 
 function hexBytes(hex: string): Uint8Array {

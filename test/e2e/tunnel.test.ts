@@ -15,7 +15,7 @@ import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.j
 import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
-import { freePort, startProcess, startServerEverything, type Running } from "../support/processes.ts";
+import { freePort, startDemoBackend, startProcess, startServerEverything, type Running, type RunningServer } from "../support/processes.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 
@@ -23,12 +23,15 @@ const require = createRequire(import.meta.url);
 const everything = require.resolve("@modelcontextprotocol/server-everything/dist/index.js");
 const filesystem = require.resolve("@modelcontextprotocol/server-filesystem/dist/index.js");
 let gateway: RunningGateway;
+/** A backend that is always up beside a tunnel, so a session starts while the tunnel is down. */
+let weather: RunningServer;
 let signer: TestSigner;
 const connectors: Running[] = [];
 let port: number;
 let state: string;
 
 beforeAll(async () => {
+  weather = await startDemoBackend("weather");
   port = await freePort();
   state = mkdtempSync(join(tmpdir(), "gateway-tunnel-"));
   gateway = await startGateway({ port, persistTo: state });
@@ -36,6 +39,11 @@ beforeAll(async () => {
   for (const id of ["tunneled", "other"]) {
     await gateway.putTenant({ id, backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }], auth: jwtAuth(signer, gateway.mcpUrl(id)) });
   }
+  await gateway.putTenant({
+    id: "late",
+    backends: [{ name: "everything", transport: "tunnel", timeoutMs: 15_000 }, { name: "weather", url: weather.url }],
+    auth: jwtAuth(signer, gateway.mcpUrl("late")),
+  });
   await gateway.putTenant({
     id: "files",
     backends: [
@@ -47,7 +55,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled([...connectors.map((c) => c.stop()), gateway?.stop()]);
+  await Promise.allSettled([...connectors.map((c) => c.stop()), gateway?.stop(), weather?.stop()]);
   rmSync(state, { recursive: true, force: true });
 });
 
@@ -127,6 +135,18 @@ describe("a stdio server through the tunnel", () => {
     expect(text(await client.callTool({ name: "everything__trigger-elicitation-request", arguments: {} }))).toContain("Ada Lovelace");
     // One server process per gateway session; ending the session ends it.
     expect(childrenOf(connector.pid).length).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it("a session that found no connector several times uses one at once when it attaches (no breaker cool-down)", async () => {
+    const client = await legacyClient("late");
+    // More failures in a row than the session's breaker takes to open (BREAKER_FAILURE_THRESHOLD, 3):
+    // were they counted, the session would skip the backend for 30 s after the connector attaches.
+    for (let i = 0; i < 5; i++) expect((await client.listTools()).tools.map((t) => t.name.split("__")[0])).not.toContain("everything");
+    const { key } = await issueKey("late");
+    await startConnector(key, "late");
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain("everything__echo");
+    expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "late" } }))).toBe("Echo: late");
     await client.close();
   });
 

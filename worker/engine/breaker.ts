@@ -10,7 +10,9 @@
  * (its own, or the fan-out deadline, which aborts with an UpstreamError "timeout" reason),
  * 5xx and 429 answers, garbage and streams that broke before the response. What does not count
  * either way: a cancellation by the client, an expired upstream session (re-initialized by
- * backends.ts), a 4xx other than 429 (the backend is up; its answer is about the request). Any
+ * backends.ts), a 4xx other than 429 (the backend is up; its answer is about the request), a
+ * tunnel with no connector (refused at once by its object, and to be used as soon as one
+ * attaches: worker/upstream/tunnel.ts). Any
  * message received from the backend, or a completed exchange, counts as a success.
  *
  * Trade-off, per session rather than shared: the state lives in the session object's memory, so

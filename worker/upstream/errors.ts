@@ -9,6 +9,11 @@ export type UpstreamErrorKind =
   | "bad_response"
   | "session_expired"
   | "cancelled"
+  /**
+   * A tunnel backend with no connector attached (worker/upstream/tunnel.ts): its object refused
+   * at once, so the next request costs no wait and may find a connector that attached since.
+   */
+  | "no_connector"
   /** Not attempted: the session's circuit breaker for this backend is open (worker/engine/breaker.ts). */
   | "circuit_open";
 

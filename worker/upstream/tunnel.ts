@@ -50,7 +50,16 @@ export async function clearRemovedTunnels(env: Pick<Env, "TUNNELS">, tenant: str
   await Promise.all(removed.map((b) => tunnelObject(env, tenant, b.name).clear()));
 }
 
-/** How a tunnel backend's upstream sends its requests: into the object, whatever the URL says. */
+/** Set by the object on its 503 when no connector is attached (the fetcher below reads it). */
+export const NO_CONNECTOR_HEADER = "x-tunnel-no-connector";
+
+/**
+ * How a tunnel backend's upstream sends its requests: into the object, whatever the URL says.
+ * No connector attached is the `no_connector` error rather than an HTTP 503: the session's
+ * breaker (engine/breaker.ts) must not learn from it, since the object refuses at once and a
+ * connector that attaches a moment later is to be used by the very next request, not after a
+ * cool-down. The merge reports the backend down with reason `no_connector`, as health does.
+ */
 export function tunnelFetcher(env: Pick<Env, "TUNNELS">, tenant: string | undefined, backend: string): Fetcher {
   if (tenant === undefined) {
     return async () => {
@@ -58,5 +67,12 @@ export function tunnelFetcher(env: Pick<Env, "TUNNELS">, tenant: string | undefi
     };
   }
   const object = tunnelObject(env, tenant, backend);
-  return (request) => object.fetch(new Request(`https://tunnel.internal/mcp`, request));
+  return async (request) => {
+    const response = await object.fetch(new Request(`https://tunnel.internal/mcp`, request));
+    if (response.status === 503 && response.headers.has(NO_CONNECTOR_HEADER)) {
+      await response.body?.cancel().catch(() => {});
+      throw new UpstreamError("no_connector", backend, "no connector is attached", 503);
+    }
+    return response;
+  };
 }
