@@ -61,11 +61,18 @@ async function refreshed<T>(read: () => Promise<T>): Promise<T> {
   return read();
 }
 
-/** The overview's row for the tunnel backend: its transport cell and its probe badge (as last drawn: poll it). */
+/**
+ * The overview's row for the tunnel backend after one complete load: its transport cell and its
+ * probe badge. The drawn rows are cleared first, so the row read is the one this load drew. (Reading
+ * the row left by an earlier load, then switching tabs, made every poll start a new load that
+ * superseded the one in flight; where probing through the connector takes longer than the poll
+ * interval, as on a slow CI machine, no load ever finished and the stale row was read for 30 s.)
+ */
 async function overviewRow(): Promise<string[]> {
+  await page.evaluate(() => document.querySelector("#backends-table tbody")?.replaceChildren());
   await page.click('#tabs button[data-tab="overview"]');
   const row = page.locator('#backends-table tbody tr[data-backend="local"]');
-  await row.waitFor();
+  await row.waitFor({ timeout: 15_000 });
   const cells = await row.locator("td").allTextContents();
   await page.click('#tabs button[data-tab="tunnels"]');
   return cells.slice(1, 3);
