@@ -55,9 +55,14 @@ function eventually<T>(read: () => Promise<T> | T) {
 const card = () => page.locator('#tunnels-list [data-tunnel="local"]');
 const rows = (table: string) => card().locator(`table.${table} tbody tr`);
 
-/** Reloads the tab (it refreshes itself every 10 s; the button makes the wait short). */
+/**
+ * Reloads the tab (it refreshes itself every 10 s; the button makes the wait short) and reads what
+ * that load drew: the cards are cleared first, as for the overview below.
+ */
 async function refreshed<T>(read: () => Promise<T>): Promise<T> {
+  await page.locator("#tunnels-list").evaluate((list) => list.replaceChildren());
   await page.click("#refresh");
+  await card().waitFor({ timeout: 15_000 });
   return read();
 }
 
@@ -69,7 +74,7 @@ async function refreshed<T>(read: () => Promise<T>): Promise<T> {
  * interval, as on a slow CI machine, no load ever finished and the stale row was read for 30 s.)
  */
 async function overviewRow(): Promise<string[]> {
-  await page.evaluate(() => document.querySelector("#backends-table tbody")?.replaceChildren());
+  await page.locator("#backends-table tbody").evaluate((body) => body.replaceChildren());
   await page.click('#tabs button[data-tab="overview"]');
   const row = page.locator('#backends-table tbody tr[data-backend="local"]');
   await row.waitFor({ timeout: 15_000 });
