@@ -7,12 +7,9 @@
  * IdP is never contacted (no login can complete here, so no grant exists to revoke). The page must
  * run under its Content-Security-Policy without a single violation.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../support/browser.ts";
+import { openConsoleBrowser, signInToConsole, type ConsoleBrowser } from "../support/consoleBrowser.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
@@ -21,10 +18,8 @@ const PLAIN = "logins-plain";
 
 let weather: RunningServer;
 let gateway: RunningGateway;
-let profile: string;
-let browser: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
-const violations: string[] = [];
 
 async function admin(path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${gateway.origin}/admin${path}`, {
@@ -68,18 +63,12 @@ beforeAll(async () => {
   expect(await clients()).toEqual([expect.objectContaining({ clientId: "cli", blocked: true, activeGrants: 0 })]);
   expect((await admin(`/tenants/${PLAIN}/oauth/clients`)).status).toBe(404);
 
-  profile = mkdtempSync(join(tmpdir(), "console-logins-chromium-"));
-  browser = await launchChromium(profile, { viewport: { width: 1280, height: 860 } });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.on("console", (message) => {
-    if (/Content Security Policy|Trusted Type/i.test(message.text())) violations.push(message.text());
-  });
-  page.on("pageerror", (error) => violations.push(`page error: ${error.message}`));
+  chromium = await openConsoleBrowser("console-logins");
+  page = chromium.page;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close().catch(() => {});
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await chromium?.close();
   await Promise.allSettled([gateway?.stop(), weather?.stop()]);
 });
 
@@ -91,12 +80,7 @@ const cliRow = () => page.locator('#clients-table tbody tr[data-client="cli"]');
 
 describe("the console's Logins tab in Chromium", () => {
   it("signs in and opens the Logins tab of a tenant with an authorization server", async () => {
-    await page.goto(`${gateway.origin}/admin/console`);
-    await page.waitForSelector("#login:not([hidden])");
-    await page.fill("#token", gateway.adminToken);
-    await page.click("#login-form button[type=submit]");
-    await page.waitForSelector("#app:not([hidden])");
-    await page.selectOption("#tenant", TENANT);
+    await signInToConsole(page, gateway.origin, gateway.adminToken, TENANT);
     await page.click('#tabs button[data-tab="logins"]');
     await page.waitForSelector("#view-logins:not([hidden])");
     await page.waitForSelector("#clients-card:not([hidden])");
@@ -148,6 +132,6 @@ describe("the console's Logins tab in Chromium", () => {
   });
 
   it("ran under its Content-Security-Policy without a violation", () => {
-    expect(violations).toEqual([]);
+    expect(chromium.violations).toEqual([]);
   });
 });

@@ -8,13 +8,10 @@
  * shows no connector and the overview probes the backend down. A tenant without tunnel backends
  * shows a short note. The page must run under its Content-Security-Policy without a violation.
  */
-import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../support/browser.ts";
+import { openConsoleBrowser, signInToConsole, type ConsoleBrowser } from "../support/consoleBrowser.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { startProcess, type Running } from "../support/processes.ts";
 
@@ -24,27 +21,19 @@ const everything = createRequire(import.meta.url).resolve("@modelcontextprotocol
 
 let gateway: RunningGateway;
 let connector: Running | undefined;
-let profile: string;
-let browser: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
-const violations: string[] = [];
 
 beforeAll(async () => {
   gateway = await startGateway();
   await gateway.putTenant({ id: TENANT, backends: [{ name: "local", transport: "tunnel", timeoutMs: 15_000 }], auth: { anonymous: true } });
   await gateway.putTenant({ id: PLAIN, backends: [], auth: { anonymous: true } });
-  profile = mkdtempSync(join(tmpdir(), "console-tunnels-chromium-"));
-  browser = await launchChromium(profile, { viewport: { width: 1280, height: 860 } });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.on("console", (message) => {
-    if (/Content Security Policy|Trusted Type/i.test(message.text())) violations.push(message.text());
-  });
-  page.on("pageerror", (error) => violations.push(`page error: ${error.message}`));
+  chromium = await openConsoleBrowser("console-tunnels");
+  page = chromium.page;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close().catch(() => {});
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await chromium?.close();
   await Promise.allSettled([connector?.stop(), gateway?.stop()]);
 });
 
@@ -85,12 +74,7 @@ async function overviewRow(): Promise<string[]> {
 
 describe("the console's Tunnels tab in Chromium", () => {
   it("shows a tunnel backend with no connector and no key", async () => {
-    await page.goto(`${gateway.origin}/admin/console`);
-    await page.waitForSelector("#login:not([hidden])");
-    await page.fill("#token", gateway.adminToken);
-    await page.click("#login-form button[type=submit]");
-    await page.waitForSelector("#app:not([hidden])");
-    await page.selectOption("#tenant", TENANT);
+    await signInToConsole(page, gateway.origin, gateway.adminToken, TENANT);
     await page.click('#tabs button[data-tab="tunnels"]');
     await card().waitFor();
     expect(await page.isHidden("#tunnels-note")).toBe(true);
@@ -143,6 +127,6 @@ describe("the console's Tunnels tab in Chromium", () => {
   });
 
   it("ran under its Content-Security-Policy without a violation", () => {
-    expect(violations).toEqual([]);
+    expect(chromium.violations).toEqual([]);
   });
 });

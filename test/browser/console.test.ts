@@ -11,13 +11,10 @@
  *
  * `UPDATE_CONSOLE_SCREENSHOT=1` also writes docs/console.png (the README's screenshot).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
-import { launchChromium } from "../support/browser.ts";
+import { openConsoleBrowser, type ConsoleBrowser } from "../support/consoleBrowser.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { fileURLToPath } from "node:url";
 import { freePort, startDemoBackend, startProcess, type RunningServer } from "../support/processes.ts";
@@ -31,10 +28,8 @@ let notes: RunningServer;
 let mutable: RunningServer & { control: string };
 let gateway: RunningGateway;
 let signer: TestSigner;
-let profile: string;
-let browser: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
-const violations: string[] = [];
 
 async function startMutableServer(): Promise<RunningServer & { control: string }> {
   const port = await freePort();
@@ -100,18 +95,12 @@ beforeAll(async () => {
     },
   });
   await traffic();
-  profile = mkdtempSync(join(tmpdir(), "console-chromium-"));
-  browser = await launchChromium(profile, { viewport: { width: 1280, height: 860 } });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.on("console", (message) => {
-    if (/Content Security Policy|Trusted Type/i.test(message.text())) violations.push(message.text());
-  });
-  page.on("pageerror", (error) => violations.push(`page error: ${error.message}`));
+  chromium = await openConsoleBrowser("console");
+  page = chromium.page;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close().catch(() => {});
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await chromium?.close();
   await Promise.allSettled([gateway?.stop(), weather?.stop(), notes?.stop(), mutable?.stop()]);
 });
 
@@ -228,6 +217,6 @@ describe("the console in Chromium", () => {
   });
 
   it("ran under its Content-Security-Policy without a violation", () => {
-    expect(violations).toEqual([]);
+    expect(chromium.violations).toEqual([]);
   });
 });
