@@ -12,6 +12,13 @@ describe("console assets", () => {
     expect(() => new Function(CONSOLE_JS)).not.toThrow();
   });
 
+  it("no two parts of the script declare the same function (the tabs share one closure, where the later one would win)", () => {
+    // A tab's helper once took the policy editor's name and broke the editor (found by test/browser/console.test.ts).
+    const names = [...CONSOLE_JS.matchAll(/\bfunction\s+([A-Za-z_$][\w$]*)\s*\(/g)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(30);
+    expect(names.filter((name, i) => names.indexOf(name) !== i)).toEqual([]);
+  });
+
   it("the script never writes markup and never evaluates strings", () => {
     expect(CONSOLE_JS).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
   });

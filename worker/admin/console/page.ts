@@ -44,6 +44,8 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
     <button type="button" data-tab="policy">Policy</button>
     <button type="button" data-tab="logins">Logins</button>
     <button type="button" data-tab="tunnels">Tunnels</button>
+    <button type="button" data-tab="approvals">Approvals</button>
+    <button type="button" data-tab="connections">Connections</button>
   </nav>
 
   <section id="view-overview" class="view" hidden>
@@ -157,6 +159,24 @@ export const CONSOLE_HTML = String.raw`<!doctype html>
       <p><code id="tunnel-issued-command" class="mono"></code></p>
     </div>
     <div id="tunnels-list" class="view-list"></div>
+  </section>
+
+  <section id="view-approvals" class="view" hidden>
+    <div class="card">
+      <h2>Approvals</h2>
+      <p class="muted">Calls a policy rule holds for a human's yes (<code>requireApproval</code>): waiting ones first, then those of the last day. An approval is for this user, tool, exact arguments and policy version, and is spent by one call.</p>
+      <p id="approvals-message" role="status"></p>
+      <table id="approvals-table"><thead><tr><th>Asked</th><th>User</th><th>Tool</th><th>Arguments</th><th>Approver</th><th>State</th><th>Decided by</th><th></th></tr></thead><tbody></tbody></table>
+    </div>
+  </section>
+
+  <section id="view-connections" class="view" hidden>
+    <div class="card">
+      <h2>Connections</h2>
+      <p class="muted">Users' own grants at backends that act for them (<code>auth.type: "user_oauth"</code>). The tokens stay encrypted in the vault and are never shown; forgetting a grant deletes them.</p>
+      <p id="connections-message" role="status"></p>
+      <table id="connections-table"><thead><tr><th>User</th><th>Backend</th><th>Connected</th><th>Refreshed</th><th>Token expires</th><th>Scope</th><th></th></tr></thead><tbody></tbody></table>
+    </div>
   </section>
 </div>
 </body>

@@ -12,6 +12,7 @@
  */
 import { LOGINS_JS } from "./logins.ts";
 import { TUNNELS_JS } from "./tunnels.ts";
+import { ACCESS_JS } from "./access.ts";
 
 const MAIN_JS = String.raw`"use strict";
 (function () {
@@ -163,7 +164,7 @@ const MAIN_JS = String.raw`"use strict";
     document.querySelectorAll(".view").forEach(function (v) { v.hidden = v.id !== "view-" + tab; });
     if (!state.tenant) return;
     run(loaders[tab]);
-    if (tab === "overview" || tab === "sessions" || tab === "tunnels") state.timer = setInterval(function () { run(loaders[tab]); }, REFRESH_MS);
+    if (["overview", "sessions", "tunnels", "approvals", "connections"].indexOf(tab) >= 0) state.timer = setInterval(function () { run(loaders[tab]); }, REFRESH_MS);
   }
 
   function run(loader) {
@@ -387,4 +388,4 @@ const WIRING_JS = String.raw`
 })();
 `;
 
-export const CONSOLE_JS = MAIN_JS + LOGINS_JS + TUNNELS_JS + WIRING_JS;
+export const CONSOLE_JS = MAIN_JS + LOGINS_JS + TUNNELS_JS + ACCESS_JS + WIRING_JS;

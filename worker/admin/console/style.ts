@@ -36,7 +36,7 @@ td.empty { color: var(--muted); font-style: italic; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: var(--chip); }
 .badge.up, .badge.allow, .badge.ok, .badge.approved { background: #e3f4e8; color: var(--ok); }
 .badge.down, .badge.deny, .badge.error, .badge.denied, .badge.changed, .badge.timeout { background: #fde7e7; color: var(--bad); }
-.badge.insufficient_scope, .badge.rate_limited, .badge.unknown, .badge.skipped, .badge.cancelled { background: #fff3dc; color: var(--warn); }
+.badge.pending, .badge.insufficient_scope, .badge.rate_limited, .badge.unknown, .badge.skipped, .badge.cancelled { background: #fff3dc; color: var(--warn); }
 form.inline { display: flex; flex-wrap: wrap; gap: 10px; align-items: end; margin-bottom: 10px; }
 label { display: flex; flex-direction: column; gap: 3px; font-size: 12px; color: var(--muted); }
 .top-controls label { flex-direction: row; align-items: center; gap: 6px; }
@@ -53,4 +53,6 @@ textarea { width: 100%; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, mon
 .view-list { display: grid; gap: 16px; }
 .view-list table + table { margin-top: 12px; }
 #tunnel-issued code { word-break: break-all; }
+.row-actions { display: flex; gap: 6px; }
+.args { display: inline-block; max-width: 360px; word-break: break-all; }
 `;
