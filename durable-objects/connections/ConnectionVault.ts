@@ -10,7 +10,10 @@
  * engine, which sends them to their backend; listings carry no token.
  */
 import { DurableObject } from "cloudflare:workers";
+import { needsRefresh, refreshGrant } from "../../worker/connections/oauthClient.ts";
 import type { ConnectFlow, ConnectionInfo, StoredGrant } from "../../worker/connections/types.ts";
+import { logger } from "../../worker/observe/log.ts";
+import type { BackendConfig } from "../../worker/tenant/schema.ts";
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS grants (principal TEXT NOT NULL, backend TEXT NOT NULL, iv BLOB NOT NULL, sealed BLOB NOT NULL,
@@ -25,6 +28,8 @@ export class VaultLockedError extends Error {}
 export class ConnectionVault extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   #key: Promise<CryptoKey> | null = null;
+  /** Refreshes under way, by principal and backend: callers that arrive meanwhile wait for the same one. */
+  readonly #refreshing = new Map<string, Promise<StoredGrant | null>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -62,6 +67,43 @@ export class ConnectionVault extends DurableObject<Env> {
       // A row that does not open (another secret, tampering) is as good as none.
       return null;
     }
+  }
+
+  /**
+   * A user's grant, refreshed first when it is about to expire. One refresh at a time per user and
+   * backend: the sessions that find the token expiring together all wait for the same refresh. An
+   * authorization server that rotates refresh tokens refuses a second use of the old one and may
+   * revoke the whole grant (RFC 9700 §4.14.2 reuse detection; oidc-provider does), so refreshes
+   * racing from several sessions would disconnect the user. Null: no grant, or it could not be
+   * refreshed (it is then deleted, and the user is asked to connect again).
+   */
+  async fresh(tenant: string, principal: string, backend: BackendConfig): Promise<StoredGrant | null> {
+    const grant = await this.get(tenant, principal, backend.name);
+    if (!grant || !needsRefresh(grant)) return grant;
+    const key = `${principal}\u0000${backend.name}`;
+    let running = this.#refreshing.get(key);
+    if (!running) {
+      running = this.#refresh(tenant, principal, backend).finally(() => this.#refreshing.delete(key));
+      this.#refreshing.set(key, running);
+    }
+    return running;
+  }
+
+  async #refresh(tenant: string, principal: string, backend: BackendConfig): Promise<StoredGrant | null> {
+    // Read again: a refresh that ended between the caller's read and now has already stored a new grant.
+    const grant = await this.get(tenant, principal, backend.name);
+    if (!grant || !needsRefresh(grant)) return grant;
+    if (grant.refreshToken) {
+      try {
+        const next = await refreshGrant(this.env, backend, grant);
+        await this.put(tenant, principal, backend.name, next);
+        return next;
+      } catch (error) {
+        logger.info("connection_refresh_failed", { tenant, backend: backend.name, principal, error: error instanceof Error ? error.message : "error" });
+      }
+    }
+    await this.delete(principal, backend.name);
+    return null;
   }
 
   async delete(principal: string, backend: string): Promise<boolean> {

@@ -90,6 +90,8 @@ export interface DemoIdpOptions {
   idTokenSigningAlg?: "RS256" | "ES256";
   /** The access tokens' lifetime in seconds. Default 600. Small values test refresh on expiry. */
   accessTokenTtlSeconds?: number;
+  /** Rotate refresh tokens on every use; a second use of a spent one revokes the whole grant (oidc-provider's reuse detection). Default: oidc-provider's own rule. */
+  rotateRefreshTokens?: boolean;
 }
 
 export interface DemoIdp extends RunningServer {
@@ -343,6 +345,7 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       return !(source.scopes.has("offline_access") || grantHasOffline(hookGrant(ctx)));
     },
     ttl: { ...TTL_SECONDS, AccessToken: options.accessTokenTtlSeconds ?? TTL_SECONDS.AccessToken },
+    ...(options.rotateRefreshTokens ? { rotateRefreshToken: true } : {}),
     clientBasedCORS: () => true,
     async findAccount(_ctx: unknown, sub: string) {
       const user = bySub.get(sub);

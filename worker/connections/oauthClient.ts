@@ -87,6 +87,24 @@ export async function authServerFor(env: Env, backend: BackendConfig, auth: User
   return server;
 }
 
+/** A token this close to its expiry is refreshed before use. */
+export const REFRESH_MARGIN_MS = 60_000;
+
+export function needsRefresh(grant: StoredGrant, now = Date.now()): boolean {
+  return grant.expiresAt !== undefined && grant.expiresAt - REFRESH_MARGIN_MS <= now;
+}
+
+/** Refreshes a user's grant at the backend's token endpoint (RFC 6749 §6); throws when it cannot. */
+export async function refreshGrant(env: Env, backend: BackendConfig, grant: StoredGrant): Promise<StoredGrant> {
+  if (!grant.refreshToken) throw new OAuthClientError("no refresh token");
+  const auth = backend.auth as UserOAuth;
+  const server = await authServerFor(env, backend, auth);
+  const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: grant.refreshToken });
+  // RFC 8707: the token is for this backend.
+  form.set("resource", backend.url);
+  return tokenRequest(env, auth, server.tokenEndpoint, form, grant);
+}
+
 /** One token request (RFC 6749 §4.1.3 or §6), authenticated as the configured client. */
 export async function tokenRequest(env: Env, auth: UserOAuth, tokenEndpoint: string, form: URLSearchParams, previous?: StoredGrant): Promise<StoredGrant> {
   if (env.ALLOW_PRIVATE_BACKENDS !== "true" && privateAddress(tokenEndpoint) !== null) throw new OAuthClientError("the token endpoint is at a private address");

@@ -6,20 +6,18 @@
  */
 import { logger } from "../observe/log.ts";
 import { randomToken } from "../oauth/crypto.ts";
-import type { BackendConfig, UserOAuth } from "../tenant/schema.ts";
+import type { BackendConfig } from "../tenant/schema.ts";
 import type { CallingUser, UserTokenSource } from "../upstream/credentials.ts";
 import { GrantRequiredError, UpstreamError } from "../upstream/errors.ts";
 import { LINK_TTL_MS, signLink } from "./links.ts";
-import { authServerFor, tokenRequest } from "./oauthClient.ts";
 import type { ConnectionInfo, StoredGrant } from "./types.ts";
-
-/** A token this close to its expiry is refreshed before use. */
-export const REFRESH_MARGIN_MS = 60_000;
 
 /** The tenant's vault, typed by hand (the generated RPC types cannot express every member). */
 export interface Vault {
   put(tenant: string, principal: string, backend: string, grant: StoredGrant): Promise<void>;
   get(tenant: string, principal: string, backend: string): Promise<StoredGrant | null>;
+  /** The grant, refreshed first when it is about to expire (one refresh at a time per user and backend); null when none or it could not be refreshed. */
+  fresh(tenant: string, principal: string, backend: BackendConfig): Promise<StoredGrant | null>;
   delete(principal: string, backend: string): Promise<boolean>;
   list(principal?: string): Promise<ConnectionInfo[]>;
 }
@@ -44,29 +42,8 @@ export async function grantRefused(env: Env, backend: string, user: CallingUser)
 
 export function userTokenSource(env: Env): UserTokenSource {
   return async (backend: BackendConfig, user: CallingUser) => {
-    const auth = backend.auth as UserOAuth;
-    const vault = vaultOf(env, user.tenant);
-    let grant = await vault.get(user.tenant, user.principal, backend.name);
-    if (grant?.expiresAt !== undefined && grant.expiresAt - REFRESH_MARGIN_MS <= Date.now()) {
-      grant = grant.refreshToken ? await refreshed(env, backend, auth, user, grant) : null;
-      if (!grant) await vault.delete(user.principal, backend.name);
-    }
+    const grant = await vaultOf(env, user.tenant).fresh(user.tenant, user.principal, backend);
     if (!grant) throw await grantRequired(env, backend.name, user);
     return { authorization: `Bearer ${grant.accessToken}` };
   };
-}
-
-async function refreshed(env: Env, backend: BackendConfig, auth: UserOAuth, user: CallingUser, grant: StoredGrant): Promise<StoredGrant | null> {
-  try {
-    const server = await authServerFor(env, backend, auth);
-    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: grant.refreshToken! });
-    // RFC 8707: the token is for this backend.
-    form.set("resource", backend.url);
-    const fresh = await tokenRequest(env, auth, server.tokenEndpoint, form, grant);
-    await vaultOf(env, user.tenant).put(user.tenant, user.principal, backend.name, fresh);
-    return fresh;
-  } catch (error) {
-    logger.info("connection_refresh_failed", { tenant: user.tenant, backend: backend.name, principal: user.principal, error: error instanceof Error ? error.message : "error" });
-    return null;
-  }
 }
