@@ -5,14 +5,12 @@
  * sessions initialized with those capabilities).
  *
  * An RPC shell over the engine (worker/engine/): one public method per client-facing HTTP
- * exchange, each returning the Response to send, and alarm() for idle expiry. What only a
- * session has lives beside it: its life (lifecycle.ts), the legacy reply and its resumable event
- * log (legacyReply.ts, outbox.ts, storage.ts), its GET and listen streams (listening.ts), and
- * modern calls parked for a retry (parked.ts).
+ * exchange, each returning the Response to send, and alarm() for idle expiry. Beside it: its life
+ * (lifecycle.ts), the legacy reply and its resumable event log (legacyReply.ts, outbox.ts,
+ * storage.ts), its GET and listen streams (listening.ts), modern calls parked (parked.ts).
  *
- * Policy freshness: every list is filtered and every call decided on the newest tenant config
- * the session has seen, from a request or from the tenant's object, which the policy watch asks
- * every POLICY_CHECK_INTERVAL_MS while any stream or reply is open.
+ * Policy freshness: lists and calls use the newest tenant config seen (from a request, or from the
+ * tenant's object, asked every POLICY_CHECK_INTERVAL_MS while a stream or reply is open).
  */
 import { DurableObject } from "cloudflare:workers";
 import { mergeCapabilities, mergeInstructions } from "../../worker/broker/merge.ts";
@@ -20,13 +18,12 @@ import { StateSealer } from "../../worker/broker/sealed.ts";
 import type { Env } from "../../worker/env.ts";
 import { bounded, failureReason, fanOut, maxTimeout } from "../../worker/engine/fanout.ts";
 import type { Produced } from "../../worker/engine/handler.ts";
-import { local } from "../../worker/engine/answers.ts";
+import { local, toClientError } from "../../worker/engine/answers.ts";
 import type { EngineHost } from "../../worker/engine/host.ts";
 import { createEngine, type Engine } from "../../worker/engine/engine.ts";
 import type { Caller, InitializeInput, ListenInput, ModernInput, PostInput, TenantRef } from "../../worker/engine/inputs.ts";
 import { modernReply, serveModern, type ModernHost } from "../../worker/engine/modern.ts";
 import { PolicyWatch } from "../../worker/engine/policyWatch.ts";
-import { toClientError } from "../../worker/engine/answers.ts";
 import { jsonResponse } from "../../worker/engine/reply.ts";
 import { logger } from "../../worker/observe/log.ts";
 import { SessionObserver } from "../../worker/engine/observer.ts";
@@ -68,8 +65,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#storage = new SessionStorage(ctx.storage);
     this.#lifecycle = new SessionLifecycle(ctx, this.#storage);
     const waitUntil = (promise: Promise<unknown>): void => ctx.waitUntil(promise);
-    // Outbound credentials per backend (OAuth client credentials, RFC 8693 exchange of the
-    // current caller's token); tokens are cached in memory by the credentials module.
+    // Outbound credentials per backend (client credentials, RFC 8693 exchange, users' own grants).
     const credentials = new OutboundCredentials(env, undefined, {}, userTokenSource(env));
     const host: EngineHost = {
       env,
@@ -227,6 +223,12 @@ export class SessionObject extends DurableObject<Env> {
     return new Response(null, { status: 204 });
   }
 
+  /** The user connected or lost their account at `backend` (worker/connections/announce.ts): its lists are read again. */
+  async connectionsChanged(backend: string): Promise<void> {
+    this.#engine.catalog.invalidate(backend, ["tools", "prompts", "resources", "resourceTemplates"]);
+    this.#listening.announceListChanges();
+  }
+
   /** Idle expiry: a session unused for its idle time is ended like a DELETE. */
   override async alarm(): Promise<void> {
     if (!(await this.#lifecycle.expired())) return;
@@ -367,10 +369,8 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * A session running under a grant of the gateway's own authorization server ends when that
-   * grant is revoked (an operator's revocation bumps the tenant's version, which brings every
-   * running session here within seconds; worker/admin/oauth.ts). Its streams close, and the
-   * client's next request, refused with 401, sends it back to log in.
+   * A session under a grant of the gateway's own authorization server ends when it is revoked (the
+   * revocation bumps the tenant's version: here within seconds; worker/admin/oauth.ts); 401 next.
    */
   async #checkGrant(tenant: string): Promise<void> {
     const grant = this.#caller?.principal.grant;

@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
@@ -119,6 +120,31 @@ describe("the connect link on the command line", () => {
     expect({ ended, out }).toEqual({ ended: "waiting", out: "" });
     // The gateway did answer: the same call through the SDK gets -32042 with the link.
     expect((await callScript("erin", "calendar__connect")).code).toBe(3);
+  }, 60_000);
+});
+
+describe("a user's open sessions when their connections change", () => {
+  it("hear tools/list_changed when the user connects through a link, and list the backend's tools; again when an operator forgets the grant", async () => {
+    const client = await session("frank");
+    let heard = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      heard++;
+    });
+    const names = async () => (await client.listTools()).tools.map((t) => t.name);
+    expect(await names()).toEqual(["calendar__connect"]);
+    // The link comes from another client (the command line), so this session's own calls play no part.
+    const asked = await callScript("frank", "calendar__connect");
+    const link = /^\s+(http\S+)$/m.exec(asked.stdout)?.[1] ?? "";
+    expect(await connectAccount(link, "bob")).toBe(200);
+    await expect.poll(() => heard, { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+    expect(await names()).toEqual(expect.arrayContaining(["calendar__list_events", "calendar__add_event"]));
+    expect(await names()).not.toContain("calendar__connect");
+
+    const before = heard;
+    const forgotten = await fetch(`${gateway.origin}/admin/tenants/${TENANT}/connections/frank/calendar`, { method: "DELETE", headers: { authorization: `Bearer ${gateway.adminToken}` } });
+    expect(forgotten.status).toBe(204);
+    await expect.poll(() => heard, { timeout: 15_000 }).toBeGreaterThan(before);
+    expect(await names()).toEqual(["calendar__connect"]);
   }, 60_000);
 });
 

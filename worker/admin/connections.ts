@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
+import { announceConnectionChange } from "../connections/announce.ts";
 import { vaultOf } from "../connections/userTokens.ts";
 import { requireTenant } from "../tenant/store.ts";
 
@@ -21,5 +22,6 @@ connectionsAdmin.get("/tenants/:id/connections", async (c) => {
 connectionsAdmin.delete("/tenants/:id/connections/:principal/:backend", async (c) => {
   const id = (await requireTenant(c.env, c.req.param("id"))).id;
   const deleted = await vaultOf(c.env, id).delete(c.req.param("principal"), c.req.param("backend"));
+  if (deleted) c.executionCtx.waitUntil(announceConnectionChange(c.env, id, c.req.param("principal"), c.req.param("backend")));
   return deleted ? c.body(null, 204) : c.json({ error: "no such connection" }, 404);
 });

@@ -28,6 +28,7 @@ import { issuerFor } from "../oauth/server.ts";
 import { loadTenant } from "../tenant/store.ts";
 import type { TenantConfig, UserOAuth } from "../tenant/schema.ts";
 import { verifyLink, type LinkClaims } from "./links.ts";
+import { announceConnectionChange } from "./announce.ts";
 import { authServerFor, tokenRequest } from "./oauthClient.ts";
 import type { ConnectFlow } from "./types.ts";
 import { vaultOf } from "./userTokens.ts";
@@ -151,6 +152,7 @@ connectRoutes.get("/callback", async (c) => {
   }
   await vaultOf(c.env, tenant.id).put(tenant.id, flow.principal, backend.name, grant);
   logger.info("connection_created", { tenant: tenant.id, backend: backend.name, principal: flow.principal });
+  c.executionCtx.waitUntil(announceConnectionChange(c.env, tenant.id, flow.principal, backend.name));
   return page(200, "Connected", `Your ${backend.name} account is connected. Go back to your client and call the tool again.`, cleared);
 });
 
@@ -175,6 +177,9 @@ myConnections.get("/", async (c) => {
 myConnections.delete("/:backend", async (c) => {
   const { tenant, principal } = await me(c);
   const deleted = await vaultOf(c.env, tenant).delete(principal, c.req.param("backend"));
-  if (deleted) logger.info("connection_deleted", { tenant, backend: c.req.param("backend"), principal, by: "user" });
+  if (deleted) {
+    logger.info("connection_deleted", { tenant, backend: c.req.param("backend"), principal, by: "user" });
+    c.executionCtx.waitUntil(announceConnectionChange(c.env, tenant, principal, c.req.param("backend")));
+  }
   return deleted ? c.body(null, 204) : c.json({ error: "no such connection" }, 404);
 });
