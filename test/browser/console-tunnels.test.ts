@@ -95,7 +95,7 @@ describe("the console's Tunnels tab in Chromium", () => {
     const keyId = /^Issued key (tk-\S+) for/.exec((await page.textContent("#tunnels-message"))!)![1]!;
     await eventually(() => card().locator("table.tunnel-keys tbody tr[data-key]").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-key")))).toEqual([keyId]);
 
-    // The key from the page, as a user would paste it (the command's words, the server in place of its placeholder).
+    // The key from the page, as a user would paste it (the command's words, the server where it says <command> [args…]).
     const words = command.replace(" -- <command> [args…]", "").split(" ").slice(4);
     connector = await startProcess({
       name: "connector",
