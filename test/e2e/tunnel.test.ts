@@ -27,6 +27,8 @@ let gateway: RunningGateway;
 let weather: RunningServer;
 let signer: TestSigner;
 const connectors: Running[] = [];
+/** The tenant each connector serves: tests that need the "tunneled" one pick it by this, not by position. */
+const tenantOf = new Map<Running, string>();
 let port: number;
 let state: string;
 
@@ -79,6 +81,7 @@ async function startConnector(key: string, tenant = "tunneled", backend = "every
     readyLine: /attached as connector/,
   });
   connectors.push(running);
+  tenantOf.set(running, tenant);
   return running;
 }
 
@@ -144,10 +147,12 @@ describe("a stdio server through the tunnel", () => {
     // were they counted, the session would skip the backend for 30 s after the connector attaches.
     for (let i = 0; i < 5; i++) expect((await client.listTools()).tools.map((t) => t.name.split("__")[0])).not.toContain("everything");
     const { key } = await issueKey("late");
-    await startConnector(key, "late");
+    const late = await startConnector(key, "late");
     expect((await client.listTools()).tools.map((t) => t.name)).toContain("everything__echo");
     expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "late" } }))).toBe("Echo: late");
     await client.close();
+    await late.stop();
+    connectors.splice(connectors.indexOf(late), 1);
   });
 
   it("serves a 2026-07-28 client too: tools, progress and elicitation", async () => {
@@ -167,7 +172,7 @@ describe("a stdio server through the tunnel", () => {
 
 describe("faults", () => {
   it("a server process killed mid-call fails that call at once; the next call starts a new one", async () => {
-    const connector = connectors[0]!;
+    const connector = connectors.find((c) => tenantOf.get(c) === "tunneled")!;
     const client = await legacyClient();
     await client.listTools();
     const before = childrenOf(connector.pid);
@@ -192,7 +197,7 @@ describe("faults", () => {
   });
 
   it("a connector killed mid-call fails the call fast; a second connector takes over", async () => {
-    const first = connectors[0]!;
+    const first = connectors.find((c) => tenantOf.get(c) === "tunneled")!;
     const { key } = await issueKey();
     const second = await startConnector(key);
     const before = new Set([...childrenOf(first.pid), ...childrenOf(second.pid)]);
@@ -229,7 +234,7 @@ describe("faults", () => {
 describe("a gateway restarted", () => {
   // A gateway restart (wrangler dev) alone can take half a minute on a loaded machine.
   it("gets its connector back, and a session started before continues on the same server process", { timeout: 120_000 }, async () => {
-    const connector = connectors[0]!;
+    const connector = connectors.find((c) => tenantOf.get(c) === "tunneled")!;
     const client = await legacyClient();
     expect(text(await client.callTool({ name: "everything__echo", arguments: { message: "before" } }))).toBe("Echo: before");
     const servers = childrenOf(connector.pid);
