@@ -369,8 +369,8 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * A session under a grant of the gateway's own authorization server ends when it is revoked (the
-   * revocation bumps the tenant's version: here within seconds; worker/admin/oauth.ts); 401 next.
+   * A session under a revoked grant of the gateway's own login ends (revoking bumps the tenant's
+   * version, which brings it here within seconds: worker/admin/oauth.ts); then 401 sends it to log in.
    */
   async #checkGrant(tenant: string): Promise<void> {
     const grant = this.#caller?.principal.grant;

@@ -19,11 +19,13 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { openConsoleBrowser, signInToConsole, type ConsoleBrowser } from "../support/consoleBrowser.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
-import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
-import { loginWithFetch } from "../support/oauthLogin.ts";
+import { connectAccount, urlElicitationLink, userOAuthBackend } from "../support/connections.ts";
+import { startDemoIdp, type DemoIdp } from "../support/idp.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
 const TENANT = "access-console";
+/** Arguments with a secret in them: the console shows them redacted. */
+const ALENTEJO = { region: "Alentejo sk-live-abc123" };
 const CAL_SECRET = `cal-${randomBytes(8).toString("hex")}`;
 
 let gateway: RunningGateway;
@@ -49,7 +51,7 @@ beforeAll(async () => {
   await gateway.putTenant({
     id: TENANT,
     backends: [
-      { name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } },
+      userOAuthBackend(calendar.url),
       { name: "weather", url: weather.url },
     ],
     naming: { mode: "always", separator: "__" },
@@ -62,6 +64,8 @@ beforeAll(async () => {
         { id: "alerts-need-an-admin", effect: "allow", items: { names: ["get_alerts"] }, requireApproval: { approvers: ["admin"], ttlSeconds: 600 } },
         { id: "everything-else", effect: "allow" },
       ],
+      // What an approver is shown passes through the tenant's redaction.
+      redact: [{ pattern: "sk-live-[A-Za-z0-9]+", replacement: "[KEY]" }],
     },
   });
   chromium = await openConsoleBrowser("console-access");
@@ -80,18 +84,6 @@ async function user(sub: string): Promise<Client> {
   await client.connect(new StreamableHTTPClientTransport(new URL(gateway.mcpUrl(TENANT)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   clients.push(client);
   return client;
-}
-
-/** Expects error -32042 (URL elicitation required) and returns the URL it names. */
-async function linkOf(call: Promise<unknown>): Promise<string> {
-  const error = (await call.then(
-    (r) => {
-      throw new Error(`expected -32042, got ${JSON.stringify(r)}`);
-    },
-    (e: unknown) => e,
-  )) as { code?: number; data?: { elicitations?: { url: string }[] } };
-  expect(error.code).toBe(-32042);
-  return error.data?.elicitations?.[0]?.url ?? "";
 }
 
 const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
@@ -123,27 +115,28 @@ describe("the console's Approvals and Connections tabs in Chromium", () => {
 
   it("lists bob's gated call with its arguments; approving it there lets exactly one identical call run", async () => {
     const bob = await user("bob");
-    const url = await linkOf(bob.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }));
+    const url = await urlElicitationLink(bob.callTool({ name: "weather__get_alerts", arguments: ALENTEJO }));
     expect(url).toMatch(new RegExp(`^${gateway.origin}/t/${TENANT}/approvals/ap-`));
     const id = /\/approvals\/(ap-[^/?#]+)/.exec(url)![1]!;
     await page.click('#tabs button[data-tab="approvals"]');
     const [asked] = await tableAfterLoad("approvals-table");
-    expect(asked).toEqual([expect.any(String), "bob", "weather__get_alerts", '{"region":"Alentejo"}', "admin", "pending", expect.stringMatching(/^expires in /), "ApproveDeny"]);
+    expect(asked).toEqual([expect.any(String), "bob", "weather__get_alerts", '{"region":"Alentejo [KEY]"}', "admin", "pending", expect.stringMatching(/^expires in /), "ApproveDeny"]);
     expect(await page.locator("#approvals-table tbody tr").first().getAttribute("data-approval")).toBe(id);
+    expect(await page.locator("#approvals-table").innerHTML()).not.toContain("sk-live");
 
     await page.locator(`#approvals-table tr[data-approval="${id}"] button`, { hasText: "Approve" }).click();
     await eventually(() => page.textContent("#approvals-message")).toBe("Approved weather__get_alerts for bob. Their next identical call runs.");
     expect((await tableAfterLoad("approvals-table"))[0]!.slice(5, 8)).toEqual(["approved", "operator:admin", "–"]);
 
-    expect(text(await bob.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }))).toMatch(/Alentejo/);
+    expect(text(await bob.callTool({ name: "weather__get_alerts", arguments: ALENTEJO }))).toMatch(/Alentejo/);
     expect((await tableAfterLoad("approvals-table"))[0]!.slice(5, 7)).toEqual(["approved, used", "operator:admin"]);
     // Spent: the same call asks again.
-    expect(await linkOf(bob.callTool({ name: "weather__get_alerts", arguments: { region: "Alentejo" } }))).not.toBe(url);
+    expect(await urlElicitationLink(bob.callTool({ name: "weather__get_alerts", arguments: ALENTEJO }))).not.toBe(url);
   }, 60_000);
 
   it("denying a request there refuses bob's call", async () => {
     const bob = await user("bob");
-    const url = await linkOf(bob.callTool({ name: "weather__get_alerts", arguments: { region: "Minho" } }));
+    const url = await urlElicitationLink(bob.callTool({ name: "weather__get_alerts", arguments: { region: "Minho" } }));
     const id = /\/approvals\/(ap-[^/?#]+)/.exec(url)![1]!;
     const rows = await tableAfterLoad("approvals-table");
     expect(rows.find((r) => r[3] === '{"region":"Minho"}')?.[5]).toBe("pending");
@@ -165,11 +158,8 @@ describe("the console's Approvals and Connections tabs in Chromium", () => {
 
   it("lists alice's connection (no token in it); forgetting it there makes her connect again", async () => {
     const alice = await user("alice");
-    const url = await linkOf(alice.callTool({ name: "calendar__connect", arguments: {} }));
-    const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
-    const login = await loginWithFetch(url, { user: DEMO_USERS.alice.login, password: DEMO_USERS.alice.password, redirectPrefix: callback });
-    const landed = await fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
-    expect(landed.status).toBe(200);
+    const url = await urlElicitationLink(alice.callTool({ name: "calendar__connect", arguments: {} }));
+    expect((await connectAccount(url, "alice")).status).toBe(200);
     expect(text(await alice.callTool({ name: "calendar__list_events", arguments: {} }))).not.toMatch(/connect/i);
 
     await page.click('#tabs button[data-tab="connections"]');
@@ -181,7 +171,7 @@ describe("the console's Approvals and Connections tabs in Chromium", () => {
     await page.locator('#connections-table tr[data-connection="alice/calendar"] button', { hasText: "Forget" }).click();
     await eventually(() => page.textContent("#connections-message")).toBe("Forgot the grant of alice at calendar; their next call there asks them to connect again.");
     expect(await tableAfterLoad("connections-table")).toEqual([["nothing yet"]]);
-    expect(await linkOf(alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(new RegExp(`^${gateway.origin}/t/${TENANT}/connect\\?link=`));
+    expect(await urlElicitationLink(alice.callTool({ name: "calendar__list_events", arguments: {} }))).toMatch(new RegExp(`^${gateway.origin}/t/${TENANT}/connect\\?link=`));
   }, 60_000);
 
   it("ran under its Content-Security-Policy without a violation", () => {

@@ -17,8 +17,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
-import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
-import { loginWithFetch } from "../support/oauthLogin.ts";
+import { connectAccount, urlElicitationLink, userOAuthBackend } from "../support/connections.ts";
+import { startDemoIdp, type DemoIdp } from "../support/idp.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
 const TENANT = "connections-clients";
@@ -42,7 +42,7 @@ beforeAll(async () => {
   calendar = await startDemoBackend("calendar", { env: { IDP_ISSUER: idp.issuer, TOKEN_CACHE_SECONDS: "0" } });
   await gateway.putTenant({
     id: TENANT,
-    backends: [{ name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } }],
+    backends: [userOAuthBackend(calendar.url)],
     naming: { mode: "always", separator: "__" },
     auth: jwtAuth(signer, gateway.mcpUrl(TENANT)),
   });
@@ -81,13 +81,6 @@ async function callScript(sub: string, ...args: string[]): Promise<{ code: numbe
   );
 }
 
-/** Opens a connect link as a demo IdP user, as a browser would, up to the gateway's page. */
-async function connectAccount(link: string, user: keyof typeof DEMO_USERS): Promise<number> {
-  const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
-  const login = await loginWithFetch(link, { user: DEMO_USERS[user].login, password: DEMO_USERS[user].password, redirectPrefix: callback });
-  return (await fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" })).status;
-}
-
 describe("the connect link on the command line", () => {
   it("npm run call prints the link and exits 3; after connecting, the same command prints the user's own events", async () => {
     const asked = await callScript("dora", "calendar__list_events");
@@ -95,7 +88,7 @@ describe("the connect link on the command line", () => {
     const link = /^\s+(http\S+)$/m.exec(asked.stdout)?.[1] ?? "";
     expect(link).toMatch(new RegExp(`^${gateway.origin}/t/${TENANT}/connect\\?link=`));
     expect(asked.stdout).toMatch(/calendar account.*not connected/);
-    expect(await connectAccount(link, "bob")).toBe(200);
+    expect((await connectAccount(link, "bob")).status).toBe(200);
     const after = await callScript("dora", "calendar__list_events");
     expect(after).toMatchObject({ code: 0, stderr: "" });
     expect(JSON.parse(after.stdout)).toMatchObject({ content: [{ type: "text", text: expect.stringMatching(/bob/i) }] });
@@ -124,7 +117,7 @@ describe("the connect link on the command line", () => {
 });
 
 describe("a user's open sessions when their connections change", () => {
-  it("hear tools/list_changed when the user connects through a link, and list the backend's tools; again when an operator forgets the grant", async () => {
+  it("hear tools/list_changed when the user connects through a link, and list the backend's tools; again when an operator forgets the grant, and when the user disconnects", async () => {
     const client = await session("frank");
     let heard = 0;
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
@@ -135,7 +128,7 @@ describe("a user's open sessions when their connections change", () => {
     // The link comes from another client (the command line), so this session's own calls play no part.
     const asked = await callScript("frank", "calendar__connect");
     const link = /^\s+(http\S+)$/m.exec(asked.stdout)?.[1] ?? "";
-    expect(await connectAccount(link, "bob")).toBe(200);
+    expect((await connectAccount(link, "bob")).status).toBe(200);
     await expect.poll(() => heard, { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
     expect(await names()).toEqual(expect.arrayContaining(["calendar__list_events", "calendar__add_event"]));
     expect(await names()).not.toContain("calendar__connect");
@@ -145,18 +138,26 @@ describe("a user's open sessions when their connections change", () => {
     expect(forgotten.status).toBe(204);
     await expect.poll(() => heard, { timeout: 15_000 }).toBeGreaterThan(before);
     expect(await names()).toEqual(["calendar__connect"]);
+
+    // Connected again, then disconnected by the user at /t/<tenant>/connections/<backend>.
+    const again = /^\s+(http\S+)$/m.exec((await callScript("frank", "calendar__connect")).stdout)?.[1] ?? "";
+    expect((await connectAccount(again, "bob")).status).toBe(200);
+    await expect.poll(names, { timeout: 15_000 }).toContain("calendar__list_events");
+    const beforeUser = heard;
+    const token = await signer.token({ sub: "frank", audience: gateway.mcpUrl(TENANT) });
+    const disconnected = await fetch(`${gateway.origin}/t/${TENANT}/connections/calendar`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+    expect(disconnected.status).toBe(204);
+    await expect.poll(() => heard, { timeout: 15_000 }).toBeGreaterThan(beforeUser);
+    expect(await names()).toEqual(["calendar__connect"]);
   }, 60_000);
 });
 
 describe("a user's sessions refreshing one grant at an authorization server that rotates refresh tokens", () => {
   it(`${SESSIONS} sessions whose token expired all go on, round after round, with the grant never revoked`, async () => {
     const first = await session("alice");
-    const link = await first.callTool({ name: "calendar__connect", arguments: {} }).then(
-      () => "",
-      (e: { data?: { elicitations?: { url: string }[] } }) => e.data?.elicitations?.[0]?.url ?? "",
-    );
+    const link = await urlElicitationLink(first.callTool({ name: "calendar__connect", arguments: {} }));
     expect(link).toMatch(new RegExp(`^${gateway.origin}/t/${TENANT}/connect\\?link=`));
-    expect(await connectAccount(link, "alice")).toBe(200);
+    expect((await connectAccount(link, "alice")).status).toBe(200);
 
     const sessions = [first, ...(await Promise.all(Array.from({ length: SESSIONS - 1 }, () => session("alice"))))];
     for (let round = 0; round < 3; round++) {

@@ -18,6 +18,7 @@ import { jwtAuth, testSigner, type TestSigner } from "../support/auth.ts";
 import { startGateway, type RunningGateway } from "../support/gateway.ts";
 import { DEMO_USERS, startDemoIdp, type DemoIdp } from "../support/idp.ts";
 import { launchChromium } from "../support/browser.ts";
+import { connectAccount, urlElicitationLink, userOAuthBackend } from "../support/connections.ts";
 import { loginInPage, loginWithFetch } from "../support/oauthLogin.ts";
 import { startDemoBackend, type RunningServer } from "../support/processes.ts";
 
@@ -48,7 +49,7 @@ beforeAll(async () => {
     id: TENANT,
     backends: [
       // No issuer and no endpoints: discovered from the calendar's RFC 9728 metadata.
-      { name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } },
+      userOAuthBackend(calendar.url),
       { name: "weather", url: weather.url },
     ],
     naming: { mode: "always", separator: "__" },
@@ -56,7 +57,7 @@ beforeAll(async () => {
   });
   await gateway.putTenant({
     id: LOGIN_TENANT,
-    backends: [{ name: "calendar", url: calendar.url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } }],
+    backends: [userOAuthBackend(calendar.url)],
     naming: { mode: "always", separator: "__" },
     auth: {
       ...jwtAuth(signer, gateway.mcpUrl(LOGIN_TENANT)),
@@ -79,26 +80,11 @@ async function connect(sub: string): Promise<Client> {
 const names = async (client: { listTools(): Promise<{ tools: { name: string }[] }> }) => (await client.listTools()).tools.map((t) => t.name).sort();
 const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
 
-/** Expects error -32042 and returns the connect URL it names. */
+/** Expects error -32042 and returns the connect URL it names (this tenant's connect page). */
 async function connectLink(call: Promise<unknown>): Promise<string> {
-  const error = (await call.then(
-    (r) => {
-      throw new Error(`expected -32042, got ${JSON.stringify(r)}`);
-    },
-    (e: unknown) => e,
-  )) as { code?: number; data?: { elicitations?: { mode: string; url: string }[] } };
-  expect(error.code).toBe(-32042);
-  const url = error.data?.elicitations?.[0]?.url ?? "";
-  expect(error.data?.elicitations?.[0]?.mode).toBe("url");
+  const url = await urlElicitationLink(call);
   expect(url.startsWith(`${gateway.origin}/t/${TENANT}/connect?link=`)).toBe(true);
   return url;
-}
-
-/** Opens the connect link as an IdP user, signs in there, and lets the browser reach the gateway's callback. */
-async function connectAccount(url: string, user: keyof typeof DEMO_USERS): Promise<Response> {
-  const callback = `${gateway.origin}/t/${TENANT}/connect/callback`;
-  const login = await loginWithFetch(url, { user: DEMO_USERS[user].login, password: DEMO_USERS[user].password, redirectPrefix: callback });
-  return fetch(login.finalUrl, { headers: { cookie: login.jar.header(login.finalUrl) ?? "" }, redirect: "manual" });
 }
 
 describe("a backend that acts for each user", () => {
@@ -320,12 +306,7 @@ describe("a backend that acts for each user", () => {
 });
 
 async function connectLinkFor(client: Client, tenant: string): Promise<string> {
-  const error = (await client.callTool({ name: "calendar__connect", arguments: {} }).then(
-    () => null,
-    (e: unknown) => e,
-  )) as { code?: number; data?: { elicitations?: { url: string }[] } } | null;
-  expect(error?.code).toBe(-32042);
-  const url = error?.data?.elicitations?.[0]?.url ?? "";
+  const url = await urlElicitationLink(client.callTool({ name: "calendar__connect", arguments: {} }));
   expect(url.startsWith(`${gateway.origin}/t/${tenant}/connect?link=`)).toBe(true);
   return url;
 }
@@ -354,7 +335,7 @@ describe("many users, and a backend that refuses a token", () => {
   function manyTenant(url: string) {
     return {
       id: TENANT_MANY,
-      backends: [{ name: "calendar", url, auth: { type: "user_oauth", clientId: "gateway-calendar", clientSecret: "CAL_SECRET", scopes: ["openid", "offline_access", "calendar"] } }],
+      backends: [userOAuthBackend(url)],
       naming: { mode: "always", separator: "__" },
       auth: jwtAuth(signer, gateway.mcpUrl(TENANT_MANY)),
     };

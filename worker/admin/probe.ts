@@ -81,8 +81,8 @@ export async function probeBackends(env: Env, backends: readonly BackendConfig[]
       const name = ok.value.serverInfo.name;
       return { backend: backend.name, transport: backend.transport, status: "up", latencyMs: ok.latencyMs, protocolVersion: ok.value.protocolVersion, server: typeof name === "string" ? name : null, error: null, ...tunnel };
     }
-    let error = results.failed.find((f) => f.backend === backend.name)?.error ?? "error";
-    if (tunnel.connectors === 0) error = "no_connector";
+    // A tunnel with no connector fails as `no_connector` (worker/upstream/tunnel.ts).
+    const error = results.failed.find((f) => f.backend === backend.name)?.error ?? "error";
     return { backend: backend.name, transport: backend.transport, status: error === "skipped" ? "skipped" : "down", latencyMs: null, protocolVersion: null, server: null, error, ...tunnel };
   });
 }

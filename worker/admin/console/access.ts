@@ -1,7 +1,7 @@
 /**
  * The console's Approvals and Connections tabs (part of /admin/console/console.js; script.ts
  * splices it into the script's closure, so it uses that file's helpers: $, h, cell, badge, fill,
- * when, until, api, tenantPath, fresh, run, loaders, state).
+ * when, until, sayIn, api, tenantPath, fresh, run, loaders, state).
  *
  * - Approvals (docs/approvals.md): the gated calls waiting for a yes, then those of the last day;
  *   an operator approves or denies a pending one (recorded as `operator:admin`). The arguments
@@ -17,12 +17,6 @@
 export const ACCESS_JS = String.raw`
   // --- approvals and connections (acting for users) ------------------------------------------
 
-  function accessSay(id, text, kind) {
-    var el = $(id);
-    el.textContent = text;
-    el.className = kind || "";
-  }
-
   /** What an approval is now: a pending one past its expiry can no longer be decided. */
   function approvalState(a) {
     if (a.state === "pending") return a.expiresAt <= Date.now() ? "expired" : "pending";
@@ -33,7 +27,7 @@ export const ACCESS_JS = String.raw`
   function newTenant(view) {
     if (accessTenant[view] === state.tenant) return;
     accessTenant[view] = state.tenant;
-    accessSay(view + "-message", "", "");
+    sayIn(view + "-message", "", "");
   }
 
   loaders.approvals = async function () {
@@ -63,9 +57,9 @@ export const ACCESS_JS = String.raw`
   async function decide(a, decision) {
     try {
       await api(tenantPath("/approvals/" + encodeURIComponent(a.id)), { method: "POST", body: { decision: decision } });
-      accessSay("approvals-message", (decision === "approve" ? "Approved " : "Denied ") + a.exposedName + " for " + a.principal + ". Their next identical call " + (decision === "approve" ? "runs." : "is refused."), "success");
+      sayIn("approvals-message", (decision === "approve" ? "Approved " : "Denied ") + a.exposedName + " for " + a.principal + ". Their next identical call " + (decision === "approve" ? "runs." : "is refused."), "success");
     } catch (e) {
-      accessSay("approvals-message", e.message, "error");
+      sayIn("approvals-message", e.message, "error");
     }
     run(loaders.approvals);
   }
@@ -87,9 +81,9 @@ export const ACCESS_JS = String.raw`
   async function forget(c) {
     try {
       await api(tenantPath("/connections/" + encodeURIComponent(c.principal) + "/" + encodeURIComponent(c.backend)), { method: "DELETE" });
-      accessSay("connections-message", "Forgot the grant of " + c.principal + " at " + c.backend + "; their next call there asks them to connect again.", "success");
+      sayIn("connections-message", "Forgot the grant of " + c.principal + " at " + c.backend + "; their next call there asks them to connect again.", "success");
     } catch (e) {
-      accessSay("connections-message", e.message, "error");
+      sayIn("connections-message", e.message, "error");
     }
     run(loaders.connections);
   }

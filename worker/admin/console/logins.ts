@@ -1,6 +1,6 @@
 /**
  * The console's Logins tab (part of /admin/console/console.js; script.ts splices it into the
- * script's closure, so it uses that file's helpers: $, h, cell, num, badge, fill, api, tenantPath,
+ * script's closure, so it uses that file's helpers: $, h, cell, num, badge, fill, sayIn, api, tenantPath,
  * fresh, run, loaders, ApiError). It shows the tenant's authorization server (auth.oauth): its
  * grants, its clients and a key rotation, all through the admin API (worker/admin/oauth.ts).
  *
@@ -21,11 +21,7 @@ export const LOGINS_JS = String.raw`
     if (/^https:\/\//.test(c.clientId)) return "metadata document";
     return "other";
   }
-  function loginsSay(text, kind) {
-    var el = $("logins-message");
-    el.textContent = text;
-    el.className = kind || "";
-  }
+  function loginsSay(text, kind) { sayIn("logins-message", text, kind); }
   function oauthPanels(visible) {
     $("logins-note").hidden = visible;
     ["grants-card", "clients-card", "keys-card", "logins-message"].forEach(function (id) { $(id).hidden = !visible; });

@@ -47,6 +47,8 @@ const MAIN_JS = String.raw`"use strict";
   function badge(text, kind) { return h("span", { class: "badge " + (kind || text), text: text }); }
   function num(n) { return h("td", { class: "num", text: n === null || n === undefined ? "–" : String(n) }); }
   function cell(v) { return h("td", null, v === null || v === undefined || v === "" ? "–" : v); }
+  /** A tab's status line: its text, and its kind ("success", "error" or none) as its class. */
+  function sayIn(id, text, kind) { var el = $(id); el.textContent = text; el.className = kind || ""; }
 
   function ago(ms) {
     if (!ms) return "–";
@@ -303,11 +305,7 @@ const MAIN_JS = String.raw`"use strict";
     say("", "");
   };
 
-  function say(text, kind) {
-    var el = $("policy-message");
-    el.textContent = text;
-    el.className = kind;
-  }
+  function say(text, kind) { sayIn("policy-message", text, kind); }
 
   // Each validate or save takes a ticket; only the newest may write the message, so the answer
   // to an earlier click that arrives late cannot overwrite what a later click found.

@@ -1,6 +1,6 @@
 /**
  * The console's Tunnels tab (part of /admin/console/console.js; script.ts splices it into the
- * script's closure, so it uses that file's helpers: $, h, cell, badge, fill, when, api,
+ * script's closure, so it uses that file's helpers: $, h, cell, badge, fill, when, sayIn, api,
  * tenantPath, fresh, run, loaders, state, ApiError). For each backend with `transport: "tunnel"`
  * (docs/tunnels.md) it shows the connectors attached now and the connector keys, issues a key
  * (shown once, with the `npm run connect` command that uses it) and revokes one, which closes
@@ -13,11 +13,7 @@
 export const TUNNELS_JS = String.raw`
   // --- tunnels (backends reached through a connector) ----------------------------------------
 
-  function tunnelsSay(text, kind) {
-    var el = $("tunnels-message");
-    el.textContent = text;
-    el.className = kind || "";
-  }
+  function tunnelsSay(text, kind) { sayIn("tunnels-message", text, kind); }
 
   function tbody(rows) {
     var body = h("tbody");
